@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+// flr: a resident shell for Florence-2 (see README.md).
+import PackageDescription
+
+// Kernels are compiled optimised even in debug builds (debug SIMD code is ~1000x slower) and for the
+// CPU that builds them, as llama.cpp does by default (see README "Building").
+let kernelFlags: [SwiftSetting] = [
+  .unsafeFlags(["-O", "-Xcc", "-march=native", "-enforce-exclusivity=unchecked"])
+]
+
+let package = Package(
+  name: "flr",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "flr", targets: ["flr"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // System libraries: one module map + shim header each.
+    .systemLibrary(
+      name: "COpenBLAS", path: "Sources/System/COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
+    .systemLibrary(
+      name: "CTurboJPEG", path: "Sources/System/CTurboJPEG", pkgConfig: "libturbojpeg",
+      providers: [.apt(["libturbojpeg0-dev"])]),
+    .systemLibrary(
+      name: "CPNG", path: "Sources/System/CPNG", pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(
+      name: "CWebP", path: "Sources/System/CWebP", pkgConfig: "libwebp",
+      providers: [.apt(["libwebp-dev"])]),
+
+    // Numeric core: tensors, BLAS, kernels with forward and backward. Knows nothing of Florence-2.
+    .target(name: "FlrCore", dependencies: ["COpenBLAS"], path: "Sources/Core", swiftSettings: kernelFlags),
+    // safetensors, torch zip/pickle, HF cache resolution.
+    .target(name: "FlrCheckpoints", dependencies: ["FlrCore"], path: "Sources/Checkpoints", swiftSettings: kernelFlags),
+    // Images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.
+    .target(
+      name: "FlrInputs", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP"], path: "Sources/Inputs",
+      swiftSettings: kernelFlags),
+    // Florence-2: config, DaViT, projection, BART, loading.
+    .target(
+      name: "FlrModel", dependencies: ["FlrCore", "FlrCheckpoints"], path: "Sources/Model", swiftSettings: kernelFlags),
+    // Greedy and beam-search generation with KV cache.
+    .target(
+      name: "FlrGenerate", dependencies: ["FlrModel", "FlrInputs"], path: "Sources/Generate", swiftSettings: kernelFlags),
+    // The shell: language, commands, session, line editor.
+    .target(
+      name: "FlrShell",
+      dependencies: [
+        "FlrGenerate", "FlrModel", "FlrInputs", "FlrCheckpoints", "FlrCore", "CEdit",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Sources/Shell"),
+    .executableTarget(name: "flr", dependencies: ["FlrShell"], path: "Sources/flr"),
+    .executableTarget(
+      name: "flr-bench", dependencies: ["FlrGenerate", "FlrModel", "FlrInputs", "FlrCheckpoints", "FlrCore"],
+      path: "Sources/Bench", swiftSettings: kernelFlags),
+
+    .testTarget(name: "FlrCoreTests", dependencies: ["FlrCore"], path: "Tests/CoreTests"),
+    .testTarget(name: "FlrCheckpointsTests", dependencies: ["FlrCheckpoints"], path: "Tests/CheckpointsTests"),
+    .testTarget(name: "FlrInputsTests", dependencies: ["FlrInputs"], path: "Tests/InputsTests"),
+    .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrInputs"], path: "Tests/ModelTests"),
+    .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
+    .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
+  ],
+  swiftLanguageModes: [.v5]
+)

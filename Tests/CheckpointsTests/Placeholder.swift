@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderCheckpointsTests: XCTestCase {
+  func testBuilds() {}
+}

@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderCoreTests: XCTestCase {
+  func testBuilds() {}
+}

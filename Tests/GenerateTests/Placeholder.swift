@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderGenerateTests: XCTestCase {
+  func testBuilds() {}
+}

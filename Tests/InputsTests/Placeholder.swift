@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderInputsTests: XCTestCase {
+  func testBuilds() {}
+}

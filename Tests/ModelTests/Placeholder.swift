@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderModelTests: XCTestCase {
+  func testBuilds() {}
+}

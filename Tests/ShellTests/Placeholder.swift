@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderShellTests: XCTestCase {
+  func testBuilds() {}
+}
