@@ -38,33 +38,41 @@ let package = Package(
     .target(name: "FlrCore", dependencies: ["COpenBLAS"], path: "Sources/Core", swiftSettings: kernelFlags),
     // safetensors, torch zip/pickle, HF cache resolution.
     .target(name: "FlrCheckpoints", dependencies: ["FlrCore"], path: "Sources/Checkpoints", swiftSettings: kernelFlags),
-    // Images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.
+    // Inputs: images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.
     .target(
-      name: "FlrInputs", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP"], path: "Sources/Inputs",
+      name: "FlrImage", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP"], path: "Sources/Inputs/Image",
       swiftSettings: kernelFlags),
+    .target(name: "FlrTokenizer", dependencies: [], path: "Sources/Inputs/Tokenizer", swiftSettings: kernelFlags),
     // Florence-2: config, DaViT, projection, BART, loading.
     .target(
       name: "FlrModel", dependencies: ["FlrCore", "FlrCheckpoints"], path: "Sources/Model", swiftSettings: kernelFlags),
     // Greedy and beam-search generation with KV cache.
     .target(
-      name: "FlrGenerate", dependencies: ["FlrModel", "FlrInputs"], path: "Sources/Generate", swiftSettings: kernelFlags),
+      name: "FlrGenerate", dependencies: ["FlrModel", "FlrTokenizer"], path: "Sources/Generate",
+      swiftSettings: kernelFlags),
+    // Training: optimizers, schedules, quantization, data, trainer.
+    .target(name: "FlrTrain", dependencies: ["FlrCore"], path: "Sources/Train", swiftSettings: kernelFlags),
     // The shell: language, commands, session, line editor.
     .target(
       name: "FlrShell",
       dependencies: [
-        "FlrGenerate", "FlrModel", "FlrInputs", "FlrCheckpoints", "FlrCore", "CEdit",
+        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore", "CEdit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/Shell"),
     .executableTarget(name: "flr", dependencies: ["FlrShell"], path: "Sources/flr"),
     .executableTarget(
-      name: "flr-bench", dependencies: ["FlrGenerate", "FlrModel", "FlrInputs", "FlrCheckpoints", "FlrCore"],
+      name: "flr-bench", dependencies: [
+        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore",
+      ],
       path: "Sources/Bench", swiftSettings: kernelFlags),
 
     .testTarget(name: "FlrCoreTests", dependencies: ["FlrCore"], path: "Tests/CoreTests"),
     .testTarget(name: "FlrCheckpointsTests", dependencies: ["FlrCheckpoints"], path: "Tests/CheckpointsTests"),
-    .testTarget(name: "FlrInputsTests", dependencies: ["FlrInputs"], path: "Tests/InputsTests"),
-    .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrInputs"], path: "Tests/ModelTests"),
+    .testTarget(name: "FlrImageTests", dependencies: ["FlrImage"], path: "Tests/ImageTests"),
+    .testTarget(name: "FlrTokenizerTests", dependencies: ["FlrTokenizer"], path: "Tests/TokenizerTests"),
+    .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
+    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain"], path: "Tests/TrainTests"),
     .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
     .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
   ],

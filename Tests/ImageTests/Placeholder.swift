@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderImageTests: XCTestCase {
+  func testBuilds() {}
+}

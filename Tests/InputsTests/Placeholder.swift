@@ -1,5 +1,0 @@
-import XCTest
-
-final class PlaceholderInputsTests: XCTestCase {
-  func testBuilds() {}
-}

@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderTokenizerTests: XCTestCase {
+  func testBuilds() {}
+}

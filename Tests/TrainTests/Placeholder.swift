@@ -1,0 +1,5 @@
+import XCTest
+
+final class PlaceholderTrainTests: XCTestCase {
+  func testBuilds() {}
+}
