@@ -1,0 +1,137 @@
+// 2-D convolution on channels-last activations: im2col + one GEMM per chunk of output pixels.
+// Weights stay in PyTorch's layout [Cout, Cin, kh, kw], so the column of one output pixel is ordered
+// (ci, ky, kx) to match a weight row; zero padding; square kernel, equal stride/padding in both axes.
+
+public enum Conv2d {
+  public static func outputSize(_ n: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    (n + 2 * padding - kernel) / stride + 1
+  }
+
+  /// About this many floats of im2col columns at a time (a few MB: big GEMMs, no giant temporaries).
+  static let chunkFloats = 1 << 21
+
+  /// out [B, Ho, Wo, Cout] = conv(inp [B, H, W, Cin], weight [Cout, Cin, k, k]) + bias [Cout]
+  public static func forward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, batch: Int, height: Int, width: Int,
+    inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+  ) {
+    let g = Geometry(
+      batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
+    let colWidth = inChannels * kernel * kernel
+    let chunk = max(1, min(g.pixels, chunkFloats / colWidth))
+    Scratch.withFloats(chunk * colWidth) { col in
+      var p0 = 0
+      while p0 < g.pixels {
+        let n = min(chunk, g.pixels - p0)
+        g.im2col(col, inp, pixels: p0..<(p0 + n))
+        let o = out + p0 * outChannels
+        if let bias { for r in 0..<n { (o + r * outChannels).update(from: bias, count: outChannels) } }
+        // o [n, Cout] = col [n, CinKK] · weight [Cout, CinKK]ᵀ
+        Gemm.matmul(col, weight, o, m: n, n: outChannels, k: colWidth, transB: true, beta: bias == nil ? 0 : 1)
+        p0 += n
+      }
+    }
+  }
+
+  /// dinp [B,H,W,Cin] += col2im(dout · W) ; dweight [Cout, Cin·k·k] += doutᵀ · col ; dbias [Cout] += Σ dout
+  public static func backward(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+  ) {
+    let g = Geometry(
+      batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
+    let colWidth = inChannels * kernel * kernel
+    if let dbias { Reduce.addColumnSums(into: dbias, dout, rows: g.pixels, cols: outChannels) }
+    if dinp == nil && dweight == nil { return }
+    let chunk = max(1, min(g.pixels, chunkFloats / colWidth))
+    Scratch.withFloats(chunk * colWidth) { col in
+      var p0 = 0
+      while p0 < g.pixels {
+        let n = min(chunk, g.pixels - p0)
+        let d = dout + p0 * outChannels
+        if let dweight {
+          g.im2col(col, inp, pixels: p0..<(p0 + n))
+          // dweight [Cout, CinKK] += d [n, Cout]ᵀ · col [n, CinKK]
+          Gemm.matmul(d, col, dweight, m: outChannels, n: colWidth, k: n, transA: true, beta: 1)
+        }
+        if let dinp {
+          // dcol [n, CinKK] = d [n, Cout] · weight [Cout, CinKK], then scattered back onto the input
+          Gemm.matmul(d, weight, col, m: n, n: colWidth, k: outChannels)
+          g.col2imAdd(dinp, col, pixels: p0..<(p0 + n))
+        }
+        p0 += n
+      }
+    }
+  }
+
+  struct Geometry {
+    let batch: Int, height: Int, width: Int, cin: Int, kernel: Int, stride: Int, padding: Int
+    let outH: Int, outW: Int, pixels: Int
+
+    init(batch: Int, height: Int, width: Int, cin: Int, kernel: Int, stride: Int, padding: Int) {
+      self.batch = batch
+      self.height = height
+      self.width = width
+      self.cin = cin
+      self.kernel = kernel
+      self.stride = stride
+      self.padding = padding
+      outH = Conv2d.outputSize(height, kernel: kernel, stride: stride, padding: padding)
+      outW = Conv2d.outputSize(width, kernel: kernel, stride: stride, padding: padding)
+      pixels = batch * outH * outW
+    }
+
+    /// col [pixels.count, Cin·k·k]: row = output pixel, column (ci, ky, kx); zeros where the window is padding.
+    func im2col(_ col: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, pixels: Range<Int>) {
+      let kk = kernel * kernel
+      let colWidth = cin * kk
+      Threads.parallelFor(pixels.count) { r in
+        let p = pixels.lowerBound + r
+        let b = p / (outH * outW)
+        let oy = (p / outW) % outH
+        let ox = p % outW
+        let row = col + r * colWidth
+        for ky in 0..<kernel {
+          let y = oy * stride - padding + ky
+          for kx in 0..<kernel {
+            let x = ox * stride - padding + kx
+            let dst = row + ky * kernel + kx
+            if y < 0 || y >= height || x < 0 || x >= width {
+              for c in 0..<cin { dst[c * kk] = 0 }
+            } else {
+              let src = inp + ((b * height + y) * width + x) * cin
+              for c in 0..<cin { dst[c * kk] = src[c] }
+            }
+          }
+        }
+      }
+    }
+
+    /// dinp += the columns scattered back to their input positions (overlapping windows add up).
+    /// Serial: neighbouring output pixels write the same input pixels.
+    func col2imAdd(_ dinp: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>, pixels: Range<Int>) {
+      let kk = kernel * kernel
+      let colWidth = cin * kk
+      for r in 0..<pixels.count {
+        let p = pixels.lowerBound + r
+        let b = p / (outH * outW)
+        let oy = (p / outW) % outH
+        let ox = p % outW
+        let row = col + r * colWidth
+        for ky in 0..<kernel {
+          let y = oy * stride - padding + ky
+          if y < 0 || y >= height { continue }
+          for kx in 0..<kernel {
+            let x = ox * stride - padding + kx
+            if x < 0 || x >= width { continue }
+            let src = row + ky * kernel + kx
+            let dst = dinp + ((b * height + y) * width + x) * cin
+            for c in 0..<cin { dst[c] += src[c * kk] }
+          }
+        }
+      }
+    }
+  }
+}

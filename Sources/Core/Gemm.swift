@@ -1,0 +1,74 @@
+// Matrix products on OpenBLAS's cblas_sgemm (row-major; transposes are flags and leading dimensions,
+// never copies). Very small M goes through sgemv, which OpenBLAS runs faster than a thin sgemm.
+import COpenBLAS
+
+public enum Gemm {
+  /// C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C.
+  /// op(A) = A [m, k] (lda ≥ k) or, with transA, Aᵀ where A is [k, m] (lda ≥ m); likewise B.
+  public static func matmul(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
+    lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
+  ) {
+    if m == 0 || n == 0 { return }
+    Threads.ensureConfigured()
+    let lda = lda ?? (transA ? m : k)
+    let ldb = ldb ?? (transB ? k : n)
+    let ldc = ldc ?? n
+    if k == 0 {
+      for i in 0..<m { scaleRow(c + i * ldc, n, beta) }
+      return
+    }
+    if m <= gemvRowLimit {
+      // Row i of C: c_i = alpha · op(B)ᵀ a_i + beta c_i, with a_i read at stride 1 (or lda when transposed).
+      for i in 0..<m {
+        if beta == 0 { (c + i * ldc).update(repeating: 0, count: n) }  // sgemv's beta=0 need not clear NaNs
+        let ai = transA ? a + i : a + i * lda
+        let incA = transA ? lda : 1
+        if transB {  // B is [n, k]: c_i = B · a_i
+          cblas_sgemv(
+            CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), ai, Int32(incA), beta,
+            c + i * ldc, 1)
+        } else {  // B is [k, n]: c_i = Bᵀ · a_i
+          cblas_sgemv(
+            CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), ai, Int32(incA), beta,
+            c + i * ldc, 1)
+        }
+      }
+      return
+    }
+    cblas_sgemm(
+      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// `batch` independent products; matrix i starts at a + i·strideA (etc.). Small products run one per
+  /// worker (single-threaded BLAS each); large ones one after another with all threads in BLAS.
+  public static func batchedMatmul(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    m: Int, n: Int, k: Int, batch: Int, strideA: Int, strideB: Int, strideC: Int,
+    transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
+    lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
+  ) {
+    let one = { (i: Int) in
+      matmul(
+        a + i * strideA, b + i * strideB, c + i * strideC, m: m, n: n, k: k, transA: transA, transB: transB,
+        alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+    }
+    if m * n * k < perWorkerThreshold && batch > 1 {
+      Threads.parallelFor(batch, one)
+    } else {
+      for i in 0..<batch { one(i) }
+    }
+  }
+
+  /// Up to this many rows, a product is done as sgemv per row (measured: 3x768x768 sgemm is slower than
+  /// three sgemv with OpenBLAS 0.3.21).
+  public nonisolated(unsafe) static var gemvRowLimit = 3
+  /// Below this many multiply-adds a product is too small to split across threads inside BLAS.
+  public nonisolated(unsafe) static var perWorkerThreshold = 1 << 22
+
+  @inline(__always) static func scaleRow(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ beta: Float) {
+    if beta == 0 { p.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { p[j] *= beta } }
+  }
+}

@@ -1,0 +1,95 @@
+// Layer normalisation over the last dimension (torch nn.LayerNorm with an affine weight and bias).
+// Statistics are computed in two passes (mean, then centred variance), like torch's CPU kernel, which
+// keeps float rounding close to it.
+
+public enum LayerNorm {
+  /// out [rows, dim] = (inp - mean) · rstd · weight [dim] + bias [dim]; mean, rstd [rows] saved if given.
+  public static func forward(
+    out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?,
+    inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    rows: Int, dim: Int, eps: Float
+  ) {
+    Threads.parallelChunks(rows, grain: max(1, 4096 / max(dim, 1))) { range in
+      for r in range {
+        let x = inp + r * dim, o = out + r * dim
+        let m = sum(x, dim) / Float(dim)
+        let vm = F16x(repeating: m)
+        var acc = F16x()
+        var i = 0
+        while i + 16 <= dim {
+          let d = load16(x + i) - vm
+          acc = fma16(d, d, acc)
+          i += 16
+        }
+        var v = acc.sum()
+        while i < dim {
+          v += (x[i] - m) * (x[i] - m)
+          i += 1
+        }
+        let s = 1 / (v / Float(dim) + eps).squareRoot()
+        let vs = F16x(repeating: s)
+        i = 0
+        while i + 16 <= dim {
+          store16(fma16((load16(x + i) - vm) * vs, load16(weight + i), load16(bias + i)), o + i)
+          i += 16
+        }
+        while i < dim {
+          o[i] = (x[i] - m) * s * weight[i] + bias[i]
+          i += 1
+        }
+        mean?[r] = m
+        rstd?[r] = s
+      }
+    }
+  }
+
+  /// With n = (x - mean)·rstd and g = dout·weight:
+  /// dinp += rstd · (g - mean(g) - n · mean(g·n)) ; dweight += Σ_rows dout·n ; dbias += Σ_rows dout
+  public static func backward(
+    dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
+    dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, rows: Int, dim: Int
+  ) {
+    if let dbias { Reduce.addColumnSums(into: dbias, dout, rows: rows, cols: dim) }
+    let workers = dweight == nil ? 1 : Threads.workerCount(rows)
+    Scratch.withFloats(max(1, workers * dim)) { partial in
+      if dweight != nil { partial.update(repeating: 0, count: workers * dim) }
+      Threads.parallelWorkers(rows) { w, range in
+        for r in range {
+          let x = inp + r * dim, g = dout + r * dim
+          let m = mean[r], s = rstd[r]
+          if dweight != nil {
+            let pw = partial + w * dim
+            for i in 0..<dim { pw[i] += g[i] * (x[i] - m) * s }
+          }
+          guard let dinp else { continue }
+          var sumG: Float = 0, sumGN: Float = 0
+          for i in 0..<dim {
+            let gi = g[i] * weight[i]
+            sumG += gi
+            sumGN += gi * (x[i] - m) * s
+          }
+          let meanG = sumG / Float(dim), meanGN = sumGN / Float(dim)
+          let d = dinp + r * dim
+          for i in 0..<dim { d[i] += s * (g[i] * weight[i] - meanG - (x[i] - m) * s * meanGN) }
+        }
+      }
+      if let dweight { for w in 0..<workers { Elementwise.addInPlace(dweight, partial + w * dim, count: dim) } }
+    }
+  }
+
+  @inline(__always) static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = F16x()
+    var i = 0
+    while i + 16 <= n {
+      acc += load16(x + i)
+      i += 16
+    }
+    var s = acc.sum()
+    while i < n {
+      s += x[i]
+      i += 1
+    }
+    return s
+  }
+}

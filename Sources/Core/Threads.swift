@@ -1,0 +1,67 @@
+// Thread count and the one parallel loop every kernel uses.
+//
+// The machine has few cores, so the rule is: at any moment either OpenBLAS or our own workers use the cores,
+// never both. `parallelFor` drops OpenBLAS to one thread for the duration of its region, so a worker may call
+// `Gemm` (it then runs single-threaded inside that worker) without oversubscribing.
+import COpenBLAS
+import Dispatch
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+public enum Threads {
+  nonisolated(unsafe) private static var storedCount: Int = {
+    let n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    openblas_set_num_threads(Int32(max(n, 1)))
+    return max(n, 1)
+  }()
+  /// Set while a `parallelFor` region runs; nested regions then run serially on the calling worker.
+  nonisolated(unsafe) private static var insideRegion = false
+
+  /// Worker count for our kernels and for OpenBLAS (default: all online cores).
+  public static var count: Int {
+    get { storedCount }
+    set {
+      storedCount = max(1, newValue)
+      openblas_set_num_threads(Int32(storedCount))
+    }
+  }
+
+  /// Makes sure OpenBLAS has been told the thread count before its first call.
+  @inline(__always) static func ensureConfigured() { _ = storedCount }
+
+  /// Runs `body(i)` for i in 0..<n, split into `count` contiguous chunks (one per worker).
+  /// Call it from one orchestrating thread at a time; calls from inside a worker run serially.
+  /// `grain`: the fewest items worth giving a worker (small loops then stay on one thread).
+  public static func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int) -> Void) {
+    parallelWorkers(n, grain: grain) { _, range in for i in range { body(i) } }
+  }
+
+  /// Same split as `parallelFor`, but hands each worker its whole range (for per-worker setup or partial sums).
+  /// `body(worker, range)`; worker < min(count, n).
+  public static func parallelChunks(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    parallelWorkers(n, grain: grain) { _, range in body(range) }
+  }
+
+  /// `body(worker, range)` for each worker, with worker in 0..<workerCount(n, grain: grain).
+  public static func parallelWorkers(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    let workers = workerCount(n, grain: grain)
+    if workers <= 1 {
+      if n > 0 { body(0, 0..<n) }
+      return
+    }
+    insideRegion = true
+    openblas_set_num_threads(1)
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+      body(w, (w * n / workers)..<((w + 1) * n / workers))
+    }
+    openblas_set_num_threads(Int32(storedCount))
+    insideRegion = false
+  }
+
+  /// How many workers `parallelWorkers(n, grain:)` will use (1 inside a region).
+  public static func workerCount(_ n: Int, grain: Int = 1) -> Int {
+    insideRegion ? 1 : max(1, min(storedCount, n / max(grain, 1)))
+  }
+}
