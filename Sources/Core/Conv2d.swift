@@ -8,7 +8,7 @@ public enum Conv2d {
   }
 
   /// About this many floats of im2col columns at a time (a few MB: big GEMMs, no giant temporaries).
-  static let chunkFloats = 1 << 21
+  nonisolated(unsafe) static var chunkFloats = 1 << 21
 
   /// out [B, Ho, Wo, Cout] = conv(inp [B, H, W, Cin], weight [Cout, Cin, k, k]) + bias [Cout]
   public static func forward(

@@ -1,0 +1,99 @@
+import XCTest
+
+@testable import FlrCore
+
+final class GemmTests: XCTestCase {
+  /// Every transpose combination, alpha/beta, padded leading dimensions, the sgemv path (m ≤ 3) and sgemm.
+  func testMatmulMatchesReference() {
+    var data = TestData(seed: 1)
+    for m in [1, 3, 17] {
+      for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+        let n = 13, k = 19, pad = 3
+        let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad
+        let a = data.tensor([(transA ? k : m) * lda])
+        let b = data.tensor([(transB ? n : k) * ldb])
+        let c = data.tensor([m * ldc])
+        let c0 = c.doubles
+        Gemm.matmul(
+          a.data, b.data, c.data, m: m, n: n, k: k, transA: transA, transB: transB, alpha: 0.5, beta: 2,
+          lda: lda, ldb: ldb, ldc: ldc)
+        // Dense copies of op(A), op(B) for the reference.
+        let ad = (0..<(m * k)).map { i -> Double in
+          let (r, p) = (i / k, i % k)
+          return a.doubles[transA ? p * lda + r : r * lda + p]
+        }
+        let bd = (0..<(k * n)).map { i -> Double in
+          let (p, j) = (i / n, i % n)
+          return b.doubles[transB ? j * ldb + p : p * ldb + j]
+        }
+        let prod = Ref.matmul(ad, bd, m: m, n: n, k: k)
+        var want = c0
+        for i in 0..<m { for j in 0..<n { want[i * ldc + j] = 0.5 * prod[i * n + j] + 2 * c0[i * ldc + j] } }
+        assertForward(c, want, "matmul m=\(m) transA=\(transA) transB=\(transB)")
+      }
+    }
+  }
+
+  func testBetaZeroClearsGarbage() {
+    var data = TestData(seed: 2)
+    for m in [1, 8] {
+      let a = data.tensor([m, 4]), b = data.tensor([4, 5])
+      let c = Tensor(zeros: [m, 5])
+      c.fill(.nan)
+      Gemm.matmul(a.data, b.data, c.data, m: m, n: 5, k: 4)
+      assertForward(c, Ref.matmul(a.doubles, b.doubles, m: m, n: 5, k: 4), "beta 0 over NaN, m=\(m)")
+    }
+  }
+
+  func testBatchedMatmul() {
+    var data = TestData(seed: 3)
+    let batch = 5, m = 6, n = 7, k = 8
+    let a = data.tensor([batch, m, k]), b = data.tensor([batch, n, k]), c = Tensor(zeros: [batch, m, n])
+    Gemm.batchedMatmul(
+      a.data, b.data, c.data, m: m, n: n, k: k, batch: batch, strideA: m * k, strideB: n * k, strideC: m * n,
+      transB: true)
+    var want: [Double] = []
+    for i in 0..<batch {
+      want += Ref.matmul(
+        Array(a.doubles[(i * m * k)..<((i + 1) * m * k)]), Array(b.doubles[(i * n * k)..<((i + 1) * n * k)]),
+        m: m, n: n, k: k, transB: true)
+    }
+    assertForward(c, want, "batched")
+  }
+
+  func testLinearForwardAndBackward() {
+    var data = TestData(seed: 4)
+    for (rows, bias) in [(1, true), (2, false), (9, true)] {
+      let inF = 11, outF = 7
+      let x = data.tensor([rows, inF]), w = data.tensor([outF, inF]), b = data.tensor([outF])
+      let y = Tensor(zeros: [rows, outF])
+      Linear.forward(out: y.data, inp: x.data, weight: w.data, bias: bias ? b.data : nil, rows: rows, inFeatures: inF, outFeatures: outF)
+      func reference(_ v: [[Double]]) -> [Double] {
+        var out = Ref.matmul(v[0], v[1], m: rows, n: outF, k: inF, transB: true)
+        if bias { for r in 0..<rows { for j in 0..<outF { out[r * outF + j] += v[2][j] } } }
+        return out
+      }
+      assertForward(y, reference([x.doubles, w.doubles, b.doubles]), "linear rows=\(rows)")
+      checkGradients(
+        "linear rows=\(rows)", inputs: [x, w, b], outputCount: rows * outF, skip: bias ? [] : [2],
+        reference: reference
+      ) { dout, g in
+        Linear.backward(
+          dinp: g[0].data, dweight: g[1].data, dbias: bias ? g[2].data : nil, dout: dout.data, inp: x.data,
+          weight: w.data, rows: rows, inFeatures: inF, outFeatures: outF)
+      }
+    }
+  }
+
+  /// Optional gradients: nil pointers are skipped and the others still computed.
+  func testLinearBackwardOnlyInput() {
+    var data = TestData(seed: 5)
+    let x = data.tensor([4, 3]), w = data.tensor([2, 3])
+    checkGradients("linear dinp only", inputs: [x, w], outputCount: 8, skip: [1],
+      reference: { Ref.matmul($0[0], $0[1], m: 4, n: 2, k: 3, transB: true) }
+    ) { dout, g in
+      Linear.backward(dinp: g[0].data, dweight: nil, dbias: nil, dout: dout.data, inp: x.data, weight: w.data,
+        rows: 4, inFeatures: 3, outFeatures: 2)
+    }
+  }
+}
