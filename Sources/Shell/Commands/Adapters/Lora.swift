@@ -1,0 +1,55 @@
+// `lora`: attach a LoRA adapter to the loaded model (issue "LoRA"). Declared now so that help,
+// completion and `flr train` know its options; the engine is not built yet.
+
+enum LoraCommand {
+  /// The seed's FLORENCE_TARGET_MODULES.
+  static let seedTargets = "qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2"
+
+  static let command = Command(
+    "lora", group: .adapters, summary: "Create a LoRA adapter on the loaded model and make it active",
+    positionals: PositionalSpec("NAME", .string, minimum: 0, maximum: 1, "adapter name (default: default)"),
+    options: [
+      OptionSpec("rank", .int(1...4096), default: .int(4), "LoRA rank r"),
+      OptionSpec("alpha", .float(0...1e6), default: .float(4), "LoRA alpha; the scale is alpha/r (alpha/sqrt(r) with rslora)"),
+      OptionSpec(
+        "targets", .string, default: .string(seedTargets),
+        "Comma-separated module names (PEFT suffix match), or re:REGEX (full match)"),
+      OptionSpec("dropout", .float(0...1), default: .float(0.25), "Dropout on the LoRA input, in training only"),
+      .flag("rslora", "Scale by alpha/sqrt(r) (rank-stabilised LoRA)"),
+      OptionSpec("init", .choice(["default", "gaussian"]), default: .string("default"), "Initialisation of A (B is zero)"),
+      OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the initialisation"),
+    ],
+    examples: ["lora rank=8 alpha=8", "lora vision targets=qkv,proj rslora"],
+    run: { _, _ in throw notAvailableYet("lora", "LoRA") })
+}
+
+enum UseCommand {
+  static let command = Command(
+    "use", group: .adapters, summary: "Make a resident adapter active (`use none`: the base model)",
+    positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name or none"),
+    examples: ["use mylora", "use none"],
+    run: { _, _ in throw notAvailableYet("use", "LoRA") })
+}
+
+enum DropCommand {
+  static let command = Command(
+    "drop", group: .adapters, summary: "Free a resident adapter",
+    positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name"),
+    examples: ["drop mylora"],
+    run: { _, _ in throw notAvailableYet("drop", "LoRA") })
+}
+
+enum MergeCommand {
+  static let command = Command(
+    "merge", group: .adapters, summary: "Fold an adapter into the base weights for fast captioning",
+    positionals: PositionalSpec("NAME", .string, minimum: 0, maximum: 1, "adapter (default: the active one)"),
+    examples: ["merge", "merge mylora"],
+    run: { _, _ in throw notAvailableYet("merge", "LoRA") })
+}
+
+enum UnmergeCommand {
+  static let command = Command(
+    "unmerge", group: .adapters, summary: "Restore the base weights after `merge`",
+    examples: ["unmerge"],
+    run: { _, _ in throw notAvailableYet("unmerge", "LoRA") })
+}

@@ -1,0 +1,67 @@
+import FlrImage
+import Foundation
+
+// Turns `caption`'s PATH words into the sorted list of images to caption: files as given, folders
+// listed (.png .jpg .jpeg .webp, case-insensitive; `recursive` descends), globs expanded. Then the
+// `shard=I/N` selection, so N processes given the same words split the work with no overlap.
+
+enum ImagePaths {
+  static func expand(_ words: [String], recursive: Bool) throws -> [String] {
+    var found: [String] = []
+    for word in words {
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: word, isDirectory: &isDirectory) {
+        if isDirectory.boolValue {
+          found += try ImageFiles.list(in: URL(fileURLWithPath: word), recursive: recursive).map(\.path)
+        } else {
+          found.append(word)
+        }
+      } else if word.contains(where: { "*?[".contains($0) }) {
+        let matches = try glob(word)
+        var images: [String] = []
+        for match in matches {
+          if FileManager.default.fileExists(atPath: match, isDirectory: &isDirectory), isDirectory.boolValue {
+            images += try ImageFiles.list(in: URL(fileURLWithPath: match), recursive: recursive).map(\.path)
+          } else if ImageFiles.isSupported(URL(fileURLWithPath: match)) {
+            images.append(match)
+          }
+        }
+        guard !images.isEmpty else { throw ShellError("no images match \(word)") }
+        found += images
+      } else {
+        throw ShellError("no such file or folder: \(word)")
+      }
+    }
+    // One order everywhere (byte order of the path), each image once.
+    var seen = Set<String>()
+    return found.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.filter { seen.insert($0).inserted }
+  }
+
+  /// POSIX glob(3): `*`, `?`, `[...]`, sorted matches; none is an empty list.
+  static func glob(_ pattern: String) throws -> [String] {
+    var result = glob_t()
+    defer { globfree(&result) }
+    let status = Glibc.glob(pattern, 0, nil, &result)
+    if status == GLOB_NOMATCH { return [] }
+    guard status == 0 else { throw ShellError("cannot expand \(pattern) (glob error \(status))") }
+    return (0..<Int(result.gl_pathc)).compactMap { index in result.gl_pathv[index].map { String(cString: $0) } }
+  }
+
+  /// `I/N` with 1 <= I <= N: checked when the option is parsed.
+  static func checkShard(_ text: String) -> String? {
+    guard parseShard(text) != nil else { return "I/N with 1 <= I <= N, e.g. 2/4" }
+    return nil
+  }
+
+  static func parseShard(_ text: String) -> (index: Int, count: Int)? {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count >= 1, (1...count).contains(index)
+    else { return nil }
+    return (index, count)
+  }
+
+  /// Every `count`-th path starting at the `index`-th (1-based), of the sorted list.
+  static func shard(_ paths: [String], index: Int, count: Int) -> [String] {
+    paths.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
+  }
+}

@@ -1,0 +1,45 @@
+import FlrCore
+
+// `show [model|settings|lora|dataset]`: what the session holds.
+
+enum ShowCommand {
+  static let topics = ["model", "settings", "lora", "dataset"]
+
+  static let command = Command(
+    "show", group: .shell, summary: "Show the session: loaded model, settings, adapters, dataset",
+    positionals: PositionalSpec("WHAT", .choice(topics), minimum: 0, maximum: 1, "one part (default: all)"),
+    examples: ["show", "show settings", "show model"],
+    run: { arguments, session in
+      let topics = arguments.positionals.isEmpty ? ShowCommand.topics : arguments.positionals
+      for topic in topics {
+        switch topic {
+        case "model": showModel(session)
+        case "settings": showSettings(session)
+        case "lora": session.out.line("adapters: none (LoRA adapters are not built in this version)")
+        default: session.out.line("dataset: none (datasets are not built in this version)")
+        }
+      }
+    })
+
+  static func showModel(_ session: Session) {
+    guard let model = session.model else {
+      session.out.line("model: none (load MODEL)")
+      return
+    }
+    let revision = model.revision.map { " revision \($0)" } ?? ""
+    session.out.line("model: \(model.source)\(revision) from \(model.folder)")
+  }
+
+  static func showSettings(_ session: Session) {
+    session.out.line("settings:")
+    for option in SetCommand.shellOptions {
+      let value = session.setting(option.name).map { $0.description } ?? "\(Threads.count) (machine default)"
+      let mark = session.settings[option.name] == nil ? "" : " (set)"
+      session.out.line("  \(option.name)=\(value)\(mark)")
+    }
+    let shellNames = Set(SetCommand.shellOptions.map(\.name))
+    for key in session.settings.keys.sorted() where !shellNames.contains(key) {
+      session.out.line("  \(key)=\(session.settings[key] ?? "") (set)")
+    }
+  }
+}

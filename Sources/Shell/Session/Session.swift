@@ -1,0 +1,39 @@
+import Foundation
+
+// The state a shell session keeps between commands: settings, the loaded model and (later) adapters
+// and dataset. Commands receive it; nothing else is global.
+
+public final class Session: @unchecked Sendable {
+  /// `set key=value` values, kept as typed text; each command parses them with its own option types.
+  public var settings: [String: String] = [:]
+  public let out: Output
+  public let err: Output
+  /// True at an interactive prompt (errors return to it), false in scripts, stdin and `-c`.
+  public var isInteractive = false
+  /// The model `load` made resident, if any.
+  public var model: LoadedModel?
+  /// Files being `source`d, innermost last (recursion guard, relative paths).
+  var sourceStack: [String] = []
+  public let cancellation = Cancellation()
+
+  public init(out: Output = .standardOutput, err: Output = .standardError) {
+    self.out = out
+    self.err = err
+  }
+
+  /// A shell setting (an option of `set`): the `set` value or the declared default.
+  public func setting(_ name: String) -> Value? {
+    guard let option = SetCommand.shellOptions.first(where: { $0.name == name }) else { return nil }
+    if let text = settings[name], let value = try? option.parse(text) { return value }
+    return option.defaultValue
+  }
+
+  /// The prompt: `flr> `, `flr(base-ft)> `, and later `flr(base-ft+mylora)> `.
+  public var prompt: String {
+    guard let model else { return "flr> " }
+    return "flr(\(model.displayName))> "
+  }
+
+  /// Diagnostics line on stderr.
+  public func note(_ text: String) { err.line(text) }
+}
