@@ -1,1 +1,58 @@
-print("bench")
+// flr-bench: prints the figures the issues ask for (see `scripts/bench --help`).
+//   flr-bench [suite...] [--threads N] [--compare] [--quick]
+// --compare prints each figure next to the previous run's (results are kept in .build/bench-results.json).
+import FlrCore
+import Foundation
+
+let usage = """
+  usage: flr-bench [suite...] [--threads N] [--compare] [--quick] [--list]
+  suites: \(allSuites.map(\.name).joined(separator: ", ")) (default: all)
+  """
+
+var selected: [String] = []
+var compare = false
+var arguments = CommandLine.arguments.dropFirst()
+while let arg = arguments.popFirst() {
+  switch arg {
+  case "--threads":
+    guard let n = arguments.popFirst().flatMap(Int.init), n > 0 else {
+      print("flr-bench: --threads needs a positive number\n\(usage)")
+      exit(2)
+    }
+    Threads.count = n
+  case "--compare": compare = true
+  case "--quick": Bench.minSeconds = 0.05
+  case "--list":
+    for s in allSuites { print(Bench.pad(s.name, 10) + s.summary) }
+    exit(0)
+  case "-h", "--help":
+    print(usage)
+    exit(0)
+  default:
+    guard allSuites.contains(where: { $0.name == arg }) else {
+      print("flr-bench: unknown suite '\(arg)'\n\(usage)")
+      exit(2)
+    }
+    selected.append(arg)
+  }
+}
+
+let resultsURL = URL(fileURLWithPath: ".build/bench-results.json")
+var stored: [String: BenchResult] = [:]
+if let data = try? Data(contentsOf: resultsURL), let old = try? JSONDecoder().decode([BenchResult].self, from: data) {
+  for r in old { stored[Bench.key(r)] = r }
+}
+if compare { Bench.previous = stored }
+
+print("flr-bench: \(Threads.count) thread(s)")
+for suite in allSuites where selected.isEmpty || selected.contains(suite.name) {
+  print("\n== \(suite.name): \(suite.summary)\n" + Bench.header)
+  Bench.currentSuite = suite.name
+  suite.run()
+}
+
+for r in Bench.results { stored[Bench.key(r)] = r }
+if let data = try? JSONEncoder().encode(Array(stored.values)) {
+  try? FileManager.default.createDirectory(at: resultsURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+  try? data.write(to: resultsURL)
+}

@@ -96,7 +96,7 @@ public enum Attention {
       acc = fma16(load16(g + i), load16(p + i), acc)
       i += 16
     }
-    var dot = acc.sum()
+    var dot = sumLanes(acc)
     while i < n {
       dot += g[i] * p[i]
       i += 1

@@ -58,7 +58,7 @@ public enum CrossEntropy {
       vmax = maxLanes(vmax, load16(x + i))
       i += 16
     }
-    var m = vmax.max()
+    var m = maxOfLanes(vmax)
     while i < n {
       m = max(m, x[i])
       i += 1
@@ -70,7 +70,7 @@ public enum CrossEntropy {
       acc += exp16(load16(x + i) - vm)
       i += 16
     }
-    var s = acc.sum()
+    var s = sumLanes(acc)
     while i < n {
       s += exp1(x[i] - m)
       i += 1

@@ -21,7 +21,7 @@ public enum LayerNorm {
           acc = fma16(d, d, acc)
           i += 16
         }
-        var v = acc.sum()
+        var v = sumLanes(acc)
         while i < dim {
           v += (x[i] - m) * (x[i] - m)
           i += 1
@@ -85,7 +85,7 @@ public enum LayerNorm {
       acc += load16(x + i)
       i += 16
     }
-    var s = acc.sum()
+    var s = sumLanes(acc)
     while i < n {
       s += x[i]
       i += 1

@@ -17,7 +17,7 @@ public enum Softmax {
       vmax = maxLanes(vmax, load16(x + i))
       i += 16
     }
-    var m = vmax.max()
+    var m = maxOfLanes(vmax)
     while i < n {
       m = Swift.max(m, x[i])
       i += 1
@@ -35,7 +35,7 @@ public enum Softmax {
       acc += e
       i += 16
     }
-    var s = acc.sum()
+    var s = sumLanes(acc)
     while i < n {
       let e = exp1(x[i] - m)
       o[i] = e
@@ -73,7 +73,7 @@ public enum Softmax {
       acc = fma16(load16(g + i), load16(p + i), acc)
       i += 16
     }
-    var dot = acc.sum()
+    var dot = sumLanes(acc)
     while i < n {
       dot += g[i] * p[i]
       i += 1

@@ -20,11 +20,14 @@ public typealias F16x = SIMD16<Float>
 
 /// e^x (Cephes expf scheme: x = n·ln2 + r, degree-6 polynomial for e^r, 2^n from the exponent bits).
 /// Returns exactly 0 below -87.3 (and for -inf), +inf above 88.7.
+/// Rounding uses the 1.5·2^23 trick: Swift's SIMD float→int conversions and `.rounded` are library calls.
 @inline(__always) func exp16(_ input: F16x) -> F16x {
   let underflow = input .< -87.33654
   var x = input.replacing(with: 88.72283, where: input .> 88.72283)
   x.replace(with: 0, where: underflow)
-  let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+  let magic = F16x(repeating: 12582912)  // 1.5·2^23: adding it rounds to an integer held in the low bits
+  let shifted = fma16(x, F16x(repeating: 1.44269504088896341), magic)
+  let n = shifted - magic
   var r = fma16(n, F16x(repeating: -0.693359375), x)
   r = fma16(n, F16x(repeating: 2.12194440e-4), r)
   var p = F16x(repeating: 1.9875691500e-4)
@@ -35,13 +38,27 @@ public typealias F16x = SIMD16<Float>
   p = fma16(p, r, F16x(repeating: 5.0000001201e-1))
   p = fma16(p, r * r, r + 1)
   // 2^n split in two halves so n = 128 (x near 88.7) does not overflow the exponent field.
-  let ni = SIMD16<Int32>(n, rounding: .towardZero)
+  let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
   let half = ni &>> 1
   let s1 = unsafeBitCast((half &+ 127) &<< 23, to: F16x.self)
   let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: F16x.self)
   var y = p * s1 * s2
   y.replace(with: 0, where: underflow)
   return y
+}
+
+/// Horizontal sum and max by halving (`.sum()` and `.max()` on SIMD16 are library calls).
+@inline(__always) func sumLanes(_ v: F16x) -> Float {
+  let a = v.lowHalf + v.highHalf
+  let b = a.lowHalf + a.highHalf
+  let c = b.lowHalf + b.highHalf
+  return c[0] + c[1]
+}
+@inline(__always) func maxOfLanes(_ v: F16x) -> Float {
+  let a = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+  let b = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+  let c = b.lowHalf.replacing(with: b.highHalf, where: b.highHalf .> b.lowHalf)
+  return Swift.max(c[0], c[1])
 }
 
 /// erf(x): odd/even rational approximation on [-4, 4] (the coefficients Eigen and XLA use for float),

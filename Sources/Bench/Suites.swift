@@ -1,0 +1,5 @@
+// Every benchmark suite, in the order `flr-bench` runs them with no arguments. One line per suite.
+let allSuites: [BenchSuite] = [
+  gemmSuite,
+  opsSuite,
+]
