@@ -1,1 +1,2 @@
 #include <png.h>
+#include "flr_png_read.h"

@@ -1,5 +1,0 @@
-import XCTest
-
-final class PlaceholderShellTests: XCTestCase {
-  func testBuilds() {}
-}
