@@ -198,14 +198,13 @@ public final class ProdigyPlusScheduleFree: Optimizer {
     if options.weightDecay != 0 {
       let decay = options.weightDecayByLR ? options.weightDecay * dlr : options.weightDecay
       let a = Float(decay * xyStep), b = Float(decay)
-      for j in 0..<n { y[j] -= a * y[j] }
-      for j in 0..<n { z[j] -= b * y[j] }
+      for j in 0..<n { y[j] = y[j].addingProduct(-a, y[j]) }
+      for j in 0..<n { z[j] = z[j].addingProduct(-b, y[j]) }
     }
     let c = Float(ckp1), ay = Float(dlr * xyStep), az = Float(dlr)
-    for j in 0..<n {
-      y[j] = torchLerp(y[j], z[j], c)
-      y[j] -= ay * update[j]
-      z[j] -= az * update[j]
+    for j in 0..<n {  // sub_(u, alpha=a) is a fused self + (−a)·u in torch's vectorized add
+      y[j] = torchLerp(y[j], z[j], c).addingProduct(-ay, update[j])
+      z[j] = z[j].addingProduct(-az, update[j])
     }
     return weightSum
   }
