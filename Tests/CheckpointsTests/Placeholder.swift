@@ -1,5 +1,0 @@
-import XCTest
-
-final class PlaceholderCheckpointsTests: XCTestCase {
-  func testBuilds() {}
-}
