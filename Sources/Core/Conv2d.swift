@@ -93,15 +93,27 @@ public enum Conv2d {
         let oy = (p / outW) % outH
         let ox = p % outW
         let row = col + r * colWidth
-        for ky in 0..<kernel {
-          let y = oy * stride - padding + ky
-          for kx in 0..<kernel {
-            let x = ox * stride - padding + kx
-            let dst = row + ky * kernel + kx
-            if y < 0 || y >= height || x < 0 || x >= width {
-              for c in 0..<cin { dst[c * kk] = 0 }
-            } else {
-              let src = inp + ((b * height + y) * width + x) * cin
+        let y0 = oy * stride - padding, x0 = ox * stride - padding
+        let ky0 = max(0, -y0), ky1 = min(kernel, height - y0)  // window rows inside the image
+        let kx0 = max(0, -x0), kx1 = min(kernel, width - x0)
+        if ky0 > 0 || ky1 < kernel || kx0 > 0 || kx1 < kernel { row.update(repeating: 0, count: colWidth) }
+        let origin = inp + ((b * height + y0) * width + x0) * cin
+        if cin < 16 {
+          // Few channels (the RGB patch conv): write the column in order, reads hop within the window.
+          for c in 0..<cin {
+            let dstC = row + c * kk
+            for ky in ky0..<ky1 {
+              let src = origin + ky * width * cin + c
+              let dst = dstC + ky * kernel
+              for kx in kx0..<kx1 { dst[kx] = src[kx * cin] }
+            }
+          }
+        } else {
+          // Many channels: read each input pixel's channels in order, write at stride k·k.
+          for ky in ky0..<ky1 {
+            for kx in kx0..<kx1 {
+              let src = origin + (ky * width + kx) * cin
+              let dst = row + ky * kernel + kx
               for c in 0..<cin { dst[c * kk] = src[c] }
             }
           }

@@ -13,24 +13,28 @@ public enum DepthwiseConv2d {
       transposeWeight(taps, weight, channels: C, kk: kk)
       Threads.parallelFor(batch * height) { by in
         let b = by / height, y = by % height
+        let ky0 = max(0, pad - y), ky1 = min(kernel, height + pad - y)  // taps inside the image
         for x in 0..<width {
+          let kx0 = max(0, pad - x), kx1 = min(kernel, width + pad - x)
           let o = out + ((b * height + y) * width + x) * C
+          // src(ky, kx) = inp[b, y + ky - pad, x + kx - pad, :]
+          let origin = inp + ((b * height + y - pad) * width + x - pad) * C
           var c = 0
-          while c < C {
-            let lanes = min(16, C - c)
-            var acc = bias.map { loadPartial($0 + c, lanes) } ?? F16x()
-            for ky in 0..<kernel {
-              let iy = y + ky - pad
-              if iy < 0 || iy >= height { continue }
-              for kx in 0..<kernel {
-                let ix = x + kx - pad
-                if ix < 0 || ix >= width { continue }
-                let src = inp + ((b * height + iy) * width + ix) * C + c
-                acc = fma16(loadPartial(src, lanes), loadPartial(taps + (ky * kernel + kx) * C + c, lanes), acc)
-              }
+          while c + 16 <= C {
+            var acc = bias.map { load16($0 + c) } ?? F16x()
+            for ky in ky0..<ky1 {
+              let row = origin + ky * width * C + c
+              let tapRow = taps + ky * kernel * C + c
+              for kx in kx0..<kx1 { acc = fma16(load16(row + kx * C), load16(tapRow + kx * C), acc) }
             }
-            storePartial(acc, o + c, lanes)
+            store16(acc, o + c)
             c += 16
+          }
+          while c < C {  // channel tail
+            var acc = bias?[c] ?? 0
+            for ky in ky0..<ky1 { for kx in kx0..<kx1 { acc += origin[(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] } }
+            o[c] = acc
+            c += 1
           }
         }
       }
@@ -51,24 +55,29 @@ public enum DepthwiseConv2d {
         // inp pixel (iy, ix) fed out pixel (iy - ky + pad, ix - kx + pad) through tap (ky, kx).
         Threads.parallelFor(batch * height) { by in
           let b = by / height, iy = by % height
+          // out row y = iy - ky + pad must lie in 0..<height
+          let ky0 = max(0, iy + pad - height + 1), ky1 = min(kernel, iy + pad + 1)
           for ix in 0..<width {
+            let kx0 = max(0, ix + pad - width + 1), kx1 = min(kernel, ix + pad + 1)
             let d = dinp + ((b * height + iy) * width + ix) * C
+            // g(ky, kx) = dout[b, iy - ky + pad, ix - kx + pad, :]
+            let origin = dout + ((b * height + iy + pad) * width + ix + pad) * C
             var c = 0
-            while c < C {
-              let lanes = min(16, C - c)
-              var acc = F16x()
-              for ky in 0..<kernel {
-                let y = iy - ky + pad
-                if y < 0 || y >= height { continue }
-                for kx in 0..<kernel {
-                  let x = ix - kx + pad
-                  if x < 0 || x >= width { continue }
-                  let g = dout + ((b * height + y) * width + x) * C + c
-                  acc = fma16(loadPartial(g, lanes), loadPartial(taps + (ky * kernel + kx) * C + c, lanes), acc)
-                }
+            while c + 16 <= C {
+              var acc = load16(d + c)
+              for ky in ky0..<ky1 {
+                let row = origin - ky * width * C + c
+                let tapRow = taps + ky * kernel * C + c
+                for kx in kx0..<kx1 { acc = fma16(load16(row - kx * C), load16(tapRow + kx * C), acc) }
               }
-              storePartial(loadPartial(d + c, lanes) + acc, d + c, lanes)
+              store16(acc, d + c)
               c += 16
+            }
+            while c < C {
+              var acc = d[c]
+              for ky in ky0..<ky1 { for kx in kx0..<kx1 { acc += origin[-(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] } }
+              d[c] = acc
+              c += 1
             }
           }
         }
@@ -82,23 +91,23 @@ public enum DepthwiseConv2d {
           let acc = partial + w * kk * C  // [k·k, C]
           for by in rows {
             let b = by / height, y = by % height
+            let ky0 = max(0, pad - y), ky1 = min(kernel, height + pad - y)
             for x in 0..<width {
+              let kx0 = max(0, pad - x), kx1 = min(kernel, width + pad - x)
               let g = dout + ((b * height + y) * width + x) * C
-              for ky in 0..<kernel {
-                let iy = y + ky - pad
-                if iy < 0 || iy >= height { continue }
-                for kx in 0..<kernel {
-                  let ix = x + kx - pad
-                  if ix < 0 || ix >= width { continue }
-                  let src = inp + ((b * height + iy) * width + ix) * C
+              let origin = inp + ((b * height + y - pad) * width + x - pad) * C
+              for ky in ky0..<ky1 {
+                for kx in kx0..<kx1 {
+                  let src = origin + (ky * width + kx) * C
                   let a = acc + (ky * kernel + kx) * C
                   var c = 0
-                  while c < C {
-                    let lanes = min(16, C - c)
-                    storePartial(
-                      fma16(loadPartial(g + c, lanes), loadPartial(src + c, lanes), loadPartial(a + c, lanes)),
-                      a + c, lanes)
+                  while c + 16 <= C {
+                    store16(fma16(load16(g + c), load16(src + c), load16(a + c)), a + c)
                     c += 16
+                  }
+                  while c < C {
+                    a[c] += g[c] * src[c]
+                    c += 1
                   }
                 }
               }

@@ -58,20 +58,45 @@ public enum LayerNorm {
         for r in range {
           let x = inp + r * dim, g = dout + r * dim
           let m = mean[r], s = rstd[r]
-          if dweight != nil {
-            let pw = partial + w * dim
-            for i in 0..<dim { pw[i] += g[i] * (x[i] - m) * s }
+          let vm = F16x(repeating: m), vs = F16x(repeating: s)
+          let pw = partial + w * dim
+          // Pass 1: Σ g·w and Σ g·w·n (n = normalised input); dweight partial += g·n.
+          var accG = F16x(), accGN = F16x()
+          var i = 0
+          while i + 16 <= dim {
+            let n = (load16(x + i) - vm) * vs
+            let gv = load16(g + i)
+            let gw = gv * load16(weight + i)
+            accG += gw
+            accGN = fma16(gw, n, accGN)
+            if dweight != nil { store16(fma16(gv, n, load16(pw + i)), pw + i) }
+            i += 16
+          }
+          var sumG = sumLanes(accG), sumGN = sumLanes(accGN)
+          while i < dim {
+            let n = (x[i] - m) * s
+            sumG += g[i] * weight[i]
+            sumGN += g[i] * weight[i] * n
+            if dweight != nil { pw[i] += g[i] * n }
+            i += 1
           }
           guard let dinp else { continue }
-          var sumG: Float = 0, sumGN: Float = 0
-          for i in 0..<dim {
-            let gi = g[i] * weight[i]
-            sumG += gi
-            sumGN += gi * (x[i] - m) * s
-          }
           let meanG = sumG / Float(dim), meanGN = sumGN / Float(dim)
+          let vmeanG = F16x(repeating: meanG), vmeanGN = F16x(repeating: meanGN)
           let d = dinp + r * dim
-          for i in 0..<dim { d[i] += s * (g[i] * weight[i] - meanG - (x[i] - m) * s * meanGN) }
+          // Pass 2: dinp += rstd · (g·w - mean(g·w) - n · mean(g·w·n))
+          i = 0
+          while i + 16 <= dim {
+            let n = (load16(x + i) - vm) * vs
+            let t = fma16(load16(g + i), load16(weight + i), -vmeanG) - n * vmeanGN
+            store16(fma16(vs, t, load16(d + i)), d + i)
+            i += 16
+          }
+          while i < dim {
+            let n = (x[i] - m) * s
+            d[i] += s * (g[i] * weight[i] - meanG - n * meanGN)
+            i += 1
+          }
         }
       }
       if let dweight { for w in 0..<workers { Elementwise.addInPlace(dweight, partial + w * dim, count: dim) } }

@@ -8,6 +8,7 @@ final class ConvTests: XCTestCase {
   let cases = [
     Case(B: 1, H: 13, W: 11, cin: 3, cout: 4, k: 7, s: 4, p: 3),
     Case(B: 2, H: 6, W: 5, cin: 5, cout: 4, k: 3, s: 2, p: 1),
+    Case(B: 1, H: 5, W: 4, cin: 17, cout: 3, k: 3, s: 2, p: 1),  // ≥ 16 channels: the other im2col loop
   ]
 
   func testForwardMatchesReference() {
