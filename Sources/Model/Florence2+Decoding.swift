@@ -1,0 +1,41 @@
+// Incremental decoding for generation (FlrGenerate), the KV-cache path of the remote code's
+// Florence2LanguageForConditionalGeneration.forward with past_key_values.
+//
+// API (for the generation engineer):
+//
+//   let encoderOutput = try model.encode(imageFeatures: model.imageFeatures(pixelValues: px), promptIds: ids)
+//   var state = model.prepareDecoding(encoderOutput: encoderOutput, beamsPerImage: 3)  // rows = images × beams
+//   var logits = try model.decoderStep(tokens: [2, 2, 2, …], state: &state)  // [rows, V], the new position's
+//   try state.reorder(beamIndices)   // new row i continues old row beamIndices[i] (HF _reorder_cache)
+//   logits = try model.decoderStep(tokens: nextTokens, state: &state)
+//
+// Row r of every call belongs to image r / beamsPerImage (after reorder: state.imageOfRow[r]). Cross-attention
+// keys/values are computed once per image in prepareDecoding and shared by its beams; self-attention keys and
+// values are appended per step. The logits are those of the full-sequence decoder at the same position
+// (tests compare them), including final_logits_bias; no logits processing happens here.
+import FlrCore
+
+extension Florence2 {
+  /// Computes every layer's cross-attention keys/values for encoder output [images, S, d].
+  public func prepareDecoding(encoderOutput: Tensor, beamsPerImage: Int = 1, capacity: Int = 32) -> DecoderState {
+    let images = encoderOutput.shape[0], s = encoderOutput.shape[1]
+    let (keys, values) = languageModel.decoder.crossKeysValues(encoderOutput)
+    let imageOfRow = (0..<images).flatMap { Array(repeating: $0, count: max(1, beamsPerImage)) }
+    return DecoderState(
+      crossKeys: keys, crossValues: values, imageOfRow: imageOfRow, encoderLength: s, dim: languageModel.dim,
+      capacity: capacity)
+  }
+
+  /// Feeds one token per row at position state.length -> logits [rows, V] of that position.
+  public func decoderStep(tokens: [Int32], state: inout DecoderState) throws -> Tensor {
+    guard tokens.count == state.rows else {
+      throw ModelError(file: "decoder step", "\(tokens.count) tokens for \(state.rows) rows")
+    }
+    let v = Int32(languageModel.vocabSize)
+    if let bad = tokens.first(where: { $0 < 0 || $0 >= v }) {
+      throw ModelError(file: "decoder step", "token id \(bad) is outside the vocabulary 0..<\(v)")
+    }
+    let hidden = try languageModel.decoder.step(tokens, state: &state, shared: languageModel.shared)
+    return languageModel.logits(hidden)
+  }
+}

@@ -1,0 +1,26 @@
+// transformers models/florence2/modeling_florence2.py: Florence2VisionConvEmbed (remote code: ConvEmbed).
+// Key path: vision_tower.convs.{i}.{proj,norm}.
+import FlrCore
+
+/// Patch embedding of one DaViT stage: stage 0 convolves then normalises (norm over the conv's output
+/// channels); stages 1-3 normalise the previous stage's tokens, then convolve (`patch_prenorm`). SPEC §3.2.
+final class ConvEmbed {
+  let proj: Conv2dLayer
+  let norm: LayerNormLayer
+  let preNorm: Bool
+
+  init(_ w: Weights, config: VisionConfig, stage i: Int) {
+    let inChannels = i == 0 ? 3 : config.dimEmbed[i - 1]
+    let outChannels = config.dimEmbed[i]
+    preNorm = config.patchPrenorm[i]
+    proj = Conv2dLayer(
+      w.child("proj"), in: inChannels, out: outChannels, kernel: config.patchSize[i], stride: config.patchStride[i],
+      padding: config.patchPadding[i])
+    norm = LayerNormLayer(w.child("norm"), dim: preNorm ? inChannels : outChannels)
+  }
+
+  /// x [B, H, W, Cin] -> [B, Ho, Wo, Cout]
+  func forward(_ x: Tensor) -> Tensor {
+    preNorm ? proj.forward(norm.forward(x)) : norm.forward(proj.forward(x))
+  }
+}

@@ -1,0 +1,21 @@
+// transformers models/florence2/modeling_florence2.py: Florence2VisionMLP (remote code: Mlp, under `ffn.fn.net`).
+import FlrCore
+
+/// fc1 (C -> 4C) -> exact GELU -> fc2 (4C -> C). SPEC §3.6.
+final class Mlp {
+  let fc1: LinearLayer
+  let fc2: LinearLayer
+
+  init(_ w: Weights, dim: Int, ratio: Float) {
+    let hidden = Int(Float(dim) * ratio)
+    fc1 = LinearLayer(w.child("fc1"), in: dim, out: hidden)
+    fc2 = LinearLayer(w.child("fc2"), in: hidden, out: dim)
+  }
+
+  /// x [..., C] -> [..., C]
+  func forward(_ x: Tensor) -> Tensor {
+    let hidden = fc1.forward(x)  // [..., 4C]
+    Gelu.forward(out: hidden.data, inp: hidden.data, count: hidden.count)
+    return fc2.forward(hidden)
+  }
+}
