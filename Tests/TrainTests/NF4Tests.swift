@@ -1,0 +1,77 @@
+// NF4 quantization against bitsandbytes 0.50.2 (fixtures: make_nf4): packed codes byte for byte, absmax,
+// dequantized values; the double-quantized absmax against the kernel reference and, with a tolerance,
+// against bitsandbytes' CPU quantizer.
+
+import Foundation
+import XCTest
+
+@testable import FlrTrain
+
+final class NF4Tests: XCTestCase {
+  let names = ["normal_96x64", "odd_7x13", "ties_and_extremes", "heavy_tail_300x70"]
+
+  func testTableEqualsBitsandbytes() throws {
+    XCTAssertEqual(QuantizationMaps.nf4, try Fixture("nf4.safetensors").floats("nf4_table"))
+  }
+
+  func testCodesAbsmaxAndDequantizationEqualBitsandbytes() throws {
+    let f = try Fixture("nf4.safetensors")
+    for name in names {
+      let w = try f.floats("\(name).w")
+      var packed = [UInt8](repeating: 0, count: (w.count + 1) / 2)
+      let absmax = w.withUnsafeBufferPointer { NF4Tensor.quantizeCodes($0.baseAddress!, count: w.count, into: &packed) }
+      XCTAssertEqual(packed, try f.bytes("\(name).packed"), "\(name): packed codes (exact)")
+      XCTAssertEqual(absmax, try f.floats("\(name).absmax"), "\(name): absmax (exact)")
+      let table = QuantizationMaps.nf4
+      let dequant = (0..<w.count).map { j -> Float in
+        let byte = packed[j / 2]
+        return table[Int(j % 2 == 0 ? byte >> 4 : byte & 0xF)] * absmax[j / 64]
+      }
+      XCTAssertEqual(dequant, try f.floats("\(name).dequant"), "\(name): dequantized (exact)")
+    }
+  }
+
+  func testDoubleQuantizedAbsmax() throws {
+    let f = try Fixture("nf4.safetensors")
+    for name in names + ["absmax_big"] {
+      let absmax = try f.floats(name == "absmax_big" ? "absmax_big" : "\(name).absmax")
+      let (codes, scales, offset) = NF4Tensor.doubleQuantize(absmax)
+      // offset: torch sums in fp32 in its own order, we in Double: 1e-6 relative.
+      XCTAssertEqual(offset, try f.floats("\(name).ref_offset")[0], accuracy: abs(offset) * 1e-6, name)
+      XCTAssertLessThan(maxRelativeError(scales, try f.floats("\(name).ref_absmax2")), 1e-6, name)
+      // Codes: the kernel reference exactly, except where the offset's last ulp moves a value across a
+      // midpoint (none expected; counted).
+      let ref = try f.bytes("\(name).ref_qabsmax")
+      let differing = zip(codes, ref).filter { $0 != $1 }.count
+      XCTAssertEqual(differing, 0, "\(name): \(differing) absmax codes differ from the kernel reference")
+      // bitsandbytes' CPU quantizer uses a LUT (OPTIMIZERS.md §4.6): at most one code step away.
+      let bnb = try f.bytes("\(name).bnb_qabsmax")
+      let far = zip(codes, bnb).filter { abs(Int($0) - Int($1)) > 1 }.count
+      XCTAssertEqual(far, 0, "\(name): codes more than one step from bitsandbytes CPU")
+    }
+  }
+
+  func testQuantizedTensorDequantizesAsBitsandbytesNested() throws {
+    let f = try Fixture("nf4.safetensors")
+    for name in names {
+      let w = try f.floats("\(name).w")
+      let shape = try f.shape("\(name).w")
+      let q = try w.withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: shape) }
+      var out = [Float](repeating: 0, count: w.count)
+      // Block by block, in odd-sized pieces, to exercise the partial paths.
+      var start = 0
+      while start < w.count {
+        let n = min(37, w.count - start)
+        out.withUnsafeMutableBufferPointer { q.dequantize(from: start, count: n, into: $0.baseAddress! + start) }
+        start += n
+      }
+      // Exact: on these tensors bitsandbytes' CPU absmax codes equal the kernel reference (the generator
+      // records 0 differing codes for each), so the nested dequantization must match bit for bit.
+      let expected = try f.floats("\(name).bnb_dequant_nested")
+      XCTAssertEqual(out, expected, name)
+      XCTAssertLessThan(q.residentBytes, w.count * 4 / 6)
+    }
+    XCTAssertThrowsError(try [Float.nan, 1].withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [2]) })
+    XCTAssertThrowsError(try [Float]().withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [0]) })
+  }
+}
