@@ -1,5 +1,6 @@
 // Matrix products on OpenBLAS's cblas_sgemm (row-major; transposes are flags and leading dimensions,
 // never copies). Very small M goes through sgemv, which OpenBLAS runs faster than a thin sgemm.
+// Large products are split into row or column blocks of C, one per worker (see Threads.swift).
 import COpenBLAS
 
 public enum Gemm {
@@ -19,6 +20,39 @@ public enum Gemm {
       for i in 0..<m { scaleRow(c + i * ldc, n, beta) }
       return
     }
+    let workers = Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold ? Threads.workerCount(max(m, n)) : 1
+    if workers > 1 {
+      if m > gemvRowLimit && m >= n {
+        // Row blocks of C (multiples of 16 rows): rows of op(A) start at a + i·lda, or a + i when transposed.
+        let blocks = (m + 15) / 16
+        Threads.parallelWorkers(workers) { w, _ in
+          let i0 = min(m, w * blocks / workers * 16), i1 = min(m, (w + 1) * blocks / workers * 16)
+          if i1 > i0 {
+            serial(transA ? a + i0 : a + i0 * lda, b, c + i0 * ldc, m: i1 - i0, n: n, k: k, transA: transA,
+              transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+          }
+        }
+      } else {
+        // Column blocks of C: columns of op(B) start at b + j·ldb when transposed, else b + j.
+        let blocks = (n + 15) / 16
+        Threads.parallelWorkers(workers) { w, _ in
+          let j0 = min(n, w * blocks / workers * 16), j1 = min(n, (w + 1) * blocks / workers * 16)
+          if j1 > j0 {
+            serial(a, transB ? b + j0 * ldb : b + j0, c + j0, m: m, n: j1 - j0, k: k, transA: transA,
+              transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+          }
+        }
+      }
+      return
+    }
+    serial(a, b, c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+  }
+
+  /// One product on the calling thread (OpenBLAS threads permitting), no defaults left to resolve.
+  static func serial(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float, lda: Int, ldb: Int, ldc: Int
+  ) {
     if m <= gemvRowLimit {
       // Row i of C: c_i = alpha · op(B)ᵀ a_i + beta c_i, with a_i read at stride 1 (or lda when transposed).
       for i in 0..<m {
@@ -67,6 +101,8 @@ public enum Gemm {
   public nonisolated(unsafe) static var gemvRowLimit = 3
   /// Below this many multiply-adds a product is too small to split across threads inside BLAS.
   public nonisolated(unsafe) static var perWorkerThreshold = 1 << 22
+  /// Products of fewer flops than this run on one thread (splitting costs a few microseconds).
+  public nonisolated(unsafe) static var splitThreshold = 1 << 20
 
   @inline(__always) static func scaleRow(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ beta: Float) {
     if beta == 0 { p.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { p[j] *= beta } }

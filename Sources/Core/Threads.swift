@@ -1,8 +1,11 @@
 // Thread count and the one parallel loop every kernel uses.
 //
-// The machine has few cores, so the rule is: at any moment either OpenBLAS or our own workers use the cores,
-// never both. `parallelFor` drops OpenBLAS to one thread for the duration of its region, so a worker may call
-// `Gemm` (it then runs single-threaded inside that worker) without oversubscribing.
+// The machine has few cores, so the rule is one pool of threads: ours. By default OpenBLAS runs
+// single-threaded and `Gemm` splits each large product over our workers (measured: OpenBLAS's own idle
+// threads busy-wait for ~0.1 s after every call, long enough to compete with the next LayerNorm or
+// softmax for the cores). `gemmThreading = .openBLAS` gives OpenBLAS the threads instead; then
+// `parallelFor` drops OpenBLAS to one thread for the duration of its region. Either way a worker may
+// call `Gemm` (it runs single-threaded inside that worker) without oversubscribing.
 import COpenBLAS
 import Dispatch
 
@@ -12,19 +15,26 @@ import Dispatch
 
 public enum Threads {
   nonisolated(unsafe) private static var storedCount: Int = {
-    let n = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    openblas_set_num_threads(Int32(max(n, 1)))
-    return max(n, 1)
+    let n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    openblas_set_num_threads(1)
+    return n
   }()
+
+  public enum GemmThreading: Sendable { case split, openBLAS }
+  /// Who parallelises GEMM (see the top of this file).
+  nonisolated(unsafe) public static var gemmThreading = GemmThreading.split {
+    didSet { openblas_set_num_threads(blasThreadsOutsideRegions) }
+  }
+  static var blasThreadsOutsideRegions: Int32 { gemmThreading == .openBLAS ? Int32(storedCount) : 1 }
   /// Set while a `parallelFor` region runs; nested regions then run serially on the calling worker.
   nonisolated(unsafe) private static var insideRegion = false
 
-  /// Worker count for our kernels and for OpenBLAS (default: all online cores).
+  /// Worker count for our kernels and GEMM (default: all online cores).
   public static var count: Int {
     get { storedCount }
     set {
       storedCount = max(1, newValue)
-      openblas_set_num_threads(Int32(storedCount))
+      openblas_set_num_threads(blasThreadsOutsideRegions)
     }
   }
 
@@ -52,11 +62,12 @@ public enum Threads {
       return
     }
     insideRegion = true
-    openblas_set_num_threads(1)
+    let blasThreaded = gemmThreading == .openBLAS
+    if blasThreaded { openblas_set_num_threads(1) }
     DispatchQueue.concurrentPerform(iterations: workers) { w in
       body(w, (w * n / workers)..<((w + 1) * n / workers))
     }
-    openblas_set_num_threads(Int32(storedCount))
+    if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
     insideRegion = false
   }
 

@@ -6,7 +6,7 @@ final class GemmTests: XCTestCase {
   /// Every transpose combination, alpha/beta, padded leading dimensions, the sgemv path (m ≤ 3) and sgemm.
   func testMatmulMatchesReference() {
     var data = TestData(seed: 1)
-    for m in [1, 3, 17] {
+    for m in [1, 3, 17, 40] {
       for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
         let n = 13, k = 19, pad = 3
         let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad
@@ -32,6 +32,20 @@ final class GemmTests: XCTestCase {
         assertForward(c, want, "matmul m=\(m) transA=\(transA) transB=\(transB)")
       }
     }
+  }
+
+  /// The same products split into row/column blocks over workers (threshold lowered so small ones split),
+  /// and with OpenBLAS owning the threads instead.
+  func testSplitAndOpenBLASThreadingMatch() {
+    let (savedCount, savedThreshold, savedMode) = (Threads.count, Gemm.splitThreshold, Threads.gemmThreading)
+    defer { (Threads.count, Gemm.splitThreshold, Threads.gemmThreading) = (savedCount, savedThreshold, savedMode) }
+    Threads.count = 3
+    Gemm.splitThreshold = 0
+    testMatmulMatchesReference()
+    testLinearForwardAndBackward()
+    Threads.gemmThreading = .openBLAS
+    testMatmulMatchesReference()
+    testBatchedMatmul()
   }
 
   func testBetaZeroClearsGarbage() {
