@@ -1,7 +1,7 @@
 // FlrCheckpoints: reading and writing model weights safely.
 //
-//   let folder = try HubCache.resolve("microsoft/Florence-2-base-ft")   // or a local folder path
-//   let weights = try CheckpointSet.open(folder: folder)
+//   let path = try HubCache.resolve("microsoft/Florence-2-base-ft")   // or a local folder/file path
+//   let weights = try CheckpointSet.open(path: path)                  // folder or single file
 //   for name in weights.names { let t = try weights.float32(name) ... }   // Tensor, fp32, contiguous
 //   try SafetensorsWriter.write([("lora_A", a), ...], to: "adapter_model.safetensors")
 //
@@ -14,6 +14,8 @@
 // - pytorch_model.bin is read with a restricted unpickler: only what torch.load(weights_only=True)
 //   accepts for a state dict; any other global is refused by name and nothing is ever executed.
 // - Every problem is a `CheckpointError` naming the file and what is wrong with it.
+// - Keep a CheckpointSet only while loading: it holds the mapping and the converted tensors; the
+//   tensors taken from it stay valid on their own (fp32 views keep their mapping alive).
 
 import FlrCore
 
@@ -87,6 +89,11 @@ public final class CheckpointSet {
       file: folder,
       "no weights found: expected one of model.safetensors, model.safetensors.index.json, pytorch_model.bin,"
         + " pytorch_model.bin.index.json")
+  }
+
+  /// A folder (see `open(folder:)`) or a single weights file (see `open(file:)`).
+  public static func open(path: String) throws -> CheckpointSet {
+    isDirectory(path) ? try open(folder: path) : try open(file: path)
   }
 
   /// Opens one weights file: safetensors by its extension, otherwise a torch zip.

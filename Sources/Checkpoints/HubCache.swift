@@ -33,13 +33,14 @@ public enum HubCache {
     return expandVariables(expandUser(env["HF_HUB_CACHE"] ?? legacy, env), env)
   }
 
-  /// A folder path is returned as it is (after `~`); anything else is taken as a hub id (`ORG/NAME` or
-  /// `NAME`) and resolved to its snapshot folder for `revision` (default "main": a branch, tag or commit).
+  /// An existing folder or file path is returned as it is (after `~`); anything else is taken as a hub id
+  /// (`ORG/NAME` or `NAME`) and resolved to its snapshot folder for `revision` (default "main": a branch,
+  /// tag or commit). `CheckpointSet.open(path:)` takes either kind of result.
   public static func resolve(
     _ reference: String, revision: String? = nil, environment env: [String: String] = processEnvironment
   ) throws -> String {
     let path = expandUser(reference, env)
-    if isDirectory(path) { return path }
+    if isDirectory(path) || isFile(path) { return path }
     let looksLikePath =
       reference.hasPrefix("/") || reference.hasPrefix("./") || reference.hasPrefix("../") || reference.hasPrefix("~")
       || reference == "." || reference == ".."

@@ -15,7 +15,8 @@ public final class MappedFile: @unchecked Sendable {
 
   public init(path: String) throws {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: opening a FIFO named like a checkpoint must not wait for a writer.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { throw CheckpointError(file: path, "cannot open: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var info = stat()

@@ -58,6 +58,9 @@ final class HubCacheTests: XCTestCase {
     XCTAssertEqual(try HubCache.resolve(id, revision: pr, environment: env), "\(repo)/snapshots/\(pr)")
     // A local folder is taken as it is; the snapshot's symlinked weights open through the link.
     XCTAssertEqual(try HubCache.resolve(snapshot, environment: env), snapshot)
+    let file = "\(snapshot)/model.safetensors"
+    XCTAssertEqual(try HubCache.resolve(file, environment: env), file)
+    XCTAssertEqual(try CheckpointSet.open(path: file).names.count, try CheckpointSet.open(path: snapshot).names.count)
     let set = try CheckpointSet.open(folder: snapshot)
     XCTAssertEqual(set.format, .safetensors)
     try assertMatchesExpected(set["shared.weight"]!)
