@@ -17,7 +17,8 @@ final class PillowParityTests: XCTestCase {
       guard image.width == record.width && image.height == record.height else { continue }
       for s in record.decoded_samples {
         let (r, g, b) = image.pixel(x: s[1], y: s[0])
-        XCTAssertEqual([Int(r), Int(g), Int(b)], Array(s[2...]), "\(record.file) (\(record.mode)) at y=\(s[0]) x=\(s[1])")
+        XCTAssertEqual(
+          [Int(r), Int(g), Int(b)], Array(s[2...]), "\(record.file) (\(record.mode)) at y=\(s[0]) x=\(s[1])")
       }
       XCTAssertEqual(SHA256.hex(image.pixels), record.decoded_sha256, "\(record.file) (\(record.mode)) decoded bytes")
     }
@@ -67,7 +68,8 @@ final class PillowParityTests: XCTestCase {
     for c in 0..<3 {
       XCTAssertEqual(fixtures.normalize_table[c].count, 256)
       for v in 0..<256 {
-        XCTAssertEqual(PixelValues.value(channel: c, byte: UInt8(v)), Float(fixtures.normalize_table[c][v]), "c=\(c) v=\(v)")
+        XCTAssertEqual(
+          PixelValues.value(channel: c, byte: UInt8(v)), Float(fixtures.normalize_table[c][v]), "c=\(c) v=\(v)")
       }
     }
   }
@@ -85,7 +87,8 @@ final class PillowParityTests: XCTestCase {
     let resized = BicubicResize.florence(image)
     let a = PixelValues.tensor(from: image)
     let b = PixelValues.tensor(hwc: resized.pixels, height: 768, width: 768)
-    XCTAssertEqual(Array(UnsafeBufferPointer(start: a.data, count: a.count)),
+    XCTAssertEqual(
+      Array(UnsafeBufferPointer(start: a.data, count: a.count)),
       Array(UnsafeBufferPointer(start: b.data, count: b.count)))
   }
 }

@@ -17,17 +17,21 @@ public enum ImageFiles {
     }
     var found: [URL] = []
     if recursive {
-      guard let walker = fm.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey],
-        options: [.skipsHiddenFiles])
+      guard
+        let walker = fm.enumerator(
+          at: folder, includingPropertiesForKeys: [.isRegularFileKey],
+          options: [.skipsHiddenFiles])
       else { throw ImageError(file: folder.path, kind: .unreadable, problem: "cannot list folder") }
       for case let url as URL in walker where isSupported(url) && isRegularFile(url) { found.append(url) }
     } else {
       let entries: [URL]
       do {
-        entries = try fm.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.isRegularFileKey],
+        entries = try fm.contentsOfDirectory(
+          at: folder, includingPropertiesForKeys: [.isRegularFileKey],
           options: [.skipsHiddenFiles])
       } catch {
-        throw ImageError(file: folder.path, kind: .unreadable, problem: "cannot list folder (\(error.localizedDescription))")
+        throw ImageError(
+          file: folder.path, kind: .unreadable, problem: "cannot list folder (\(error.localizedDescription))")
       }
       found = entries.filter { isSupported($0) && isRegularFile($0) }
     }

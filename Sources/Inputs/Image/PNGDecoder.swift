@@ -7,7 +7,9 @@ enum PNGDecoder {
   static func decode(_ bytes: UnsafeRawBufferPointer, file: String) throws -> RGBImage {
     // Size checks from IHDR first, so a zero-size or huge image gets its own error (libpng only says "Invalid IHDR").
     if bytes.count >= 24 && bytes[12] == 0x49 && bytes[13] == 0x48 && bytes[14] == 0x44 && bytes[15] == 0x52 {
-      func u32(_ i: Int) -> Int { Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3]) }
+      func u32(_ i: Int) -> Int {
+        Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+      }
       try ImageDecoder.checkSize(width: u32(16), height: u32(20), file: file)
     }
     var png = flr_png_image()

@@ -33,18 +33,21 @@ public enum PixelValues {
   public static func tensor(hwc pixels: [UInt8], height: Int, width: Int) -> Tensor {
     precondition(pixels.count == height * width * 3, "pixel count does not match \(width)x\(height)x3")
     let out = Tensor(zeros: [3, height, width])
-    let plane = height * width
-    let dst = out.data
+    if pixels.isEmpty { return out }
+    pixels.withUnsafeBufferPointer { write(hwc: $0.baseAddress!, count: height * width, to: out.data) }
+    return out
+  }
+
+  /// Writes one image's [3, H, W] values at `dst` (e.g. one slot of a [B, 3, 768, 768] batch).
+  /// `count` = H × W pixels read from `src` (HWC).
+  public static func write(hwc src: UnsafePointer<UInt8>, count plane: Int, to dst: UnsafeMutablePointer<Float>) {
     table.withUnsafeBufferPointer { lut in
-      pixels.withUnsafeBufferPointer { src in
-        for i in 0..<plane {
-          dst[i] = lut[Int(src[3 * i])]
-          dst[plane + i] = lut[256 + Int(src[3 * i + 1])]
-          dst[2 * plane + i] = lut[512 + Int(src[3 * i + 2])]
-        }
+      for i in 0..<plane {
+        dst[i] = lut[Int(src[3 * i])]
+        dst[plane + i] = lut[256 + Int(src[3 * i + 1])]
+        dst[2 * plane + i] = lut[512 + Int(src[3 * i + 2])]
       }
     }
-    return out
   }
 
   /// Decoded image → pixel_values [3, 768, 768], as the Florence-2 processor makes them.

@@ -8,7 +8,8 @@ enum WebPDecoder {
     var features = WebPBitstreamFeatures()
     let status = WebPGetFeatures(data, bytes.count, &features)
     guard status == VP8_STATUS_OK else {
-      throw ImageError(file: file, kind: .corrupt, problem: "WebP: cannot read header (libwebp status \(status.rawValue))")
+      throw ImageError(
+        file: file, kind: .corrupt, problem: "WebP: cannot read header (libwebp status \(status.rawValue))")
     }
     if features.has_animation != 0 {
       throw ImageError(file: file, kind: .unsupported, problem: "animated WebP is not supported")
