@@ -27,7 +27,14 @@ struct BenchResult: Codable {
   let cpuSeconds: Double
 }
 
+/// PyTorch's time for the same figure (from `scripts/bench --compare`).
+struct TorchTime: Codable {
+  let median: Double
+  let best: Double
+}
+
 enum Bench {
+  nonisolated(unsafe) static var torch: [String: TorchTime] = [:]
   nonisolated(unsafe) static var currentSuite = ""
   nonisolated(unsafe) static var results: [BenchResult] = []
   nonisolated(unsafe) static var previous: [String: BenchResult] = [:]
@@ -80,6 +87,9 @@ enum Bench {
   static func printRow(_ r: BenchResult) {
     var line = pad(r.name, 34) + pad(r.shape, 26) + lpad(formatTime(r.seconds), 11) + lpad(formatTime(r.best), 11)
     line += lpad(r.rate.map { fixed($0, 1) + " " + (r.unit ?? "") } ?? "", 17) + lpad(formatTime(r.cpuSeconds), 11)
+    if let t = torch["\(r.suite)/\(r.name)/\(r.shape)"] {
+      line += "   torch " + formatTime(t.median) + " (" + fixed(r.seconds / t.median, 2) + "x)"
+    }
     if let old = previous[key(r)] {
       let change = (r.seconds / old.seconds - 1) * 100
       line += "   was " + formatTime(old.seconds) + " (" + (change >= 0 ? "+" : "") + fixed(change, 1) + "%)"

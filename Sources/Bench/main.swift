@@ -1,11 +1,12 @@
 // flr-bench: prints the figures the issues ask for (see `scripts/bench --help`).
-//   flr-bench [suite...] [--threads N] [--compare] [--quick]
-// --compare prints each figure next to the previous run's (results are kept in .build/bench-results.json).
+//   flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick]
+// --since-last prints each figure next to the previous run's (results are kept in .build/bench-results.json);
+// --torch FILE adds PyTorch's times from FILE (written by `scripts/bench --compare`).
 import FlrCore
 import Foundation
 
 let usage = """
-  usage: flr-bench [suite...] [--threads N] [--compare] [--quick] [--list]
+  usage: flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick] [--list]
   suites: \(allSuites.map(\.name).joined(separator: ", ")) (default: all)
   """
 
@@ -20,7 +21,15 @@ while let arg = arguments.popFirst() {
       exit(2)
     }
     Threads.count = n
-  case "--compare": compare = true
+  case "--since-last": compare = true
+  case "--torch":
+    guard let path = arguments.popFirst(), let data = FileManager.default.contents(atPath: path),
+      let times = try? JSONDecoder().decode([String: TorchTime].self, from: data)
+    else {
+      print("flr-bench: --torch needs a JSON file of PyTorch times (scripts/bench --compare writes it)")
+      exit(2)
+    }
+    Bench.torch = times
   case "--quick": Bench.minSeconds = 0.05
   case "--list":
     for s in allSuites { print(Bench.pad(s.name, 10) + s.summary) }
