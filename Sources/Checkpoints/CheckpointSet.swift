@@ -132,20 +132,22 @@ public final class CheckpointSet {
     }
     var list: [CheckpointTensor] = []
     var metadata: [String: String] = [:]
+    var shardOf: [String: String] = [:]
     for (i, shard) in shards.enumerated() {
       let part = try readFile("\(folder)/\(shard)")
       if i == 0 { metadata = part.metadata }
       list += part.list
+      for t in part.list { shardOf[t.name] = shard }
     }
-    let found = Set(list.map(\.name))
-    let missing = wanted.keys.filter { !found.contains($0) }.sorted()
+    let set = try CheckpointSet(
+      location: folder, format: format, files: [index] + shards.map { "\(folder)/\($0)" }, metadata: metadata,
+      list: list)
+    let missing = wanted.filter { shardOf[$0.key] != $0.value }.map(\.key).sorted()
     guard missing.isEmpty else {
       throw CheckpointError(
         file: index,
-        "\(missing.count) tensors listed in weight_map are in no shard: \(missing.prefix(5).joined(separator: ", "))")
+        "\(missing.count) tensors are not in the shard weight_map names: \(missing.prefix(5).joined(separator: ", "))")
     }
-    return try CheckpointSet(
-      location: folder, format: format, files: [index] + shards.map { "\(folder)/\($0)" }, metadata: metadata,
-      list: list)
+    return set
   }
 }

@@ -38,6 +38,7 @@ public enum SafetensorsReader {
     for (name, info) in members {
       guard seen.insert(name).inserted else { throw fail("'\(name)' appears twice in the header") }
       if name == "__metadata__" {
+        if info == .null { continue }
         guard let pairs = info.object else { throw fail("__metadata__ is not an object of strings") }
         for (k, v) in pairs {
           guard let s = v.string else { throw fail("__metadata__ value for '\(k)' is not a string") }

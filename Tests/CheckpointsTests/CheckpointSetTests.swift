@@ -35,6 +35,25 @@ final class CheckpointSetTests: XCTestCase {
     for name in set.names { try assertMatchesExpected(set[name]!) }
   }
 
+  func testShardedTorchBinAndDuplicateNames() throws {
+    let folder = try temporaryFolder(self)
+    try link("model.bin", into: folder, as: "pytorch_model-00001-of-00002.bin")
+    try link("model.bin", into: folder, as: "pytorch_model-00002-of-00002.bin")
+    let index = "\(folder)/pytorch_model.bin.index.json"
+    try #"{"weight_map": {"proj.bias": "pytorch_model-00001-of-00002.bin"}}"#
+      .write(toFile: index, atomically: true, encoding: .utf8)
+    let set = try CheckpointSet.open(folder: folder)
+    XCTAssertEqual(set.format, .shardedPytorch)
+    XCTAssertEqual(Set(set.names), Set(Fixtures.expected.keys))
+    for name in set.names { try assertMatchesExpected(set[name]!) }
+    // The same tensor name in two shards is an error, not a silent choice.
+    try FileManager.default.removeItem(atPath: index)
+    try #"{"weight_map": {"a": "pytorch_model-00001-of-00002.bin", "b": "pytorch_model-00002-of-00002.bin"}}"#
+      .write(toFile: index, atomically: true, encoding: .utf8)
+    let error = checkpointError { _ = try CheckpointSet.open(folder: folder) }
+    XCTAssertTrue(error?.message.contains("is also in") ?? false, "\(String(describing: error))")
+  }
+
   func testShardIndexProblems() throws {
     let folder = try temporaryFolder(self)
     let fm = FileManager.default
@@ -43,7 +62,7 @@ final class CheckpointSetTests: XCTestCase {
     }
     let index = "\(folder)/model.safetensors.index.json"
     let cases: [(String, String)] = [
-      (#"{"weight_map": {"ghost": "model-00001-of-00002.safetensors"}}"#, "in no shard: ghost"),
+      (#"{"weight_map": {"ghost": "model-00001-of-00002.safetensors"}}"#, "not in the shard weight_map names: ghost"),
       (#"{"weight_map": {"a": "../../etc/passwd"}}"#, "invalid shard file name"),
       (#"{"weight_map": {"a": "model-00009-of-00009.safetensors"}}"#, "cannot open"),
       (#"{"metadata": {}}"#, "no \"weight_map\""),

@@ -86,6 +86,12 @@ final class SafetensorsReaderTests: XCTestCase {
       "not valid JSON")
     try expectInvalid(makeFile(header: #"{"__metadata__":{"format":1}}"#, data: 0), "not a string")
     try expectInvalid(
+      makeFile(header: #"{"__metadata__":null,"a":{"dtype":"F32","shape":[2]}}"#, data: 8),
+      "no [begin, end] data_offsets")
+    try expectInvalid(
+      makeFile(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8.5]}}"#, data: 8),
+      "no [begin, end] data_offsets")
+    try expectInvalid(
       makeFile(header: #"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: 8),
       "negative dimension")
     try expectInvalid(
