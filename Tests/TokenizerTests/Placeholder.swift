@@ -1,5 +1,0 @@
-import XCTest
-
-final class PlaceholderTokenizerTests: XCTestCase {
-  func testBuilds() {}
-}
