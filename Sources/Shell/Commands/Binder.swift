@@ -16,7 +16,8 @@ enum Binder {
             continue
           }
           let hint = closestMatch(to: key, among: optionNames).map { "; did you mean \($0)=?" } ?? ""
-          let known = optionNames.isEmpty ? " (it takes no options)" : hint.isEmpty ? "; see `help \(command.name)`" : ""
+          let known =
+            optionNames.isEmpty ? " (it takes no options)" : hint.isEmpty ? "; see `help \(command.name)`" : ""
           throw ShellError("\(command.name): unknown option \(key)=\(hint)\(known)", at: word.position)
         }
         if arguments.given.contains(key) {

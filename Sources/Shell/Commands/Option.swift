@@ -65,7 +65,9 @@ public struct OptionSpec: Sendable {
   /// Whether `set name=value` may give it a session default (false for per-call things like `out=`).
   public var settable: Bool
 
-  public init(_ name: String, _ type: OptionType, default defaultValue: Value? = nil, settable: Bool = true, _ help: String) {
+  public init(
+    _ name: String, _ type: OptionType, default defaultValue: Value? = nil, settable: Bool = true, _ help: String
+  ) {
     self.name = name
     self.type = type
     self.defaultValue = defaultValue
@@ -93,7 +95,8 @@ public struct OptionSpec: Sendable {
       return .int(value)
     case .float(let range):
       guard let value = Double(text), value.isFinite else {
-        throw fail(range.map { "a number in \(formatFloat($0.lowerBound))..\(formatFloat($0.upperBound))" } ?? "a number")
+        throw fail(
+          range.map { "a number in \(formatFloat($0.lowerBound))..\(formatFloat($0.upperBound))" } ?? "a number")
       }
       if let range, !range.contains(value) {
         throw fail("a number in \(formatFloat(range.lowerBound))..\(formatFloat(range.upperBound))")

@@ -113,7 +113,9 @@ public struct Lexer {
       case "\\":
         let escapeAt = here
         advance()
-        guard let next = peek() else { throw ShellError("a backslash ends the input at column \(escapeAt.column)", at: escapeAt) }
+        guard let next = peek() else {
+          throw ShellError("a backslash ends the input at column \(escapeAt.column)", at: escapeAt)
+        }
         if next == "\n" {
           advance()  // line continuation inside a word joins it with the next line
         } else {

@@ -7,7 +7,8 @@ struct CaptionOneShot: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "caption",
     abstract: "Caption images with Florence-2 (the flags of the seed's inference_florence.py).",
-    discussion: "Runs the shell commands `load MODEL; [load adapter=DIR;] caption IMAGES ...`; --show-commands prints them.")
+    discussion:
+      "Runs the shell commands `load MODEL; [load adapter=DIR;] caption IMAGES ...`; --show-commands prints them.")
 
   @Option(name: .customLong("base_model"), help: "Model folder or cached hub id.")
   var baseModel = "microsoft/Florence-2-base-ft"
@@ -54,7 +55,8 @@ struct CaptionOneShot: ParsableCommand {
       ShellWords.line(
         "caption", [images],
         [
-          ("task", task), ("beams", String(beams)), ("max_tokens", String(maxTokenLength)), ("batch", String(batchSize)),
+          ("task", task), ("beams", String(beams)), ("max_tokens", String(maxTokenLength)),
+          ("batch", String(batchSize)),
           ("ext", captionExtension), ("seed", seed.map(String.init)),
         ],
         flags: [("save", saveCaptions), ("overwrite", saveCaptions && overwrite), ("append", saveCaptions && append)]))

@@ -22,7 +22,9 @@ enum ShellWords {
   static func option(_ key: String, _ value: String) -> String { "\(key)=\(quote(value))" }
 
   /// A command line from its name, positionals and options (nil values left out).
-  static func line(_ name: String, _ positionals: [String] = [], _ options: [(String, String?)] = [], flags: [(String, Bool)] = [])
+  static func line(
+    _ name: String, _ positionals: [String] = [], _ options: [(String, String?)] = [], flags: [(String, Bool)] = []
+  )
     -> String
   {
     var words = [name] + positionals.map(quote)

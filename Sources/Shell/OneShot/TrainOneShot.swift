@@ -45,7 +45,9 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("scheduler"), help: "OneCycle.") var scheduler: String?
   @Option(name: [.customLong("accumulation_rank"), .customLong("accumulation-rank")], help: "Flora (not available).")
   var accumulationRank: Int?
-  @Flag(name: [.customLong("ac", withSingleDash: true), .customLong("activation_checkpointing")], help: "Flora (not available).")
+  @Flag(
+    name: [.customLong("ac", withSingleDash: true), .customLong("activation_checkpointing")],
+    help: "Flora (not available).")
   var activationCheckpointing = false
   @Option(name: .customLong("optimizer_rank"), help: "Flora (not available).") var optimizerRank: Int?
   @Option(name: .customLong("optimizer_args"), help: "Optimizer arguments, e.g. \"weight_decay=0.01\".")
@@ -78,7 +80,9 @@ struct TrainOneShot: ParsableCommand {
   /// Notes printed before running: where flr's defaults differ from the seed's.
   var notes: [String] {
     optimizerName == nil
-      ? ["the seed's default optimizer is ProdigyPlusScheduleFree, which flr does not have; using AdamW (--optimizer_name AdamW)"]
+      ? [
+        "the seed's default optimizer is ProdigyPlusScheduleFree, which flr does not have; using AdamW (--optimizer_name AdamW)"
+      ]
       : []
   }
 
@@ -104,7 +108,8 @@ struct TrainOneShot: ParsableCommand {
           ("max_length", maxLength.map(String.init)), ("prompt", prompt),
           ("sample_every_steps", sampleEveryNSteps.map(String.init)),
           ("sample_every_epochs", sampleEveryNEpochs.map(String.init)),
-          ("save_every_steps", saveEveryNSteps.map(String.init)), ("save_every_epochs", saveEveryNEpochs.map(String.init)),
+          ("save_every_steps", saveEveryNSteps.map(String.init)),
+          ("save_every_epochs", saveEveryNEpochs.map(String.init)),
           ("out", outputDir), ("name", name), ("log", logWith),
         ], flags: [("shuffle_captions", shuffleCaptions)]),
     ]

@@ -30,7 +30,8 @@ public final class Progress {
     case "off": style = .off
     default: style = session.err.isTerminal ? .bar : .lines
     }
-    interval = session.setting("progress_every").flatMap { if case .float(let v) = $0 { return v } else { return nil } } ?? 10
+    interval =
+      session.setting("progress_every").flatMap { if case .float(let v) = $0 { return v } else { return nil } } ?? 10
   }
 
   public func advance(by count: Int = 1) {
@@ -41,20 +42,24 @@ public final class Progress {
     case .bar:
       guard now.timeIntervalSince(lastDraw) >= 0.1 || done >= total else { return }
       lastDraw = now
-      output.write("\r" + Progress.barLine(label, done: done, total: total, elapsed: now.timeIntervalSince(start), unit: unit) + "\u{1B}[K")
+      output.write(
+        "\r" + Progress.barLine(label, done: done, total: total, elapsed: now.timeIntervalSince(start), unit: unit)
+          + "\u{1B}[K")
       drewBar = true
     case .lines:
       if lastDraw == .distantPast { lastDraw = start }
       guard now.timeIntervalSince(lastDraw) >= interval else { return }
       lastDraw = now
-      output.line(Progress.statusLine(label, done: done, total: total, elapsed: now.timeIntervalSince(start), unit: unit))
+      output.line(
+        Progress.statusLine(label, done: done, total: total, elapsed: now.timeIntervalSince(start), unit: unit))
     }
   }
 
   /// Ends the bar's line (so the next message starts on a fresh one).
   public func finish() {
     if drewBar {
-      output.write("\r" + Progress.barLine(label, done: done, total: total, elapsed: elapsed, unit: unit) + "\u{1B}[K\n")
+      output.write(
+        "\r" + Progress.barLine(label, done: done, total: total, elapsed: elapsed, unit: unit) + "\u{1B}[K\n")
       drewBar = false
     }
   }
@@ -68,10 +73,12 @@ public final class Progress {
     return text + " elapsed \(clock(elapsed))"
   }
 
-  static func barLine(_ label: String, done: Int, total: Int, elapsed: Double, unit: String, width: Int = 24) -> String {
+  static func barLine(_ label: String, done: Int, total: Int, elapsed: Double, unit: String, width: Int = 24) -> String
+  {
     let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
     let filled = Int(fraction * Double(width))
-    let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "")
+    let bar =
+      String(repeating: "=", count: filled) + (filled < width ? ">" : "")
       + String(repeating: " ", count: max(0, width - filled - 1))
     let rate = elapsed > 0 ? Double(done) / elapsed : 0
     var text = "\(label) \(done)/\(total) [\(bar)] \(String(format: "%.2f", rate)) \(unit)/s"

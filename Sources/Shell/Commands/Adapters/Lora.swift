@@ -10,13 +10,15 @@ enum LoraCommand {
     positionals: PositionalSpec("NAME", .string, minimum: 0, maximum: 1, "adapter name (default: default)"),
     options: [
       OptionSpec("rank", .int(1...4096), default: .int(4), "LoRA rank r"),
-      OptionSpec("alpha", .float(0...1e6), default: .float(4), "LoRA alpha; the scale is alpha/r (alpha/sqrt(r) with rslora)"),
+      OptionSpec(
+        "alpha", .float(0...1e6), default: .float(4), "LoRA alpha; the scale is alpha/r (alpha/sqrt(r) with rslora)"),
       OptionSpec(
         "targets", .string, default: .string(seedTargets),
         "Comma-separated module names (PEFT suffix match), or re:REGEX (full match)"),
       OptionSpec("dropout", .float(0...1), default: .float(0.25), "Dropout on the LoRA input, in training only"),
       .flag("rslora", "Scale by alpha/sqrt(r) (rank-stabilised LoRA)"),
-      OptionSpec("init", .choice(["default", "gaussian"]), default: .string("default"), "Initialisation of A (B is zero)"),
+      OptionSpec(
+        "init", .choice(["default", "gaussian"]), default: .string("default"), "Initialisation of A (B is zero)"),
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the initialisation"),
     ],
     examples: ["lora rank=8 alpha=8", "lora vision targets=qkv,proj rslora"],

@@ -3,7 +3,8 @@
 enum SaveCommand {
   static let command = Command(
     "save", group: .adapters, summary: "Save an adapter in PEFT's layout (or `save model DIR` a merged model)",
-    positionals: PositionalSpec("[NAME] DIR", .string, minimum: 1, maximum: 2, "adapter name (default: active) and folder"),
+    positionals: PositionalSpec(
+      "[NAME] DIR", .string, minimum: 1, maximum: 2, "adapter name (default: active) and folder"),
     options: [
       OptionSpec(
         "naming", .choice(["original", "native"]), default: .string("original"),

@@ -22,18 +22,24 @@ enum CaptionCommand {
       .flag("save", "Write each caption next to its image (img.jpg -> img.txt)"),
       .flag("overwrite", "With save: replace existing caption files (default: leave them)"),
       .flag("append", "With save: add \" caption\" to the end of existing caption files"),
-      OptionSpec("ext", .custom(hint: ".ext", check: checkExtension), default: .string(".txt"), "Caption file extension"),
-      OptionSpec("out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
+      OptionSpec(
+        "ext", .custom(hint: ".ext", check: checkExtension), default: .string(".txt"), "Caption file extension"),
+      OptionSpec(
+        "out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
       OptionSpec(
         "shard", .custom(hint: "I/N", check: ImagePaths.checkShard),
         "Caption only every N-th image of the sorted list, starting at the I-th (1-based)"),
       .flag("skip_existing", "Skip images already in out= (resume a stopped run) or, with save, with a caption file"),
-      OptionSpec("seed", .int(0...Int(UInt32.max)), "Accepted for the Python script's --seed; decoding is deterministic"),
-      .flag("dry_run", settable: false, "List the images that would be captioned, after shard and skip rules; no model needed"),
+      OptionSpec(
+        "seed", .int(0...Int(UInt32.max)), "Accepted for the Python script's --seed; decoding is deterministic"),
+      .flag(
+        "dry_run", settable: false,
+        "List the images that would be captioned, after shard and skip rules; no model needed"),
     ],
     examples: [
       "caption photos/cat.jpg", "caption photos/ beams=1 max_tokens=40",
-      "caption photos/ recursive save ext=.caption overwrite", "caption 'shots/*.png' out=captions.jsonl shard=1/4 skip_existing",
+      "caption photos/ recursive save ext=.caption overwrite",
+      "caption 'shots/*.png' out=captions.jsonl shard=1/4 skip_existing",
     ],
     details: """
       Folders give their .png .jpg .jpeg .webp files (any case); all images are captioned in sorted path order. \
@@ -68,12 +74,16 @@ enum CaptionCommand {
     var skipped = 0
     // Captions that would only be thrown away are not computed.
     if save && outPath == nil {
-      images = images.filter { CaptionFiles.rule(for: $0, ext: ext, overwrite: overwrite, append: append) != .skipExisting }
+      images = images.filter {
+        CaptionFiles.rule(for: $0, ext: ext, overwrite: overwrite, append: append) != .skipExisting
+      }
       skipped = listed - images.count
     }
     if arguments.flag("dry_run") {
       for image in images { session.out.line(image) }
-      session.note("caption: \(images.count) of \(listed) images to caption" + (skipped > 0 ? ", \(skipped) have caption files" : ""))
+      session.note(
+        "caption: \(images.count) of \(listed) images to caption"
+          + (skipped > 0 ? ", \(skipped) have caption files" : ""))
       return
     }
     guard let model = session.model else { throw ShellError("caption: no model loaded (load MODEL first)") }
@@ -119,7 +129,8 @@ enum CaptionCommand {
       for ((path, _), caption) in zip(batch, captions) {
         if save {
           try CaptionFiles.save(
-            caption, for: path, ext: ext, rule: CaptionFiles.rule(for: path, ext: ext, overwrite: overwrite, append: append))
+            caption, for: path, ext: ext,
+            rule: CaptionFiles.rule(for: path, ext: ext, overwrite: overwrite, append: append))
         }
         try log?.append(file: path, caption: caption)
         if !save && log == nil { session.out.line("\(path)\t\(caption)") }

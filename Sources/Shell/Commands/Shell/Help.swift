@@ -77,7 +77,9 @@ enum HelpText {
       text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
     }
     var text = "| Command | What it does |\n|---|---|\n"
-    for command in Registry.commands { text += "| [`\(command.name)`](#\(command.name)) | \(cell(command.summary)) |\n" }
+    for command in Registry.commands {
+      text += "| [`\(command.name)`](#\(command.name)) | \(cell(command.summary)) |\n"
+    }
     for group in Command.Group.allCases {
       let commands = Registry.commands.filter { $0.group == group }
       guard !commands.isEmpty else { continue }
@@ -93,7 +95,9 @@ enum HelpText {
           }
           for option in command.options {
             let written = option.type.isFlag ? option.name : "\(option.name)="
-            let value = option.defaultValue.map { $0.description.isEmpty ? "\"\"" : "`\(cell($0.description))`" } ?? ""
+            let value =
+              option.defaultValue == .bool(false)
+              ? "" : option.defaultValue.map { $0.description.isEmpty ? "\"\"" : "`\(cell($0.description))`" } ?? ""
             let settable = option.settable ? "" : " (not settable)"
             text += "| `\(written)` | \(cell(option.type.hint)) | \(value) | \(cell(option.help))\(settable) |\n"
           }

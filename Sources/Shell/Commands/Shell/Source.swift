@@ -3,7 +3,8 @@
 enum SourceCommand {
   static let command = Command(
     "source", group: .shell, summary: "Run the commands of a .flr script in this session",
-    positionals: PositionalSpec("FILE", .path, minimum: 1, maximum: nil, "the script, then its arguments ($1, $2, ...)"),
+    positionals: PositionalSpec(
+      "FILE", .path, minimum: 1, maximum: nil, "the script, then its arguments ($1, $2, ...)"),
     examples: ["source setup.flr", "source caption-folder.flr photos/"],
     details: "The script stops at its first error, which is reported as FILE:LINE: message.",
     run: { arguments, session in
@@ -16,7 +17,7 @@ enum EchoCommand {
   static let command = Command(
     "echo", group: .shell, summary: "Print its words (for scripts)",
     positionals: PositionalSpec("TEXT", .string, minimum: 0, maximum: nil, "words, joined by spaces"),
-    examples: ["echo \"captioning $1\""],
+    examples: ["echo \"captioning done\""],
     run: { arguments, session in session.out.line(arguments.positionals.joined(separator: " ")) })
 }
 

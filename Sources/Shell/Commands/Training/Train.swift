@@ -18,7 +18,8 @@ enum TrainCommand {
         "checkpointing", .choice(["none", "text", "all"]), default: .string("none"),
         "Recompute activations in backward: BART layers (text) or BART and DaViT (all)"),
       .flag("shuffle_captions", "Shuffle the comma-separated parts of each caption"),
-      OptionSpec("frozen_parts", .int(0...1000), default: .int(0), "Leading caption parts kept in place when shuffling"),
+      OptionSpec(
+        "frozen_parts", .int(0...1000), default: .int(0), "Leading caption parts kept in place when shuffling"),
       OptionSpec("caption_dropout", .float(0...1), default: .float(0), "Probability of dropping each other part"),
       OptionSpec("max_length", .int(1...4096), "Truncate labels to this many tokens (default: the processor's)"),
       OptionSpec("prompt", .string, "Task prompt trained on (default <DETAILED_CAPTION>... as the dataset says)"),
@@ -28,7 +29,8 @@ enum TrainCommand {
       OptionSpec("save_every_epochs", .int(1...Int(Int32.max)), "Save the adapter every N epochs"),
       OptionSpec("out", .path, settable: false, "Folder for saved adapters (out/NAME/step-N, out/NAME)"),
       OptionSpec("name", .string, "Run name for saving and logging"),
-      OptionSpec("log", .choice(["tensorboard", "jsonl", "none", "wandb", "all"]), default: .string("none"), "Logging"),
+      OptionSpec(
+        "log", .choice(["tensorboard", "jsonl", "none", "wandb", "all"]), default: .string("none"), "Logging"),
     ],
     examples: ["train epochs=3 lr=1e-4 out=loras name=mine", "train resume"],
     run: { _, _ in throw notAvailableYet("train", "training") })
