@@ -71,7 +71,7 @@ public enum OptimizerFactory {
   public static func make(
     kind: OptimizerKind, params: [ParamGroup], args: OptimizerArgs, learningRate: Double
   ) throws -> ConfiguredOptimizer {
-    var a = ArgReader(args: args, kind: kind)
+    let a = ArgReader(args: args, kind: kind)
     try a.checkKeys()
     let lr = try a.number("lr") ?? learningRate
     guard lr > 0 || (kind == .flora && a.isNone("lr")) else {

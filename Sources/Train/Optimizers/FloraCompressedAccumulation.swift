@@ -1,0 +1,145 @@
+// FloraAccelerator's compressed gradient accumulation (flora_opt/optimizers/torch/flora.py
+// `with_flora_accelerator`, `FloraAccelerator._down_project/_up_project`; OPTIMIZERS.md §6.3): with
+// `accumulation_rank=R` and k > 1 micro-batches, each ≥ 2-D gradient is added to a pack as its random
+// projection (P·g with P = N(0,1)^(R×rows)/√R when rows < cols, else g·P with P of (cols×R)), seeded per tensor
+// by registration order (0, 1, 2, …); on the last micro-batch the pack is projected back (Pᵀ·pack or pack·Pᵀ),
+// the tensor's seed advances to `next_seed(seed)` and Flora steps. 1-D tensors accumulate uncompressed; N-D
+// tensors with shape[0] ≥ shape[-1] (1×1 conv lora_B) are projected on their last dim as torch's batched matmul
+// does. The seed only supports this with Flora (other optimizers hit a KeyError there), and for an N-D tensor
+// with shape[0] < shape[-1] (a conv lora_A) its matmul fails or mixes dims: flr refuses those clearly.
+
+public final class FloraCompressedAccumulation {
+  public let flora: Flora
+  public let rank: Int
+  public let microBatches: Int
+  private var seeds: [UInt64?]
+  private var packs: [[Float]]
+  private var received = 0
+
+  public init(flora: Flora, rank: Int, microBatches: Int) throws {
+    guard rank > 0 else { throw OptimizerError.badArgument("accumulation_rank must be > 0, got \(rank)") }
+    self.flora = flora
+    self.rank = rank
+    self.microBatches = microBatches
+    var next: UInt64 = 0
+    var seeds: [UInt64?] = []
+    for p in flora.params {
+      // Compression is on only when k > 1 (FloraAccelerator: rank set and gradient_accumulation_steps > 1).
+      guard microBatches > 1, p.shape.count >= 2 else {
+        seeds.append(nil)
+        continue
+      }
+      if p.shape.count > 2 && p.shape[0] < p.shape[p.shape.count - 1] {
+        throw OptimizerError.unsupported(
+          "Flora accumulation_rank on \(p.name) \(p.shape): the seed's left projection cannot multiply this shape "
+            + "(it raises); use accumulation_rank only without such conv LoRA factors")
+      }
+      seeds.append(next)
+      next += 1
+    }
+    self.seeds = seeds
+    packs = flora.params.indices.map { i in
+      [Float](repeating: 0, count: Self.packCount(flora.params[i], rank, seeds[i] != nil))
+    }
+  }
+
+  private static func packCount(_ p: ParamGroup, _ rank: Int, _ compressed: Bool) -> Int {
+    guard compressed else { return p.count }
+    let rows = p.shape[0], cols = p.shape[p.shape.count - 1]
+    return rows < cols ? p.count / rows * rank : p.count / cols * rank
+  }
+
+  /// Adds one micro-batch's gradients (each params[i].grads, already divided by k as the trainer does) to the
+  /// packs and clears them. On the k-th call decompresses into the grads, advances the seeds and steps Flora
+  /// with `lr`; returns true when it stepped.
+  @discardableResult
+  public func addMicroBatch(lr: Double) throws -> Bool {
+    for (i, p) in flora.params.enumerated() {
+      if let seed = seeds[i] {
+        let down = project(p, seed: seed, down: p.grads)
+        for j in packs[i].indices { packs[i][j] = down[j] + packs[i][j] }
+      } else {
+        for j in 0..<p.count { packs[i][j] += p.grads[j] }
+      }
+      p.grads.update(repeating: 0, count: p.count)
+    }
+    received += 1
+    guard received == microBatches else { return false }
+    received = 0
+    for (i, p) in flora.params.enumerated() {
+      if let seed = seeds[i] {
+        let up = projectUp(p, seed: seed, pack: packs[i])
+        p.grads.update(from: up, count: p.count)
+        seeds[i] = floraNextSeed(seed)
+      } else {
+        p.grads.update(from: packs[i], count: p.count)
+      }
+      for j in packs[i].indices { packs[i][j] = 0 }
+    }
+    try flora.step(lr: lr)
+    return true
+  }
+
+  /// The current projection seed of each compressed tensor (nil for uncompressed ones).
+  public var projectionSeeds: [UInt64?] { seeds }
+
+  private func projection(_ count: Int, seed: UInt64) -> [Float] {
+    let scale = Float(Double(rank).squareRoot())
+    return floraStableRandn(count: count, seed: seed).map { $0 / scale }
+  }
+
+  // rows < cols: P [R, rows] · g viewed as [rows, rest] → [R, rest]; else g viewed as [rest, cols] · P [cols, R].
+  private func project(_ p: ParamGroup, seed: UInt64, down g: UnsafeMutablePointer<Float>) -> [Float] {
+    let rows = p.shape[0], cols = p.shape[p.shape.count - 1], n = p.count
+    var out = [Float](repeating: 0, count: Self.packCount(p, rank, true))
+    if rows < cols {
+      let rest = n / rows
+      let proj = projection(rank * rows, seed: seed)
+      for r in 0..<rank {
+        for c in 0..<rest {
+          var acc: Float = 0
+          for k in 0..<rows { acc += proj[r * rows + k] * g[k * rest + c] }
+          out[r * rest + c] = acc
+        }
+      }
+    } else {
+      let rest = n / cols
+      let proj = projection(cols * rank, seed: seed)
+      for a in 0..<rest {
+        for r in 0..<rank {
+          var acc: Float = 0
+          for k in 0..<cols { acc += g[a * cols + k] * proj[k * rank + r] }
+          out[a * rank + r] = acc
+        }
+      }
+    }
+    return out
+  }
+
+  private func projectUp(_ p: ParamGroup, seed: UInt64, pack: [Float]) -> [Float] {
+    let rows = p.shape[0], cols = p.shape[p.shape.count - 1], n = p.count
+    var out = [Float](repeating: 0, count: n)
+    if rows < cols {
+      let rest = n / rows
+      let proj = projection(rank * rows, seed: seed)
+      for k in 0..<rows {
+        for c in 0..<rest {
+          var acc: Float = 0
+          for r in 0..<rank { acc += proj[r * rows + k] * pack[r * rest + c] }
+          out[k * rest + c] = acc
+        }
+      }
+    } else {
+      let rest = n / cols
+      let proj = projection(cols * rank, seed: seed)
+      for a in 0..<rest {
+        for k in 0..<cols {
+          var acc: Float = 0
+          for r in 0..<rank { acc += pack[a * rank + r] * proj[k * rank + r] }
+          out[a * cols + k] = acc
+        }
+      }
+    }
+    return out
+  }
+}

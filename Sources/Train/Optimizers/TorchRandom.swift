@@ -1,0 +1,101 @@
+// torch's CPU generator as flora-opt uses it (`torch.Generator().manual_seed(s)`, `torch.randn`,
+// `torch.randint(0, int64 max)`): mt19937 seeded with the low 32 bits of the seed (ATen CPUGeneratorImpl),
+// randn of ≥ 16 fp32 values by ATen `normal_fill` (uniform 24-bit floats, Box–Muller on blocks of 16, the last
+// block recomputed from fresh uniforms), fewer than 16 by `normal_distribution<double>` (53-bit uniforms,
+// log1p, the sine cached for the next value). torch's vectorized log/cos/sin are Sleef's, so ≥ 16-value draws
+// agree to an ulp or two, not bit for bit; integer draws and < 16-value draws are exact.
+
+import Foundation
+
+public struct TorchGenerator {
+  private var state = [UInt32](repeating: 0, count: 624)
+  private var index = 624
+  private var cachedNormal: Double?
+
+  public init(seed: UInt64) {
+    state[0] = UInt32(truncatingIfNeeded: seed)
+    for i in 1..<624 {
+      state[i] = 1_812_433_253 &* (state[i - 1] ^ (state[i - 1] >> 30)) &+ UInt32(i)
+    }
+  }
+
+  public mutating func next32() -> UInt32 {
+    if index >= 624 {
+      for k in 0..<624 {
+        let y = (state[k] & 0x8000_0000) | (state[(k + 1) % 624] & 0x7FFF_FFFF)
+        state[k] = state[(k + 397) % 624] ^ (y >> 1) ^ (y & 1 == 1 ? 0x9908_B0DF : 0)
+      }
+      index = 0
+    }
+    var y = state[index]
+    index += 1
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9D2C_5680
+    y ^= (y << 15) & 0xEFC6_0000
+    y ^= y >> 18
+    return y
+  }
+
+  public mutating func next64() -> UInt64 {
+    let hi = UInt64(next32())
+    return hi << 32 | UInt64(next32())
+  }
+
+  /// `torch.randint(0, 2**63 - 1, (1,))`.
+  public mutating func randintInt64Max() -> UInt64 { next64() % UInt64(Int64.max) }
+
+  /// `torch.randn(count)` in fp32.
+  public mutating func randn(_ count: Int) -> [Float] {
+    guard count >= 16 else { return (0..<count).map { _ in Float(normalDouble()) } }
+    var data = (0..<count).map { _ in uniformFloat() }
+    var i = 0
+    while i + 16 <= count {
+      Self.boxMuller16(&data, at: i)
+      i += 16
+    }
+    if count % 16 != 0 {
+      for j in (count - 16)..<count { data[j] = uniformFloat() }
+      Self.boxMuller16(&data, at: count - 16)
+    }
+    return data
+  }
+
+  private mutating func uniformFloat() -> Float { Float(next32() & 0xFF_FFFF) * 0x1p-24 }
+
+  private mutating func normalDouble() -> Double {
+    if let c = cachedNormal {
+      cachedNormal = nil
+      return c
+    }
+    let u1 = Double(next64() & ((1 << 53) - 1)) * 0x1p-53
+    let u2 = Double(next64() & ((1 << 53) - 1)) * 0x1p-53
+    let r = (-2.0 * log1p(-u2)).squareRoot()
+    let theta = 2.0 * Double.pi * u1
+    cachedNormal = r * sin(theta)
+    return r * cos(theta)
+  }
+
+  private static func boxMuller16(_ d: inout [Float], at o: Int) {
+    for j in 0..<8 {
+      let u1 = 1 - d[o + j], u2 = d[o + 8 + j]
+      let radius = (-2 * logf(u1)).squareRoot()
+      let theta = Float(2 * Double.pi) * u2  // _mm256_set1_ps(2.0f * pi<double>); Swift's Float.pi rounds down
+      d[o + j] = radius * cosf(theta)
+      d[o + 8 + j] = radius * sinf(theta)
+    }
+  }
+}
+
+/// flora_opt `stable_randn(shape, seed)`: a fresh generator per call.
+public func floraStableRandn(count: Int, seed: UInt64) -> [Float] {
+  var g = TorchGenerator(seed: seed)
+  return g.randn(count)
+}
+
+/// flora_opt `next_seed(seed, adv=0xF)`: the 15th int64 draw of a generator seeded with `seed`.
+public func floraNextSeed(_ seed: UInt64) -> UInt64 {
+  var g = TorchGenerator(seed: seed)
+  var last: UInt64 = 0
+  for _ in 0..<15 { last = g.randintInt64Max() }
+  return last
+}
