@@ -103,6 +103,11 @@ public enum Elementwise {
     for r in 0..<rows { addInPlace(out + r * cols, bias, count: cols) }
   }
 
+  /// x[0..<count] = value
+  public static func fill(_ x: UnsafeMutablePointer<Float>, _ value: Float, count: Int) {
+    split(count) { lo, hi in (x + lo).update(repeating: value, count: hi - lo) }
+  }
+
   /// out = inp (a plain copy)
   public static func copy(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
     out.update(from: inp, count: count)

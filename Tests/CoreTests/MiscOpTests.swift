@@ -140,6 +140,23 @@ final class InfrastructureTests: XCTestCase {
     XCTAssertTrue(a2.buffer === c2.buffer && b2.buffer === c2.buffer)
   }
 
+  func testBufferPoolReusesZeroedMemory() {
+    let n = BufferPool.minFloats + 7
+    var first: UnsafeMutablePointer<Float>?
+    do {
+      let t = Tensor(zeros: [n])
+      t.fill(3)
+      first = t.data
+    }
+    let again = Tensor(zeros: [n])
+    XCTAssertEqual(again.data, first, "same-size buffer comes back from the pool")
+    XCTAssertTrue(again.toArray().allSatisfy { $0 == 0 }, "and is zeroed")
+    let saved = TensorBuffer.poolLimitBytes
+    defer { TensorBuffer.poolLimitBytes = saved }
+    TensorBuffer.poolLimitBytes = 0
+    XCTAssertNil(BufferPool.take(n), "a zero limit empties the pool")
+  }
+
   func testSeededRNG() {
     var r1 = SeededRNG(seed: 123), r2 = SeededRNG(seed: 123), r3 = SeededRNG(seed: 124)
     let s1 = (0..<5).map { _ in r1.nextUInt64() }
