@@ -52,12 +52,13 @@ public enum HubCache {
     let revision = revision ?? "main"
     let cache = cacheFolder(environment: env)
     let repoFolder = joinPath(cache, "models--" + reference.split(separator: "/").joined(separator: "--"))
-    let fetch =
-      "Fetch it with `huggingface-cli download \(reference)\(revision == "main" ? "" : " --revision \(revision)")`"
-      + " (or `hf download \(reference)`); flr never downloads anything itself."
+    let revisionFlag = revision == "main" ? "" : " --revision \(revision)"
     func notFound(_ looked: String, _ why: String) -> CheckpointError {
       CheckpointError(
-        file: looked, "\(reference) (revision \(revision)) is not in the local Hugging Face cache: \(why). \(fetch)")
+        file: looked,
+        "\(why), so \(reference) (revision \(revision)) is not in the local Hugging Face cache. Fetch it with"
+          + " `huggingface-cli download \(reference)\(revisionFlag)` (or `hf download \(reference)\(revisionFlag)`);"
+          + " flr never downloads anything itself.")
     }
 
     var commit: String
@@ -69,14 +70,15 @@ public enum HubCache {
       }
       let refFile = joinPath(joinPath(repoFolder, "refs"), revision)
       guard let text = readSmallFile(refFile) else {
-        throw notFound(refFile, isDirectory(repoFolder) ? "no refs/\(revision) file" : "no folder \(repoFolder)")
+        if !isDirectory(repoFolder) { throw notFound(repoFolder, "no such folder") }
+        throw notFound(refFile, "no such file")
       }
       // huggingface_hub writes the hash with no newline; trailing whitespace from a hand edit is dropped.
       commit = String(text.filter { !$0.isWhitespace })
       guard isCommitHash(commit) else { throw CheckpointError(file: refFile, "does not hold a commit hash") }
     }
     let snapshot = joinPath(joinPath(repoFolder, "snapshots"), commit)
-    guard isDirectory(snapshot) else { throw notFound(snapshot, "no snapshot folder for commit \(commit)") }
+    guard isDirectory(snapshot) else { throw notFound(snapshot, "no such folder") }
     return snapshot
   }
 

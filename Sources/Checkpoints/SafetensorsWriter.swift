@@ -91,7 +91,7 @@ public enum SafetensorsWriter {
     guard fd >= 0 else { throw fail("creating \(temporary)") }
     var done = 0
     while done < bytes.count {
-      let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+      let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
       if n < 0 && errno == EINTR { continue }
       guard n > 0 else {
         let error = fail("write")
@@ -120,3 +120,6 @@ public enum SafetensorsWriter {
     }
   }
 }
+
+/// The C `write`, which `SafetensorsWriter.write` would otherwise shadow.
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int { write(fd, buffer, count) }

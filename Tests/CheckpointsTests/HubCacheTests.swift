@@ -70,15 +70,16 @@ final class HubCacheTests: XCTestCase {
     let (env, repo, _, _) = try makeCache()
     let absent = checkpointError { _ = try HubCache.resolve("microsoft/Florence-2-large", environment: env) }
     let text = absent?.description ?? ""
-    XCTAssertTrue(text.contains("/hub/models--microsoft--Florence-2-large/refs/main"), text)
+    XCTAssertTrue(absent?.file.hasSuffix("/hub/models--microsoft--Florence-2-large") ?? false, text)
     XCTAssertTrue(text.contains("huggingface-cli download microsoft/Florence-2-large"), text)
     XCTAssertTrue(text.contains("hf download"), text)
     XCTAssertTrue(text.contains("flr never downloads"), text)
     let branch = checkpointError {
       _ = try HubCache.resolve("microsoft/Florence-2-base-ft", revision: "dev", environment: env)
     }
-    XCTAssertTrue(branch?.description.contains("no refs/dev file") ?? false, "\(String(describing: branch))")
-    XCTAssertTrue(branch?.description.contains("--revision dev") ?? false)
+    XCTAssertEqual(branch?.file, "\(repo)/refs/dev")
+    XCTAssertTrue(branch?.message.hasPrefix("no such file, so") ?? false, "\(String(describing: branch))")
+    XCTAssertTrue(branch?.description.contains("hf download microsoft/Florence-2-base-ft --revision dev") ?? false)
     let commit = String(repeating: "9", count: 40)
     let noSnapshot = checkpointError {
       _ = try HubCache.resolve("microsoft/Florence-2-base-ft", revision: commit, environment: env)
