@@ -47,9 +47,7 @@ public final class BartTokenizer: @unchecked Sendable {
   private let decodeStart: [Int]  // id -> range in decodeBytes (decodeStart[id]..<decodeStart[id+1])
 
   private let lock = NSLock()
-  private var cache = WordCache()
-  private var splitter = ByteLevelSplitter()
-  private var pieces: [Range<Int>] = []
+  private let cache = WordCache()
   private var scratch: [Int32] = []
 
   /// Loads `tokenizer.json` (or `vocab.json` + `merges.txt`) from a model folder and adds the Florence
@@ -125,9 +123,9 @@ public final class BartTokenizer: @unchecked Sendable {
         case .token(let id):
           out.append(id)
         case .text(let range):
-          pieces.removeAll(keepingCapacity: true)
-          splitter.split(bytes, range, into: &pieces)
-          for piece in pieces { encodePiece(UnsafeBufferPointer(rebasing: bytes[piece]), into: &out) }
+          ByteLevelSplitter.split(bytes, range) { piece in
+            encodePiece(UnsafeBufferPointer(rebasing: bytes[piece]), into: &out)
+          }
         }
       }
       return out
@@ -136,10 +134,7 @@ public final class BartTokenizer: @unchecked Sendable {
 
   private func encodePiece(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int]) {
     let key = WordCache.Key(piece)
-    if let key, let ids = cache.lookup(key) {
-      for id in ids { out.append(Int(id)) }
-      return
-    }
+    if let key, cache.lookup(key, into: &out) { return }
     scratch.removeAll(keepingCapacity: true)
     model.encodeWord(piece, into: &scratch)
     for id in scratch { out.append(Int(id)) }

@@ -58,12 +58,15 @@ enum CharClass: UInt8 {
   /// Unicode version of the reference's regex tables (tokenizers 0.23 -> onig_sys -> Oniguruma 6.9.10).
   static let newestUnicodeMajor = 16
 
-  static let ascii: [CharClass] = (0..<128).map { v in
-    classify(UnicodeScalar(UInt8(v)))
-  }
-
+  @inline(__always)
   static func of(_ value: UInt32) -> CharClass {
-    if value < 128 { return ascii[Int(value)] }
+    if value < 128 {
+      // a-z, A-Z; 0-9; \t \n \v \f \r and space; the rest of ASCII is other (\x1c-\x1f included)
+      if (value | 0x20) &- 0x61 < 26 { return .letter }
+      if value &- 0x30 < 10 { return .number }
+      if value == 0x20 || value &- 0x09 < 5 { return .whitespace }
+      return .other
+    }
     guard let scalar = UnicodeScalar(value) else { return .other }
     return classify(scalar)
   }
@@ -81,64 +84,68 @@ enum CharClass: UInt8 {
   }
 }
 
-/// Splits UTF-8 text into the GPT-2 regex's matches. Reuses its buffers between calls.
-struct ByteLevelSplitter {
-  private var classes: [CharClass] = []
-  private var starts: [Int] = []  // byte offset of each character, plus the end
-  private var values: [UInt32] = []
-
-  /// Appends the byte ranges of the matches in `bytes[range]` (valid UTF-8) to `pieces`.
-  mutating func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into pieces: inout [Range<Int>]) {
-    classes.removeAll(keepingCapacity: true)
-    starts.removeAll(keepingCapacity: true)
-    values.removeAll(keepingCapacity: true)
-    var i = range.lowerBound
-    while i < range.upperBound {
+/// Splits UTF-8 text into the GPT-2 regex's matches, trying the alternatives in the regex's order at
+/// each position.
+enum ByteLevelSplitter {
+  /// Calls `body` with the byte range of each match in `bytes[range]` (valid UTF-8), in order.
+  @inline(__always)
+  static func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+    let end = range.upperBound
+    @inline(__always) func char(_ i: Int) -> (cls: CharClass, length: Int) {
+      let b = bytes[i]
+      if b < 0x80 { return (CharClass.of(UInt32(b)), 1) }
       let (value, length) = UTF8Text.decodeScalar(bytes, i)
-      classes.append(CharClass.of(value))
-      starts.append(i)
-      values.append(value)
-      i += length
+      return (CharClass.of(value), length)
     }
-    starts.append(range.upperBound)
-
-    let n = classes.count
-    var c = 0
-    while c < n {
-      let end = matchEnd(at: c, count: n)
-      pieces.append(starts[c]..<starts[end])
-      c = end
-    }
-  }
-
-  /// End (exclusive, in characters) of the regex match starting at character `c`, trying the
-  /// alternatives in the regex's order.
-  private func matchEnd(at c: Int, count n: Int) -> Int {
-    let apostrophe: UInt32 = 0x27, space: UInt32 = 0x20
-    // 's 't 're 've 'm 'll 'd (lowercase ASCII only)
-    if values[c] == apostrophe, c + 1 < n {
-      let x = values[c + 1]
-      if x == 0x73 || x == 0x74 || x == 0x6D || x == 0x64 { return c + 2 }  // s t m d
-      if c + 2 < n {
-        let y = values[c + 2]
-        if (x == 0x72 || x == 0x76) && y == 0x65 { return c + 3 }  // re ve
-        if x == 0x6C && y == 0x6C { return c + 3 }  // ll
+    var i = range.lowerBound
+    while i < end {
+      let (cls0, length0) = char(i)
+      let b0 = bytes[i]
+      // 's 't 're 've 'm 'll 'd (lowercase ASCII only; ASCII bytes never occur inside a multibyte character)
+      if b0 == 0x27 && i + 1 < end {
+        let x = bytes[i + 1]
+        var match = 0
+        if x == 0x73 || x == 0x74 || x == 0x6D || x == 0x64 {  // s t m d
+          match = 2
+        } else if i + 2 < end {
+          let y = bytes[i + 2]
+          if ((x == 0x72 || x == 0x76) && y == 0x65) || (x == 0x6C && y == 0x6C) { match = 3 }  // re ve ll
+        }
+        if match > 0 {
+          body(i..<(i + match))
+          i += match
+          continue
+        }
       }
+      // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional U+0020, then a run of one class.
+      var first = i, cls = cls0
+      if b0 == 0x20 && i + 1 < end {
+        let next = char(i + 1).cls
+        if next != .whitespace { (first, cls) = (i + 1, next) }
+      }
+      if cls != .whitespace {
+        var j = first
+        while j < end {
+          let (c, length) = char(j)
+          if c != cls { break }
+          j += length
+        }
+        body(i..<j)
+        i = j
+        continue
+      }
+      // `\s+(?!\S)`: a whitespace run, less its last character when a non-space follows it;
+      // `\s+`: a single whitespace character followed by a non-space.
+      var last = i, j = i + length0
+      while j < end {
+        let (c, length) = char(j)
+        if c != .whitespace { break }
+        last = j
+        j += length
+      }
+      let stop = (j == end || last == i) ? j : last
+      body(i..<stop)
+      i = stop
     }
-    // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional U+0020 then a run of one class.
-    var first = c
-    if values[c] == space, c + 1 < n, classes[c + 1] != .whitespace { first = c + 1 }
-    let cls = classes[first]
-    if cls != .whitespace {
-      var e = first + 1
-      while e < n && classes[e] == cls { e += 1 }
-      return e
-    }
-    // `\s+(?!\S)`: a whitespace run, less its last character when a non-space follows it;
-    // `\s+` takes a single whitespace character followed by a non-space.
-    var e = c + 1
-    while e < n && classes[e] == .whitespace { e += 1 }
-    if e == n || e - c == 1 { return e }
-    return e - 1
   }
 }
