@@ -51,13 +51,16 @@ final class AdamW8bitTests: XCTestCase {
       }
       let ours = Double(deviation / moved)
       XCTAssertLessThanOrEqual(ours, max(bnbDeviation[t], 1e-4), "step \(t): ours \(ours) vs bnb \(bnbDeviation[t])")
-      print("AdamW8bit step \(t): deviation from torch fp32 / max update: ours \(ours), bitsandbytes CPU \(bnbDeviation[t])")
+      print(
+        "AdamW8bit step \(t): deviation from torch fp32 / max update: ours \(ours), bitsandbytes CPU \(bnbDeviation[t])"
+      )
     }
   }
 
   func testStateRoundTripAndSmallTensorsStayFp32() throws {
     let n = 5000
-    let tp = TestParams(shapes: [[n], [10]], initial: [(0..<n).map { Float($0 % 7) * 0.01 }, Array(repeating: 1, count: 10)])
+    let tp = TestParams(
+      shapes: [[n], [10]], initial: [(0..<n).map { Float($0 % 7) * 0.01 }, Array(repeating: 1, count: 10)])
     let opt = try AdamW8bit(params: tp.groups)
     tp.setGrad(0, (0..<n).map { sin(Float($0)) })
     tp.setGrad(1, Array(repeating: 0.5, count: 10))

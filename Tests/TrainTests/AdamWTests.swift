@@ -20,7 +20,8 @@ final class AdamWTests: XCTestCase {
     let lrs = c["lrs"] as? [Double]
     let tp = TestParams(shapes: shapes, initial: try (0..<shapes.count).map { try f.floats("\(name).p\($0).init") })
     let opt = try AdamW(
-      params: tp.groups, betas: (betas[0], betas[1]), eps: c["eps"] as! Double, weightDecay: c["weight_decay"] as! Double)
+      params: tp.groups, betas: (betas[0], betas[1]), eps: c["eps"] as! Double,
+      weightDecay: c["weight_decay"] as! Double)
     for t in 0..<steps {
       opt.zeroGrad()
       for m in 0..<micro {

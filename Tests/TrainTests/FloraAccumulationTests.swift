@@ -23,7 +23,9 @@ final class FloraAccumulationTests: XCTestCase {
           XCTAssertEqual(ours, torch, "randn \(shape) seed \(seed): double path, exact")
         } else {
           // Sleef log/cos/sin in torch's vectorized Box–Muller: within 4 ulp of the value's magnitude.
-          for j in 0..<n { XCTAssertEqual(ours[j], torch[j], accuracy: 4 * max(abs(torch[j]), 1).ulp, "randn \(shape)") }
+          for j in 0..<n {
+            XCTAssertEqual(ours[j], torch[j], accuracy: 4 * max(abs(torch[j]), 1).ulp, "randn \(shape)")
+          }
         }
       }
     }
@@ -40,7 +42,8 @@ final class FloraAccumulationTests: XCTestCase {
     var o = FloraOptions()
     if let b1 = args["beta1"] as? Double { o.beta1 = b1 }
     let tp = TestParams(shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") })
-    let acc = try FloraCompressedAccumulation(flora: try Flora(params: tp.groups, options: o), rank: rank, microBatches: k)
+    let acc = try FloraCompressedAccumulation(
+      flora: try Flora(params: tp.groups, options: o), rank: rank, microBatches: k)
     for t in 0..<steps {
       for m in 0..<k {
         for i in shapes.indices { tp.setGrad(i, try f.floats("\(name).s\(t).m\(m).g\(i)")) }

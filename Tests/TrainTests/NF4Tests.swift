@@ -71,7 +71,9 @@ final class NF4Tests: XCTestCase {
       XCTAssertEqual(out, expected, name)
       XCTAssertLessThan(q.residentBytes, w.count * 4 / 6)
     }
-    XCTAssertThrowsError(try [Float.nan, 1].withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [2]) })
-    XCTAssertThrowsError(try [Float]().withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [0]) })
+    XCTAssertThrowsError(
+      try [Float.nan, 1].withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [2]) })
+    XCTAssertThrowsError(
+      try [Float]().withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [0]) })
   }
 }

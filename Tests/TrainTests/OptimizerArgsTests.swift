@@ -18,9 +18,10 @@ final class OptimizerArgsTests: XCTestCase {
   }
 
   func testMalformedArgumentsThrowClearly() {
-    for bad in ["weight_decay", "weight_decay=", "betas=0.9,x", "{'a': 1", "{'a' 1}", "{'a': foo}", "{'a': 1} x",
-      "lr=1 lr=2", "{'betas': (0.9, 'x')}"]
-    {
+    for bad in [
+      "weight_decay", "weight_decay=", "betas=0.9,x", "{'a': 1", "{'a' 1}", "{'a': foo}", "{'a': 1} x",
+      "lr=1 lr=2", "{'betas': (0.9, 'x')}",
+    ] {
       XCTAssertThrowsError(try OptimizerArgs.parse(bad), bad) { error in
         XCTAssertTrue("\(error)".contains("optimizer_args"), "\(bad): \(error)")
       }
@@ -55,7 +56,8 @@ final class OptimizerArgsTests: XCTestCase {
       try OptimizerFactory.make(kind: .adamw, params: tp.groups, args: try .parse("betas=0.9"), learningRate: 1)
     )
     XCTAssertThrowsError(
-      try OptimizerFactory.make(kind: .flora, params: tp.groups, args: try .parse("relative_step=True"), learningRate: 1e-4)
+      try OptimizerFactory.make(
+        kind: .flora, params: tp.groups, args: try .parse("relative_step=True"), learningRate: 1e-4)
     )
     XCTAssertNoThrow(
       try OptimizerFactory.make(
@@ -64,11 +66,13 @@ final class OptimizerArgsTests: XCTestCase {
 
   func testProdigyWarnsAtTheSeedDefaultLR() throws {
     let tp = TestParams(shapes: [[4, 8]], initial: [Array(repeating: 0.1, count: 32)])
-    let seedDefault = try OptimizerFactory.make(kind: .prodigy, params: tp.groups, args: OptimizerArgs(), learningRate: 1e-4)
+    let seedDefault = try OptimizerFactory.make(
+      kind: .prodigy, params: tp.groups, args: OptimizerArgs(), learningRate: 1e-4)
     XCTAssertEqual(seedDefault.warnings.count, 1)
     let p = try XCTUnwrap(seedDefault.optimizer as? ProdigyPlusScheduleFree)
     XCTAssertEqual(p.options.d0, 1e-6)
-    XCTAssertTrue(try OptimizerFactory.make(kind: .prodigy, params: tp.groups, args: .parse("d_coef=2"), learningRate: 1)
-      .warnings.isEmpty)
+    XCTAssertTrue(
+      try OptimizerFactory.make(kind: .prodigy, params: tp.groups, args: .parse("d_coef=2"), learningRate: 1)
+        .warnings.isEmpty)
   }
 }

@@ -38,7 +38,8 @@ final class ProdigyTests: XCTestCase {
     let args = c["args"] as! [String: Any]
     let lr = args["lr"] as! Double
     let names = ["a.lora_A", "a.lora_B", "conv.lora_B", "small.lora_A", "bias"]
-    let tp = TestParams(shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") }, names: names)
+    let tp = TestParams(
+      shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") }, names: names)
     var params = tp.groups
     if let ratio = c["lora_plus_ratio"] as? Double { applyLoraPlus(ratio: ratio, to: &params) }
     let opt = try ProdigyPlusScheduleFree(params: params, options: options(args))
@@ -90,7 +91,8 @@ final class ProdigyTests: XCTestCase {
     XCTAssertThrowsError(try opt.step(lr: lr))
     for i in shapes.indices {
       XCTAssertEqual(tp.value(i), aside[i], "evalWeights equals eval() in place")
-      XCTAssertLessThan(maxRelativeError(tp.value(i), try f.floats("\(name).x\(i)"), floorFraction: 0.1), tolerance, "x\(i)")
+      XCTAssertLessThan(
+        maxRelativeError(tp.value(i), try f.floats("\(name).x\(i)"), floorFraction: 0.1), tolerance, "x\(i)")
     }
     opt.train()
     for i in shapes.indices {

@@ -16,7 +16,9 @@ public final class AdamW: Optimizer {
   private var expAvg: [[Float]]  // m, per param
   private var expAvgSq: [[Float]]  // v, per param
 
-  public init(params: [ParamGroup], betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0.01)
+  public init(
+    params: [ParamGroup], betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0.01
+  )
     throws
   {
     guard (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {

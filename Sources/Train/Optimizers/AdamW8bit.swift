@@ -149,7 +149,8 @@ public final class AdamW8bit: Optimizer {
       switch states[i] {
       case .fp32:
         loaded.append(
-          .fp32(m: try s.tensor("\(p.name).state1", count: p.count), v: try s.tensor("\(p.name).state2", count: p.count)))
+          .fp32(
+            m: try s.tensor("\(p.name).state1", count: p.count), v: try s.tensor("\(p.name).state2", count: p.count)))
       case .eightBit(_, _, let am, _):
         loaded.append(
           .eightBit(

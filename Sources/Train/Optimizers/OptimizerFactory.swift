@@ -42,19 +42,27 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
   public var acceptedKeys: [String] {
     switch self {
     case .adamw:
-      return ["lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable",
-        "fused"]
+      return [
+        "lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach", "capturable", "differentiable",
+        "fused",
+      ]
     case .adamw8bit:
-      return ["lr", "betas", "eps", "weight_decay", "amsgrad", "optim_bits", "args", "min_8bit_size",
-        "percentile_clipping", "block_wise", "is_paged"]
+      return [
+        "lr", "betas", "eps", "weight_decay", "amsgrad", "optim_bits", "args", "min_8bit_size",
+        "percentile_clipping", "block_wise", "is_paged",
+      ]
     case .prodigy:
-      return ["lr", "betas", "beta3", "weight_decay", "weight_decay_by_lr", "use_bias_correction", "d0", "d_coef",
+      return [
+        "lr", "betas", "beta3", "weight_decay", "weight_decay_by_lr", "use_bias_correction", "d0", "d_coef",
         "prodigy_steps", "use_speed", "eps", "split_groups", "split_groups_mean", "factored", "factored_fp32",
         "fused_back_pass", "use_stableadamw", "use_muon_pp", "use_cautious", "use_grams", "use_adopt",
-        "use_orthograd", "use_focus", "stochastic_rounding"]
+        "use_orthograd", "use_focus", "stochastic_rounding",
+      ]
     case .flora:
-      return ["lr", "rank", "kappa", "eps", "clip_threshold", "decay_rate", "beta1", "weight_decay",
-        "scale_parameter", "relative_step", "warmup_init", "factorize_second_moment", "seed", "quantization"]
+      return [
+        "lr", "rank", "kappa", "eps", "clip_threshold", "decay_rate", "beta1", "weight_decay",
+        "scale_parameter", "relative_step", "warmup_init", "factorize_second_moment", "seed", "quantization",
+      ]
     }
   }
 }
@@ -96,9 +104,10 @@ public enum OptimizerFactory {
         weightDecay: try a.number("weight_decay") ?? 0.01,
         minEightBitSize: Int(try a.number("min_8bit_size") ?? 4096))
     case .prodigy:
-      for flag in ["use_speed", "use_muon_pp", "use_cautious", "use_grams", "use_adopt", "use_orthograd", "use_focus",
-        "fused_back_pass"]
-      {
+      for flag in [
+        "use_speed", "use_muon_pp", "use_cautious", "use_grams", "use_adopt", "use_orthograd", "use_focus",
+        "fused_back_pass",
+      ] {
         try a.require(flag, is: false, "experimental and not implemented in flr")
       }
       var o = ProdigyOptions()

@@ -72,7 +72,8 @@ public final class ProdigyPlusScheduleFree: Optimizer {
       members[p.lrMultiplier, default: []].append(i)
     }
     groups = order.map {
-      Group(lrMultiplier: $0, members: members[$0]!, d: options.d0, dPrev: options.d0, dNumerator: 0, dDenom: 0,
+      Group(
+        lrMultiplier: $0, members: members[$0]!, d: options.d0, dPrev: options.d0, dNumerator: 0, dDenom: 0,
         weightSum: 0)
     }
     splitGroups = options.splitGroups && groups.count > 1  // "single param_group -- 'split_groups' disabled"
@@ -132,7 +133,8 @@ public final class ProdigyPlusScheduleFree: Optimizer {
     var update = [Float](repeating: 0, count: n)
     var denom = [Float](repeating: 0, count: n)
     let dk = group.dPrev / group.d
-    st.secondMoment.update(grad: p.grads, count: n, decay: Float(beta2 * dk * dk), weight: Float(1 - beta2), denom: &denom)
+    st.secondMoment.update(
+      grad: p.grads, count: n, decay: Float(beta2 * dk * dk), weight: Float(1 - beta2), denom: &denom)
     let clip = clipThreshold(group)
     if rawUpdate {
       for j in 0..<n { update[j] = p.grads[j] }
@@ -186,7 +188,9 @@ public final class ProdigyPlusScheduleFree: Optimizer {
   }
 
   // update_params (1.9.0): schedule-free interpolation with decoupled decay at y first.
-  private func updateParams(y: UnsafeMutablePointer<Float>, z: inout [Float], update: [Float], group: Group, dlr: Double)
+  private func updateParams(
+    y: UnsafeMutablePointer<Float>, z: inout [Float], update: [Float], group: Group, dlr: Double
+  )
     -> Double
   {
     let beta1 = options.betas.0

@@ -5,7 +5,8 @@ struct ProdigySecondMoment {
   enum Storage {
     case full(v: [Float])
     /// row has the param's shape with dim `dr` (largest) set to 1, col with `dc` (second largest) set to 1.
-    case factored(row: [Float], col: [Float], dr: Int, dc: Int, rowIndex: [Int32], colIndex: [Int32],
+    case factored(
+      row: [Float], col: [Float], dr: Int, dc: Int, rowIndex: [Int32], colIndex: [Int32],
       rowMeanIndex: [Int32], rowMeanCount: Int)
   }
   var storage: Storage
@@ -37,8 +38,10 @@ struct ProdigySecondMoment {
   }
 
   /// v ← v·decay + (1−β2)·g² (factored: row/col means of g² along dr/dc), then writes the denominator.
-  mutating func update(grad g: UnsafePointer<Float>, count n: Int, decay: Float, weight: Float,
-    denom: UnsafeMutablePointer<Float>) {
+  mutating func update(
+    grad g: UnsafePointer<Float>, count n: Int, decay: Float, weight: Float,
+    denom: UnsafeMutablePointer<Float>
+  ) {
     switch storage {
     case .full(var v):
       storage = .full(v: [])
