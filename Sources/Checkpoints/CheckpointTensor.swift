@@ -82,7 +82,17 @@ public struct CheckpointTensor: @unchecked Sendable {
   }
 
   // fp16 -> fp32 and bf16 -> fp32 are exact, so any checkpoint value round-trips bit for bit.
+  // Split over the worker threads: loading is mostly this loop (and the page faults it takes).
   static func convert(
+    _ source: UnsafeRawPointer, dtype: CheckpointDType, count: Int, into out: UnsafeMutablePointer<Float>
+  ) {
+    Threads.parallelChunks(count, grain: 1 << 18) { range in
+      convertSerially(
+        source + range.lowerBound * dtype.byteSize, dtype: dtype, count: range.count, into: out + range.lowerBound)
+    }
+  }
+
+  static func convertSerially(
     _ source: UnsafeRawPointer, dtype: CheckpointDType, count: Int, into out: UnsafeMutablePointer<Float>
   ) {
     switch dtype {
