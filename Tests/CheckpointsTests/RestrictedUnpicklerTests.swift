@@ -43,6 +43,19 @@ final class RestrictedUnpicklerTests: XCTestCase {
     XCTAssertEqual(big, 1 << 40)
   }
 
+  func testMemoAboveByteRangeSharesOneObject() throws {
+    // [] LONG_BINPUT 300, K 5 APPEND, LONG_BINGET 300, TUPLE2: both tuple items are the same list.
+    let p: [UInt8] = [
+      0x80, 2, UInt8(ascii: "]"), UInt8(ascii: "r"), 0x2C, 0x01, 0, 0, UInt8(ascii: "K"), 5, UInt8(ascii: "a"),
+      UInt8(ascii: "j"), 0x2C, 0x01, 0, 0, 0x86, UInt8(ascii: "."),
+    ]
+    guard case .tuple(let items) = try unpickle(p), case .list(let a) = items[0], case .list(let b) = items[1] else {
+      return XCTFail("not a pair of lists")
+    }
+    XCTAssertTrue(a === b)
+    XCTAssertEqual(a.items.count, 1)
+  }
+
   func testRefusesEverythingOutsideTheAllowList() {
     XCTAssertTrue(message([0x80, 2] + global("os", "system")).contains("refused global 'os.system'"))
     XCTAssertTrue(message(global("__builtin__", "eval")).contains("refused global 'builtins.eval'"))
