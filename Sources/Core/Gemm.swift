@@ -96,9 +96,10 @@ public enum Gemm {
     }
   }
 
-  /// Up to this many rows, a product is done as sgemv per row (measured: 3x768x768 sgemm is slower than
-  /// three sgemv with OpenBLAS 0.3.21).
-  public nonisolated(unsafe) static var gemvRowLimit = 3
+  /// Up to this many rows, a product is done as sgemv per row. Measured with OpenBLAS 0.3.21 on this
+  /// machine (`scripts/bench gemm`, CPU time on one thread, x768x768): m=2 sgemm 230 us vs 2 sgemv 75 us,
+  /// m=4 200 vs 150, m=6 295 vs 220, m=8 275 vs 310.
+  public nonisolated(unsafe) static var gemvRowLimit = 6
   /// Below this many multiply-adds a product is too small to split across threads inside BLAS.
   public nonisolated(unsafe) static var perWorkerThreshold = 1 << 22
   /// Products of fewer flops than this run on one thread (splitting costs a few microseconds).

@@ -21,6 +21,31 @@ final class MiscOpTests: XCTestCase {
     try Embedding.validate(ids: ids, vocab: V)
   }
 
+  func testPermute() {
+    var data = TestData(seed: 45)
+    let shape = [2, 3, 4, 5]
+    let x = data.tensor(shape)
+    for axes in [[0, 2, 3, 1], [3, 2, 1, 0], [0, 1, 3, 2], [0, 1, 2, 3]] {
+      let y = x.permuted(axes)
+      XCTAssertEqual(y.shape, axes.map { shape[$0] })
+      // y[i0, i1, i2, i3] = x[j] with j's index along axes[k] equal to i_k
+      func reference(_ v: [[Double]]) -> [Double] {
+        var out: [Double] = []
+        let s = y.shape
+        for a in 0..<s[0] { for b in 0..<s[1] { for c in 0..<s[2] { for d in 0..<s[3] {
+          var idx = [0, 0, 0, 0]
+          for (k, i) in [a, b, c, d].enumerated() { idx[axes[k]] = i }
+          out.append(v[0][((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3] + idx[3]])
+        } } } }
+        return out
+      }
+      XCTAssertEqual(y.doubles, reference([x.doubles]), "permute \(axes)")
+      checkGradients("permute \(axes)", inputs: [x], outputCount: x.count, reference: reference) { dout, g in
+        Permute.backward(dinp: g[0].data, dout: dout.data, shape: shape, axes: axes)
+      }
+    }
+  }
+
   func testMeanPool() {
     var data = TestData(seed: 41)
     let B = 2, N = 5, C = 3
