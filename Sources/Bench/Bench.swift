@@ -4,8 +4,8 @@
 // To add a suite: write `let mySuite = BenchSuite(name:summary:run:)` in its own file and add it to
 // `allSuites` in Suites.swift.
 import Dispatch
-import Foundation
 import FlrCore
+import Foundation
 
 struct BenchSuite {
   let name: String
@@ -70,17 +70,21 @@ enum Bench {
   static func measure(_ name: String, shape: String, flops: Double? = nil, bytes: Double? = nil, _ body: () -> Void) {
     let (median, best, cpu) = time(body)
     var rate: Double? = nil, unit: String? = nil
-    if let flops { (rate, unit) = (flops / median * 1e-9, "GFLOP/s") } else if let bytes {
+    if let flops {
+      (rate, unit) = (flops / median * 1e-9, "GFLOP/s")
+    } else if let bytes {
       (rate, unit) = (bytes / median * 1e-9, "GB/s")
     }
-    let r = BenchResult(suite: currentSuite, name: name, shape: shape, seconds: median, best: best, rate: rate, unit: unit,
+    let r = BenchResult(
+      suite: currentSuite, name: name, shape: shape, seconds: median, best: best, rate: rate, unit: unit,
       threads: Threads.count, cpuSeconds: cpu)
     results.append(r)
     printRow(r)
   }
 
   static let header =
-    pad("op", 34) + pad("shape", 26) + lpad("median", 11) + lpad("best", 11) + lpad("rate (median)", 17) + lpad("cpu/run", 11)
+    pad("op", 34) + pad("shape", 26) + lpad("median", 11) + lpad("best", 11) + lpad("rate (median)", 17)
+    + lpad("cpu/run", 11)
 
   static func key(_ r: BenchResult) -> String { "\(r.suite)/\(r.name)/\(r.shape)/t\(r.threads)" }
 
@@ -106,12 +110,20 @@ enum Bench {
     var s = String(v)
     if let dot = s.firstIndex(of: ".") {
       let decimals = s.distance(from: dot, to: s.endIndex) - 1
-      if digits == 0 { s = String(s[..<dot]) } else if decimals < digits { s += String(repeating: "0", count: digits - decimals) }
+      if digits == 0 {
+        s = String(s[..<dot])
+      } else if decimals < digits {
+        s += String(repeating: "0", count: digits - decimals)
+      }
     }
     return s
   }
-  static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
-  static func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s }
+  static func pad(_ s: String, _ n: Int) -> String {
+    s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count)
+  }
+  static func lpad(_ s: String, _ n: Int) -> String {
+    s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s
+  }
 
   /// A tensor of uniform values in [-1, 1) (benchmarks only need realistic magnitudes).
   static func random(_ shape: [Int], seed: UInt64 = 1) -> Tensor {

@@ -3,7 +3,8 @@
 // one sgemv per row).
 import FlrCore
 
-let gemmSuite = BenchSuite(name: "gemm", summary: "sgemm GFLOP/s on Florence-2 shapes; threading; thin sgemm vs sgemv") {
+let gemmSuite = BenchSuite(name: "gemm", summary: "sgemm GFLOP/s on Florence-2 shapes; threading; thin sgemm vs sgemv")
+{
   /// out [m, n] = x [m, k] · w [n, k]ᵀ, a Linear layer without bias.
   func linear(_ name: String, m: Int, n: Int, k: Int) {
     let x = Bench.random([m, k]), w = Bench.random([n, k], seed: 2), out = Tensor(zeros: [m, n])
@@ -26,12 +27,14 @@ let gemmSuite = BenchSuite(name: "gemm", summary: "sgemm GFLOP/s on Florence-2 s
     linear("decode 768x768 (sgemv)" + label, m: 1, n: 768, k: 768)
     // What a layer does: a GEMM, then our own kernels. OpenBLAS's idle threads spin after each call.
     let t = 577, d = 768
-    let x = Bench.random([t, d]), w = Bench.random([4 * d, d]), h = Tensor(zeros: [t, 4 * d]), y = Tensor(zeros: [t, d])
+    let x = Bench.random([t, d]), w = Bench.random([4 * d, d]), h = Tensor(zeros: [t, 4 * d]),
+      y = Tensor(zeros: [t, d])
     let ln = Bench.random([d]), lb = Bench.random([d])
     Bench.measure("fc1 + gelu + layernorm" + label, shape: "BART layer tail", flops: 2.0 * Double(t * 4 * d * d)) {
       Gemm.matmul(x.data, w.data, h.data, m: t, n: 4 * d, k: d, transB: true)
       Gelu.forward(out: h.data, inp: h.data, count: t * 4 * d)
-      LayerNorm.forward(out: y.data, mean: nil, rstd: nil, inp: x.data, weight: ln.data, bias: lb.data, rows: t, dim: d, eps: 1e-5)
+      LayerNorm.forward(
+        out: y.data, mean: nil, rstd: nil, inp: x.data, weight: ln.data, bias: lb.data, rows: t, dim: d, eps: 1e-5)
     }
   }
   Threads.gemmThreading = saved

@@ -29,14 +29,19 @@ let opsSuite = BenchSuite(name: "ops", summary: "core ops on Florence-2 base sha
 
   // LayerNorm on DaViT stage 1 and BART.
   for (rows, dim) in [(n1, c1), (t, d)] {
-    let x = Bench.random([rows, dim]), y = Tensor(zeros: [rows, dim]), w = Bench.random([dim]), bias = Bench.random([dim])
+    let x = Bench.random([rows, dim]), y = Tensor(zeros: [rows, dim]), w = Bench.random([dim]),
+      bias = Bench.random([dim])
     let mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows]), dx = Tensor(zeros: [rows, dim])
     let dw = Tensor(zeros: [dim]), db = Tensor(zeros: [dim])
     Bench.measure("layernorm", shape: "[\(rows),\(dim)]", bytes: 8.0 * Double(rows * dim)) {
-      LayerNorm.forward(out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: w.data, bias: bias.data, rows: rows, dim: dim, eps: 1e-5)
+      LayerNorm.forward(
+        out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: w.data, bias: bias.data, rows: rows,
+        dim: dim, eps: 1e-5)
     }
     Bench.measure("layernorm backward", shape: "[\(rows),\(dim)]", bytes: 12.0 * Double(rows * dim)) {
-      LayerNorm.backward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: y.data, inp: x.data, mean: mean.data, rstd: rstd.data, weight: w.data, rows: rows, dim: dim)
+      LayerNorm.backward(
+        dinp: dx.data, dweight: dw.data, dbias: db.data, dout: y.data, inp: x.data, mean: mean.data, rstd: rstd.data,
+        weight: w.data, rows: rows, dim: dim)
     }
   }
 
@@ -45,22 +50,34 @@ let opsSuite = BenchSuite(name: "ops", summary: "core ops on Florence-2 base sha
     let ho = Conv2d.outputSize(hw, kernel: k, stride: s, padding: p)
     let x = Bench.random([1, hw, hw, cin]), w = Bench.random([cout, cin, k, k]), bias = Bench.random([cout])
     let y = Tensor(zeros: [1, ho, ho, cout])
-    Bench.measure("conv \(k)x\(k)/\(s)", shape: "\(hw)²x\(cin)→\(ho)²x\(cout)", flops: 2.0 * Double(ho * ho * cout * cin * k * k)) {
-      Conv2d.forward(out: y.data, inp: x.data, weight: w.data, bias: bias.data, batch: 1, height: hw, width: hw, inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p)
+    Bench.measure(
+      "conv \(k)x\(k)/\(s)", shape: "\(hw)²x\(cin)→\(ho)²x\(cout)", flops: 2.0 * Double(ho * ho * cout * cin * k * k)
+    ) {
+      Conv2d.forward(
+        out: y.data, inp: x.data, weight: w.data, bias: bias.data, batch: 1, height: hw, width: hw, inChannels: cin,
+        outChannels: cout, kernel: k, stride: s, padding: p)
     }
     let dw = Tensor(zeros: [cout, cin, k, k])
-    Bench.measure("conv \(k)x\(k)/\(s) backward dweight", shape: "\(hw)²x\(cin)→\(ho)²x\(cout)", flops: 2.0 * Double(ho * ho * cout * cin * k * k)) {
-      Conv2d.backward(dinp: nil, dweight: dw.data, dbias: nil, dout: y.data, inp: x.data, weight: w.data, batch: 1, height: hw, width: hw, inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p)
+    Bench.measure(
+      "conv \(k)x\(k)/\(s) backward dweight", shape: "\(hw)²x\(cin)→\(ho)²x\(cout)",
+      flops: 2.0 * Double(ho * ho * cout * cin * k * k)
+    ) {
+      Conv2d.backward(
+        dinp: nil, dweight: dw.data, dbias: nil, dout: y.data, inp: x.data, weight: w.data, batch: 1, height: hw,
+        width: hw, inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p)
     }
   }
   do {
     let x = Bench.random([1, 192, 192, c1]), w = Bench.random([c1, 1, 3, 3]), bias = Bench.random([c1])
     let y = Tensor(zeros: [1, 192, 192, c1]), dx = Tensor(zeros: [1, 192, 192, c1]), dw = Tensor(zeros: [c1, 1, 3, 3])
     Bench.measure("depthwise 3x3", shape: "192²x128", bytes: 8.0 * Double(big)) {
-      DepthwiseConv2d.forward(out: y.data, inp: x.data, weight: w.data, bias: bias.data, batch: 1, height: 192, width: 192, channels: c1)
+      DepthwiseConv2d.forward(
+        out: y.data, inp: x.data, weight: w.data, bias: bias.data, batch: 1, height: 192, width: 192, channels: c1)
     }
     Bench.measure("depthwise 3x3 backward", shape: "192²x128", bytes: 16.0 * Double(big)) {
-      DepthwiseConv2d.backward(dinp: dx.data, dweight: dw.data, dbias: nil, dout: y.data, inp: x.data, weight: w.data, batch: 1, height: 192, width: 192, channels: c1)
+      DepthwiseConv2d.backward(
+        dinp: dx.data, dweight: dw.data, dbias: nil, dout: y.data, inp: x.data, weight: w.data, batch: 1, height: 192,
+        width: 192, channels: c1)
     }
   }
 
@@ -72,16 +89,26 @@ let opsSuite = BenchSuite(name: "ops", summary: "core ops on Florence-2 base sha
     let flops = 4.0 * Double(batch * nh * tokens * tokens * hd)
     let shape = "B=\(batch) T=\(tokens) H=\(nh) hd=\(hd)"
     Bench.measure("attention", shape: shape, flops: flops) {
-      Attention.forward(out: out.data, outStride: c, probs: probs.data, q: qkv.data, qStride: 3 * c, k: qkv.data + c, kStride: 3 * c, v: qkv.data + 2 * c, vStride: 3 * c, batch: batch, heads: nh, queryLength: tokens, keyLength: tokens, headDim: hd, scale: 0.125)
+      Attention.forward(
+        out: out.data, outStride: c, probs: probs.data, q: qkv.data, qStride: 3 * c, k: qkv.data + c, kStride: 3 * c,
+        v: qkv.data + 2 * c, vStride: 3 * c, batch: batch, heads: nh, queryLength: tokens, keyLength: tokens,
+        headDim: hd, scale: 0.125)
     }
     Bench.measure("attention backward", shape: shape, flops: 2 * flops) {
-      Attention.backward(dq: dqkv.data, dk: dqkv.data + c, dv: dqkv.data + 2 * c, dout: out.data, outStride: c, probs: probs.data, q: qkv.data, qStride: 3 * c, k: qkv.data + c, kStride: 3 * c, v: qkv.data + 2 * c, vStride: 3 * c, batch: batch, heads: nh, queryLength: tokens, keyLength: tokens, headDim: hd, scale: 0.125)
+      Attention.backward(
+        dq: dqkv.data, dk: dqkv.data + c, dv: dqkv.data + 2 * c, dout: out.data, outStride: c, probs: probs.data,
+        q: qkv.data, qStride: 3 * c, k: qkv.data + c, kStride: 3 * c, v: qkv.data + 2 * c, vStride: 3 * c, batch: batch,
+        heads: nh, queryLength: tokens, keyLength: tokens, headDim: hd, scale: 0.125)
     }
   }
   do {  // one decoder step against a 600-token cache (self-attention, 12 heads)
-    let q = Bench.random([1, d]), kv = Bench.random([t, 2 * d]), out = Tensor(zeros: [1, d]), probs = Tensor(zeros: [heads, t])
+    let q = Bench.random([1, d]), kv = Bench.random([t, 2 * d]), out = Tensor(zeros: [1, d]),
+      probs = Tensor(zeros: [heads, t])
     Bench.measure("attention decode step", shape: "Tq=1 Tk=\(t) H=12", bytes: 8.0 * Double(t * d)) {
-      Attention.forward(out: out.data, outStride: d, probs: probs.data, q: q.data, qStride: d, k: kv.data, kStride: 2 * d, v: kv.data + d, vStride: 2 * d, batch: 1, heads: heads, queryLength: 1, keyLength: t, headDim: 64, scale: 0.125, causal: true, causalOffset: t - 1)
+      Attention.forward(
+        out: out.data, outStride: d, probs: probs.data, q: q.data, qStride: d, k: kv.data, kStride: 2 * d,
+        v: kv.data + d, vStride: 2 * d, batch: 1, heads: heads, queryLength: 1, keyLength: t, headDim: 64, scale: 0.125,
+        causal: true, causalOffset: t - 1)
     }
   }
 
@@ -94,7 +121,9 @@ let opsSuite = BenchSuite(name: "ops", summary: "core ops on Florence-2 base sha
       Linear.forward(out: y.data, inp: x.data, weight: w.data, bias: bias.data, rows: t, inFeatures: d, outFeatures: d)
     }
     Bench.measure("linear backward", shape: "[600,768]x[768,768]", flops: 2 * flops) {
-      Linear.backward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: y.data, inp: x.data, weight: w.data, rows: t, inFeatures: d, outFeatures: d)
+      Linear.backward(
+        dinp: dx.data, dweight: dw.data, dbias: db.data, dout: y.data, inp: x.data, weight: w.data, rows: t,
+        inFeatures: d, outFeatures: d)
     }
   }
 
@@ -119,7 +148,8 @@ let opsSuite = BenchSuite(name: "ops", summary: "core ops on Florence-2 base sha
     let targets = (0..<32).map { i in i % 5 == 4 ? Int32(-100) : Int32(i * 97) }
     Bench.measure("cross-entropy + dlogits", shape: "[32,51289]", bytes: 8.0 * Double(32 * 51289)) {
       _ = targets.withUnsafeBufferPointer {
-        CrossEntropy.forwardBackward(logits: logits.data, targets: $0.baseAddress!, rows: 32, vocab: 51289, dlogits: dlogits.data)
+        CrossEntropy.forwardBackward(
+          logits: logits.data, targets: $0.baseAddress!, rows: 32, vocab: 51289, dlogits: dlogits.data)
       }
     }
   }

@@ -62,6 +62,7 @@ for suite in allSuites where selected.isEmpty || selected.contains(suite.name) {
 
 for r in Bench.results { stored[Bench.key(r)] = r }
 if let data = try? JSONEncoder().encode(Array(stored.values)) {
-  try? FileManager.default.createDirectory(at: resultsURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+  try? FileManager.default.createDirectory(
+    at: resultsURL.deletingLastPathComponent(), withIntermediateDirectories: true)
   try? data.write(to: resultsURL)
 }

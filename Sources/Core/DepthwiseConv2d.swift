@@ -32,7 +32,9 @@ public enum DepthwiseConv2d {
           }
           while c < C {  // channel tail
             var acc = bias?[c] ?? 0
-            for ky in ky0..<ky1 { for kx in kx0..<kx1 { acc += origin[(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] } }
+            for ky in ky0..<ky1 {
+              for kx in kx0..<kx1 { acc += origin[(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] }
+            }
             o[c] = acc
             c += 1
           }
@@ -75,7 +77,9 @@ public enum DepthwiseConv2d {
             }
             while c < C {
               var acc = d[c]
-              for ky in ky0..<ky1 { for kx in kx0..<kx1 { acc += origin[-(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] } }
+              for ky in ky0..<ky1 {
+                for kx in kx0..<kx1 { acc += origin[-(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] }
+              }
               d[c] = acc
               c += 1
             }
@@ -122,7 +126,9 @@ public enum DepthwiseConv2d {
     }
   }
 
-  static func transposeWeight(_ taps: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>, channels: Int, kk: Int) {
+  static func transposeWeight(
+    _ taps: UnsafeMutablePointer<Float>, _ weight: UnsafePointer<Float>, channels: Int, kk: Int
+  ) {
     for c in 0..<channels { for t in 0..<kk { taps[t * channels + c] = weight[c * kk + t] } }
   }
 }

@@ -25,7 +25,9 @@ public enum Embedding {
   }
 
   public static func backward(dtable: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, ids: [Int32], dim: Int) {
-    ids.withUnsafeBufferPointer { backward(dtable: dtable, dout: dout, ids: $0.baseAddress!, count: ids.count, dim: dim) }
+    ids.withUnsafeBufferPointer {
+      backward(dtable: dtable, dout: dout, ids: $0.baseAddress!, count: ids.count, dim: dim)
+    }
   }
 
   /// Throws if an id is outside 0..<vocab.

@@ -20,7 +20,8 @@ public enum Gemm {
       for i in 0..<m { scaleRow(c + i * ldc, n, beta) }
       return
     }
-    let workers = Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold ? Threads.workerCount(max(m, n)) : 1
+    let workers =
+      Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold ? Threads.workerCount(max(m, n)) : 1
     if workers > 1 {
       if m > gemvRowLimit && m >= n {
         // Row blocks of C (multiples of 16 rows): rows of op(A) start at a + i·lda, or a + i when transposed.
@@ -28,7 +29,8 @@ public enum Gemm {
         Threads.parallelWorkers(workers) { w, _ in
           let i0 = min(m, w * blocks / workers * 16), i1 = min(m, (w + 1) * blocks / workers * 16)
           if i1 > i0 {
-            serial(transA ? a + i0 : a + i0 * lda, b, c + i0 * ldc, m: i1 - i0, n: n, k: k, transA: transA,
+            serial(
+              transA ? a + i0 : a + i0 * lda, b, c + i0 * ldc, m: i1 - i0, n: n, k: k, transA: transA,
               transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
           }
         }
@@ -38,14 +40,16 @@ public enum Gemm {
         Threads.parallelWorkers(workers) { w, _ in
           let j0 = min(n, w * blocks / workers * 16), j1 = min(n, (w + 1) * blocks / workers * 16)
           if j1 > j0 {
-            serial(a, transB ? b + j0 * ldb : b + j0, c + j0, m: m, n: j1 - j0, k: k, transA: transA,
+            serial(
+              a, transB ? b + j0 * ldb : b + j0, c + j0, m: m, n: j1 - j0, k: k, transA: transA,
               transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
           }
         }
       }
       return
     }
-    serial(a, b, c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+    serial(
+      a, b, c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
   }
 
   /// One product on the calling thread (OpenBLAS threads permitting), no defaults left to resolve.

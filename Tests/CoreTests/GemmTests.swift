@@ -81,7 +81,9 @@ final class GemmTests: XCTestCase {
       let inF = 11, outF = 7
       let x = data.tensor([rows, inF]), w = data.tensor([outF, inF]), b = data.tensor([outF])
       let y = Tensor(zeros: [rows, outF])
-      Linear.forward(out: y.data, inp: x.data, weight: w.data, bias: bias ? b.data : nil, rows: rows, inFeatures: inF, outFeatures: outF)
+      Linear.forward(
+        out: y.data, inp: x.data, weight: w.data, bias: bias ? b.data : nil, rows: rows, inFeatures: inF,
+        outFeatures: outF)
       func reference(_ v: [[Double]]) -> [Double] {
         var out = Ref.matmul(v[0], v[1], m: rows, n: outF, k: inF, transB: true)
         if bias { for r in 0..<rows { for j in 0..<outF { out[r * outF + j] += v[2][j] } } }
@@ -103,10 +105,12 @@ final class GemmTests: XCTestCase {
   func testLinearBackwardOnlyInput() {
     var data = TestData(seed: 5)
     let x = data.tensor([4, 3]), w = data.tensor([2, 3])
-    checkGradients("linear dinp only", inputs: [x, w], outputCount: 8, skip: [1],
+    checkGradients(
+      "linear dinp only", inputs: [x, w], outputCount: 8, skip: [1],
       reference: { Ref.matmul($0[0], $0[1], m: 4, n: 2, k: 3, transB: true) }
     ) { dout, g in
-      Linear.backward(dinp: g[0].data, dweight: nil, dbias: nil, dout: dout.data, inp: x.data, weight: w.data,
+      Linear.backward(
+        dinp: g[0].data, dweight: nil, dbias: nil, dout: dout.data, inp: x.data, weight: w.data,
         rows: 4, inFeatures: 3, outFeatures: 2)
     }
   }

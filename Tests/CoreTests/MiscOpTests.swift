@@ -12,9 +12,12 @@ final class MiscOpTests: XCTestCase {
     Embedding.forward(out: out.data, table: table.data, ids: ids, dim: dim)
     let t = table.doubles
     assertForward(out, ids.flatMap { Array(t[(Int($0) * dim)..<(Int($0) * dim + dim)]) }, "embedding")
-    checkGradients("embedding", inputs: [table], outputCount: ids.count * dim, reference: { v in
-      ids.flatMap { Array(v[0][(Int($0) * dim)..<(Int($0) * dim + dim)]) }
-    }) { dout, g in
+    checkGradients(
+      "embedding", inputs: [table], outputCount: ids.count * dim,
+      reference: { v in
+        ids.flatMap { Array(v[0][(Int($0) * dim)..<(Int($0) * dim + dim)]) }
+      }
+    ) { dout, g in
       Embedding.backward(dtable: g[0].data, dout: dout.data, ids: ids, dim: dim)
     }
     XCTAssertThrowsError(try Embedding.validate(ids: [1, 7], vocab: V))
@@ -32,11 +35,17 @@ final class MiscOpTests: XCTestCase {
       func reference(_ v: [[Double]]) -> [Double] {
         var out: [Double] = []
         let s = y.shape
-        for a in 0..<s[0] { for b in 0..<s[1] { for c in 0..<s[2] { for d in 0..<s[3] {
-          var idx = [0, 0, 0, 0]
-          for (k, i) in [a, b, c, d].enumerated() { idx[axes[k]] = i }
-          out.append(v[0][((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3] + idx[3]])
-        } } } }
+        for a in 0..<s[0] {
+          for b in 0..<s[1] {
+            for c in 0..<s[2] {
+              for d in 0..<s[3] {
+                var idx = [0, 0, 0, 0]
+                for (k, i) in [a, b, c, d].enumerated() { idx[axes[k]] = i }
+                out.append(v[0][((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3] + idx[3]])
+              }
+            }
+          }
+        }
         return out
       }
       XCTAssertEqual(y.doubles, reference([x.doubles]), "permute \(axes)")
@@ -80,9 +89,12 @@ final class MiscOpTests: XCTestCase {
     let small = data.tensor([9])
     let smallMask = Tensor(zeros: [9]), smallOut = Tensor(zeros: [9])
     Dropout.forward(out: smallOut.data, mask: smallMask.data, inp: small.data, count: 9, p: 0.5, rng: &rng)
-    checkGradients("dropout", inputs: [small], outputCount: 9, reference: { v in
-      zip(v[0], smallMask.doubles).map { $0 * $1 }
-    }) { dout, g in Dropout.backward(dinp: g[0].data, dout: dout.data, mask: smallMask.data, count: 9) }
+    checkGradients(
+      "dropout", inputs: [small], outputCount: 9,
+      reference: { v in
+        zip(v[0], smallMask.doubles).map { $0 * $1 }
+      }
+    ) { dout, g in Dropout.backward(dinp: g[0].data, dout: dout.data, mask: smallMask.data, count: 9) }
   }
 
   func testCrossEntropyWithIgnoredTargets() {

@@ -29,8 +29,10 @@ final class NormActivationTests: XCTestCase {
     let rows = 300, dim = 32
     let x = data.tensor([rows, dim]), w = data.tensor([dim]), b = data.tensor([dim])
     let y = Tensor(zeros: [rows, dim])
-    LayerNorm.forward(out: y.data, mean: nil, rstd: nil, inp: x.data, weight: w.data, bias: b.data, rows: rows, dim: dim, eps: 1e-6)
-    assertForward(y, Ref.layerNorm(x.doubles, w.doubles, b.doubles, rows: rows, dim: dim, eps: 1e-6), "layernorm 300 rows")
+    LayerNorm.forward(
+      out: y.data, mean: nil, rstd: nil, inp: x.data, weight: w.data, bias: b.data, rows: rows, dim: dim, eps: 1e-6)
+    assertForward(
+      y, Ref.layerNorm(x.doubles, w.doubles, b.doubles, rows: rows, dim: dim, eps: 1e-6), "layernorm 300 rows")
   }
 
   /// erf/exp approximations against libm in double. erf: absolute 1e-6 (GELU multiplies it by x/2, so
@@ -58,7 +60,9 @@ final class NormActivationTests: XCTestCase {
     let want = Ref.gelu(x.doubles)
     let got = y.toArray()
     for i in 0..<n {
-      XCTAssertEqual(Double(got[i]), want[i], accuracy: 1e-6 * max(1, abs(x.doubles[i])) + 1e-5 * abs(want[i]), "gelu(\(x.doubles[i]))")
+      XCTAssertEqual(
+        Double(got[i]), want[i], accuracy: 1e-6 * max(1, abs(x.doubles[i])) + 1e-5 * abs(want[i]),
+        "gelu(\(x.doubles[i]))")
     }
     var data = TestData(seed: 22)
     let small = data.tensor([37], scale: 3)
@@ -88,7 +92,9 @@ final class NormActivationTests: XCTestCase {
     let x = data.tensor([rows, dim], scale: 3)
     let p = Tensor(zeros: [rows, dim])
     Softmax.forward(out: p.data, inp: x.data, rows: rows, dim: dim)
-    checkGradients("softmax", inputs: [x], outputCount: rows * dim, reference: { Ref.softmax($0[0], rows: rows, dim: dim) }) {
+    checkGradients(
+      "softmax", inputs: [x], outputCount: rows * dim, reference: { Ref.softmax($0[0], rows: rows, dim: dim) }
+    ) {
       dout, g in
       Softmax.backward(dinp: g[0].data, dout: dout.data, probs: p.data, rows: rows, dim: dim)
     }

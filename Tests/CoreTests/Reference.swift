@@ -36,7 +36,8 @@ func assertClose(
     }
   }
   if at >= 0 {
-    XCTFail("\(what): element \(at) got \(got[at]) want \(want[at]) (rtol \(rtol), atol \(atol))", file: file, line: line)
+    XCTFail(
+      "\(what): element \(at) got \(got[at]) want \(want[at]) (rtol \(rtol), atol \(atol))", file: file, line: line)
   }
 }
 

@@ -39,7 +39,8 @@ final class TorchFixtureTests: XCTestCase {
     return Case(fields: fields)
   }
 
-  func assertMatches(_ got: Tensor, _ want: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+  func assertMatches(_ got: Tensor, _ want: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line)
+  {
     XCTAssertEqual(got.shape.reduce(1, *), want.count, "\(what): size", file: file, line: line)
     assertForward(got, want.doubles, what, file: file, line: line)
   }
@@ -58,9 +59,12 @@ final class TorchFixtureTests: XCTestCase {
     let c = try fixture("linear")
     let x = try c.tensor("x"), w = try c.tensor("w"), b = try c.tensor("b"), dout = try c.tensor("dout")
     let (rows, inF, outF) = (x.dim(0), x.dim(1), w.dim(0))
-    let y = Tensor(zeros: [rows, outF]), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
-    Linear.forward(out: y.data, inp: x.data, weight: w.data, bias: b.data, rows: rows, inFeatures: inF, outFeatures: outF)
-    Linear.backward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data, weight: w.data,
+    let y = Tensor(zeros: [rows, outF]), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape),
+      db = Tensor(zeros: b.shape)
+    Linear.forward(
+      out: y.data, inp: x.data, weight: w.data, bias: b.data, rows: rows, inFeatures: inF, outFeatures: outF)
+    Linear.backward(
+      dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data, weight: w.data,
       rows: rows, inFeatures: inF, outFeatures: outF)
     assertMatches(y, try c.tensor("y"), "linear")
     assertMatches(dx, try c.tensor("dx"), "linear dx")
@@ -74,9 +78,11 @@ final class TorchFixtureTests: XCTestCase {
     let (rows, dim) = (x.dim(0), x.dim(1))
     let y = Tensor(zeros: x.shape), mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows])
     let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: [dim]), db = Tensor(zeros: [dim])
-    LayerNorm.forward(out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: w.data, bias: b.data,
+    LayerNorm.forward(
+      out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: w.data, bias: b.data,
       rows: rows, dim: dim, eps: 1e-5)
-    LayerNorm.backward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data, mean: mean.data,
+    LayerNorm.backward(
+      dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data, mean: mean.data,
       rstd: rstd.data, weight: w.data, rows: rows, dim: dim)
     assertMatches(y, try c.tensor("y"), "layernorm")
     assertMatches(dx, try c.tensor("dx"), "layernorm dx")
@@ -100,10 +106,13 @@ final class TorchFixtureTests: XCTestCase {
       let cfg = try c.ints("config")  // [n, h, w, cin, cout, k, s, p]
       let x = try c.tensor("x"), w = try c.tensor("w"), b = try c.tensor("b"), dout = try c.tensor("dout")
       let want = try c.tensor("y")
-      let y = Tensor(zeros: want.shape), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
-      Conv2d.forward(out: y.data, inp: x.data, weight: w.data, bias: b.data, batch: cfg[0], height: cfg[1], width: cfg[2],
+      let y = Tensor(zeros: want.shape), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape),
+        db = Tensor(zeros: b.shape)
+      Conv2d.forward(
+        out: y.data, inp: x.data, weight: w.data, bias: b.data, batch: cfg[0], height: cfg[1], width: cfg[2],
         inChannels: cfg[3], outChannels: cfg[4], kernel: cfg[5], stride: cfg[6], padding: cfg[7])
-      Conv2d.backward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data, weight: w.data,
+      Conv2d.backward(
+        dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data, weight: w.data,
         batch: cfg[0], height: cfg[1], width: cfg[2], inChannels: cfg[3], outChannels: cfg[4], kernel: cfg[5],
         stride: cfg[6], padding: cfg[7])
       assertMatches(y, want, name)
@@ -117,10 +126,13 @@ final class TorchFixtureTests: XCTestCase {
     let c = try fixture("depthwise")
     let cfg = try c.ints("config")  // [n, h, w, c]
     let x = try c.tensor("x"), w = try c.tensor("w"), b = try c.tensor("b"), dout = try c.tensor("dout")
-    let y = Tensor(zeros: x.shape), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
-    DepthwiseConv2d.forward(out: y.data, inp: x.data, weight: w.data, bias: b.data, batch: cfg[0], height: cfg[1],
+    let y = Tensor(zeros: x.shape), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape),
+      db = Tensor(zeros: b.shape)
+    DepthwiseConv2d.forward(
+      out: y.data, inp: x.data, weight: w.data, bias: b.data, batch: cfg[0], height: cfg[1],
       width: cfg[2], channels: cfg[3])
-    DepthwiseConv2d.backward(dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data,
+    DepthwiseConv2d.backward(
+      dinp: dx.data, dweight: dw.data, dbias: db.data, dout: dout.data, inp: x.data,
       weight: w.data, batch: cfg[0], height: cfg[1], width: cfg[2], channels: cfg[3])
     assertMatches(y, try c.tensor("y"), "depthwise")
     assertMatches(dx, try c.tensor("dx"), "depthwise dx")
@@ -138,10 +150,12 @@ final class TorchFixtureTests: XCTestCase {
     let out = Tensor(zeros: [B, T, C]), probs = Tensor(zeros: [B, H, T, T])
     let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
     let scale = 1 / Float(hd).squareRoot()
-    Attention.forward(out: out.data, outStride: C, probs: probs.data, q: q.data, qStride: C, k: k.data, kStride: C,
+    Attention.forward(
+      out: out.data, outStride: C, probs: probs.data, q: q.data, qStride: C, k: k.data, kStride: C,
       v: v.data, vStride: C, batch: B, heads: H, queryLength: T, keyLength: T, headDim: hd, scale: scale,
       causal: true, mask: mask.data, maskBatchStride: T * T)
-    Attention.backward(dq: dq.data, dk: dk.data, dv: dv.data, dout: dout.data, outStride: C, probs: probs.data,
+    Attention.backward(
+      dq: dq.data, dk: dk.data, dv: dv.data, dout: dout.data, outStride: C, probs: probs.data,
       q: q.data, qStride: C, k: k.data, kStride: C, v: v.data, vStride: C, batch: B, heads: H, queryLength: T,
       keyLength: T, headDim: hd, scale: scale)
     assertMatches(out, try c.tensor("out"), "attention")
@@ -158,7 +172,8 @@ final class TorchFixtureTests: XCTestCase {
     guard let wantLoss = c.fields["loss"] as? Double else { throw FixtureError(message: "core.json: loss missing") }
     let dlogits = Tensor(zeros: logits.shape)
     let loss = targets.withUnsafeBufferPointer {
-      CrossEntropy.forwardBackward(logits: logits.data, targets: $0.baseAddress!, rows: logits.dim(0),
+      CrossEntropy.forwardBackward(
+        logits: logits.data, targets: $0.baseAddress!, rows: logits.dim(0),
         vocab: logits.dim(1), dlogits: dlogits.data)
     }
     XCTAssertEqual(Double(loss), wantLoss, accuracy: 1e-5 * abs(wantLoss), "loss")
