@@ -71,6 +71,19 @@ final class OptimizerArgsTests: XCTestCase {
     XCTAssertEqual(seedDefault.warnings.count, 1)
     let p = try XCTUnwrap(seedDefault.optimizer as? ProdigyPlusScheduleFree)
     XCTAssertEqual(p.options.d0, 1e-6)
+    XCTAssertEqual(p.options.version, .v1_9_0)  // the seed's lock
+    let v2 = try OptimizerFactory.make(
+      kind: .prodigy, params: tp.groups, args: .parse("version=2.0.1 d_limiter=False"), learningRate: 1)
+    let p2 = try XCTUnwrap(v2.optimizer as? ProdigyPlusScheduleFree)
+    XCTAssertEqual(p2.options.version, .v2_0_1)
+    XCTAssertFalse(p2.options.dLimiter)
+    XCTAssertFalse(p2.options.splitGroupsMean)  // 2.0.1's default
+    XCTAssertThrowsError(
+      try OptimizerFactory.make(kind: .prodigy, params: tp.groups, args: .parse("d_limiter=False"), learningRate: 1))
+    XCTAssertThrowsError(
+      try OptimizerFactory.make(kind: .prodigy, params: tp.groups, args: .parse("version=3"), learningRate: 1))
+    // A 1.9.0 state does not resume a 2.0.1 optimizer.
+    XCTAssertThrowsError(try p2.loadState(p.saveState()))
     XCTAssertTrue(
       try OptimizerFactory.make(kind: .prodigy, params: tp.groups, args: .parse("d_coef=2"), learningRate: 1)
         .warnings.isEmpty)

@@ -8,8 +8,10 @@ import XCTest
 @testable import FlrTrain
 
 final class ProdigyTests: XCTestCase {
-  func options(_ args: [String: Any]) -> ProdigyOptions {
-    var o = ProdigyOptions()
+  func options(_ args: [String: Any], version: ProdigyVersion) -> ProdigyOptions {
+    var o = ProdigyOptions(version: version)
+    if let v = args["d_limiter"] as? Bool { o.dLimiter = v }
+    if let v = args["schedulefree_c"] as? Double { o.schedulefreeC = v }
     if let b = args["betas"] as? [Double] { o.betas = (b[0], b[1]) }
     if let b3 = args["beta3"] as? Double { o.beta3 = b3 }
     if let wd = args["weight_decay"] as? Double { o.weightDecay = wd }
@@ -30,8 +32,8 @@ final class ProdigyTests: XCTestCase {
   /// (most cases < 1e-6). d (a Double built from fp32 sums) is compared at 1e-5 relative.
   let tolerance: Float = 2e-6
 
-  func runCase(_ name: String) throws {
-    let f = try Fixture("prodigy.safetensors")
+  func runCase(_ name: String, version: ProdigyVersion = .v1_9_0) throws {
+    let f = try Fixture(version == .v1_9_0 ? "prodigy.safetensors" : "prodigy-2.0.1.safetensors")
     let c = try XCTUnwrap(f.json("cases")[name] as? [String: Any])
     let shapes = c["shapes"] as! [[Int]]
     let steps = c["steps"] as! Int
@@ -42,7 +44,7 @@ final class ProdigyTests: XCTestCase {
       shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") }, names: names)
     var params = tp.groups
     if let ratio = c["lora_plus_ratio"] as? Double { applyLoraPlus(ratio: ratio, to: &params) }
-    let opt = try ProdigyPlusScheduleFree(params: params, options: options(args))
+    let opt = try ProdigyPlusScheduleFree(params: params, options: options(args, version: version))
     let dPerStep = c["d_per_step"] as! [[Double]]
     for t in 0..<steps {
       for i in shapes.indices { tp.setGrad(i, try f.floats("\(name).s\(t).g\(i)")) }
@@ -109,6 +111,17 @@ final class ProdigyTests: XCTestCase {
   func testAdamAtan2() throws { try runCase("atan2") }
   func testLoraPlusSplitGroups() throws { try runCase("loraplus") }
   func testLoraPlusWithoutHarmonicMean() throws { try runCase("loraplus_nomean") }
+
+  // Version 2.0.1 (PyPI latest), same cases plus its own options.
+  func testV2DefaultsWithLR1() throws { try runCase("default_lr1", version: .v2_0_1) }
+  func testV2SeedDefaultLR() throws { try runCase("seed_lr1e-4", version: .v2_0_1) }
+  func testV2WeightDecayBiasCorrectionDCoef() throws { try runCase("wd_bc", version: .v2_0_1) }
+  func testV2UnfactoredWithoutStableAdamW() throws { try runCase("unfactored_nostable", version: .v2_0_1) }
+  func testV2AdamAtan2() throws { try runCase("atan2", version: .v2_0_1) }
+  func testV2LoraPlus() throws { try runCase("loraplus", version: .v2_0_1) }
+  func testV2LoraPlusWithHarmonicMean() throws { try runCase("loraplus_mean", version: .v2_0_1) }
+  func testV2LoraPlusNoMeanDecayNotByLR() throws { try runCase("loraplus_nomean", version: .v2_0_1) }
+  func testV2RefinedScheduleFreeWithoutLimiter() throws { try runCase("sfc_nolimiter", version: .v2_0_1) }
 
   func testStateRoundTrip() throws {
     let shapes = [[4, 40], [40, 4]]

@@ -57,6 +57,10 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
         "prodigy_steps", "use_speed", "eps", "split_groups", "split_groups_mean", "factored", "factored_fp32",
         "fused_back_pass", "use_stableadamw", "use_muon_pp", "use_cautious", "use_grams", "use_adopt",
         "use_orthograd", "use_focus", "stochastic_rounding",
+        // 2.0.1 only
+        "d_limiter", "schedulefree_c", "use_schedulefree",
+        // flr: which library version to reproduce, "1.9.0" (the seed's lock, default) or "2.0.1"
+        "version",
       ]
     case .flora:
       return [
@@ -110,7 +114,23 @@ public enum OptimizerFactory {
       ] {
         try a.require(flag, is: false, "experimental and not implemented in flr")
       }
-      var o = ProdigyOptions()
+      let version: ProdigyVersion
+      switch args["version"] {
+      case nil: version = .v1_9_0
+      case .string(let v) where ProdigyVersion(rawValue: v) != nil: version = ProdigyVersion(rawValue: v)!
+      case .some(let v): throw OptimizerError.badArgument("ProdigyPlusScheduleFree version=\(v): use 1.9.0 or 2.0.1")
+      }
+      let onlyIn: [String: ProdigyVersion] = [
+        "use_muon_pp": .v1_9_0, "d_limiter": .v2_0_1, "schedulefree_c": .v2_0_1, "use_schedulefree": .v2_0_1,
+      ]
+      for (key, v) in onlyIn where args[key] != nil && v != version {
+        throw OptimizerError.badArgument(
+          "ProdigyPlusScheduleFree \(version.rawValue) has no argument '\(key)' (it exists in \(v.rawValue))")
+      }
+      try a.require("use_schedulefree", is: true, "plain Prodigy (use_schedulefree=False) is not implemented")
+      var o = ProdigyOptions(version: version)
+      if let v = try a.bool("d_limiter") { o.dLimiter = v }
+      if let v = try a.number("schedulefree_c") { o.schedulefreeC = v }
       if let b = try a.pair("betas") { o.betas = b }
       if a.isNone("beta3") { o.beta3 = nil } else if let v = try a.number("beta3") { o.beta3 = v }
       if let v = try a.number("weight_decay") { o.weightDecay = v }

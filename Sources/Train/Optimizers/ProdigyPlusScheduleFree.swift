@@ -6,7 +6,15 @@
 
 import Foundation
 
+public enum ProdigyVersion: String, Sendable {
+  /// The seed's lock (uv.lock @1cc61c9).
+  case v1_9_0 = "1.9.0"
+  /// PyPI's current release (what a fresh install gets); see ProdigyV2Step.swift.
+  case v2_0_1 = "2.0.1"
+}
+
 public struct ProdigyOptions: Sendable {
+  public var version = ProdigyVersion.v1_9_0
   public var betas: (Double, Double) = (0.9, 0.99)
   public var beta3: Double? = nil  // nil → √β2
   public var weightDecay = 0.0
@@ -20,7 +28,16 @@ public struct ProdigyOptions: Sendable {
   public var splitGroupsMean = true
   public var factored = true
   public var useStableAdamW = true
+  /// 2.0.1 only: cap d's growth at ×2^0.25 per step; Refined-SF averaging strength (0 = off).
+  public var dLimiter = true
+  public var schedulefreeC = 0.0
   public init() {}
+
+  /// The library defaults of `version` (2.0.1 changed split_groups_mean to False).
+  public init(version: ProdigyVersion) {
+    self.version = version
+    if version == .v2_0_1 { splitGroupsMean = false }
+  }
 }
 
 public final class ProdigyPlusScheduleFree: Optimizer {
@@ -42,6 +59,7 @@ public final class ProdigyPlusScheduleFree: Optimizer {
     public let members: [Int]
     public var d, dPrev, dNumerator, dDenom, weightSum: Double
     public var k = 1
+    var prevDNumerator = 0.0, maxDNumerator = 0.0  // 2.0.1
     var runningWeightSum = 0.0
     var runningNumerator: Float = 0  // fp32 tensors in torch
     var runningDenom: Float = 0
@@ -91,6 +109,14 @@ public final class ProdigyPlusScheduleFree: Optimizer {
 
   public func step(lr: Double) throws {
     guard trainMode else { throw OptimizerError.notInTrainMode }
+    if options.version == .v2_0_1 {
+      for gi in groups.indices {
+        for pi in groups[gi].members { stepParamV2(pi, group: gi, baseLR: lr) }
+      }
+      endStepV2()
+      stepCount += 1
+      return
+    }
     for gi in groups.indices {
       for pi in groups[gi].members { stepParam(pi, group: gi, baseLR: lr) }
     }
@@ -100,18 +126,24 @@ public final class ProdigyPlusScheduleFree: Optimizer {
 
   private func clipThreshold(_ g: Group) -> Float { g.d <= options.d0 ? 50 : 1 }
 
+  /// First step of a tensor: z = y, zero second moment, p0 = y[::11] in bf16 (a scalar 0 if y is all zero).
+  func initialiseState(_ pi: Int) {
+    guard states[pi] == nil else { return }
+    let p = params[pi]
+    let y = p.values
+    let sliced = stride(from: 0, to: p.count, by: 11).map { y[$0] }
+    let anyNonZero = (0..<p.count).contains { y[$0] != 0 }
+    states[pi] = ParamState(
+      z: Array(UnsafeBufferPointer(start: y, count: p.count)),
+      secondMoment: ProdigySecondMoment(shape: p.shape, factored: options.factored),
+      p0: anyNonZero ? sliced.map(roundToBFloat16) : nil, s: [Float](repeating: 0, count: sliced.count))
+  }
+
   private func stepParam(_ pi: Int, group gi: Int, baseLR: Double) {
     let p = params[pi]
     let n = p.count
     let y = p.values
-    if states[pi] == nil {
-      let sliced = stride(from: 0, to: n, by: 11).map { y[$0] }
-      let anyNonZero = (0..<n).contains { y[$0] != 0 }
-      states[pi] = ParamState(
-        z: Array(UnsafeBufferPointer(start: y, count: n)),
-        secondMoment: ProdigySecondMoment(shape: p.shape, factored: options.factored),
-        p0: anyNonZero ? sliced.map(roundToBFloat16) : nil, s: [Float](repeating: 0, count: sliced.count))
-    }
+    initialiseState(pi)
     var st = states[pi]!
     states[pi] = nil
     let group = groups[gi]
@@ -236,7 +268,7 @@ public final class ProdigyPlusScheduleFree: Optimizer {
     }
   }
 
-  private func frozen(_ gi: Int) -> Bool { options.prodigySteps > 0 && groups[gi].k >= options.prodigySteps }
+  func frozen(_ gi: Int) -> Bool { options.prodigySteps > 0 && groups[gi].k >= options.prodigySteps }
 
   private func updateDStats(_ gi: Int) {
     guard !frozen(gi) else { return }

@@ -48,7 +48,10 @@ extension ProdigyPlusScheduleFree {
       s.scalars["\(pre).d_denom"] = g.dDenom
       s.scalars["\(pre).weight_sum"] = g.weightSum
       s.scalars["\(pre).k"] = Double(g.k)
+      s.scalars["\(pre).prev_d_numerator"] = g.prevDNumerator
+      s.scalars["\(pre).max_d_numerator"] = g.maxDNumerator
     }
+    s.scalars["version"] = options.version == .v1_9_0 ? 1.9 : 2.01
     for (i, p) in params.enumerated() {
       guard let st = states[i] else { continue }
       s.tensors["\(p.name).z"] = st.z
@@ -70,6 +73,14 @@ extension ProdigyPlusScheduleFree {
       newGroups[gi].dDenom = try s.scalar("\(pre).d_denom")
       newGroups[gi].weightSum = try s.scalar("\(pre).weight_sum")
       newGroups[gi].k = Int(try s.scalar("\(pre).k"))
+      newGroups[gi].prevDNumerator = s.scalars["\(pre).prev_d_numerator"] ?? 0
+      newGroups[gi].maxDNumerator = s.scalars["\(pre).max_d_numerator"] ?? 0
+    }
+    // As the library warns: states of 1.9.x and 2.0.x do not mean the same thing.
+    let savedVersion = s.scalars["version"] ?? 1.9
+    guard savedVersion == (options.version == .v1_9_0 ? 1.9 : 2.01) else {
+      throw OptimizerError.badState(
+        "Prodigy state saved by version \(savedVersion) cannot resume \(options.version.rawValue)")
     }
     var newStates: [ParamState?] = []
     for p in params {

@@ -40,8 +40,9 @@ struct ProdigySecondMoment {
   /// v ← v·decay + (1−β2)·g² (factored: row/col means of g² along dr/dc), then writes the denominator.
   mutating func update(
     grad g: UnsafePointer<Float>, count n: Int, decay: Float, weight: Float,
-    denom: UnsafeMutablePointer<Float>
+    denom: UnsafeMutablePointer<Float>, productDenominator: Bool = false
   ) {
+    // 1.9.0 denominator: √(row/mean(row)) · √col; 2.0.1 (productDenominator): √(row/mean(row) · col).
     switch storage {
     case .full(var v):
       storage = .full(v: [])
@@ -71,9 +72,12 @@ struct ProdigySecondMoment {
       for i in row.indices { meanAcc[Int(rowMeanIndex[i])] += Double(row[i]) }
       let perMean = Double(row.count / rowMeanCount)
       let rowMean = meanAcc.map { Float($0 / perMean) + Float(1e-30) }
-      let rowFactor = row.indices.map { (row[$0] / rowMean[Int(rowMeanIndex[$0])]).squareRoot() }
-      for j in 0..<n {
-        denom[j] = rowFactor[Int(rowIndex[j])] * col[Int(colIndex[j])].squareRoot()
+      if productDenominator {
+        let rowRatio = row.indices.map { row[$0] / rowMean[Int(rowMeanIndex[$0])] }
+        for j in 0..<n { denom[j] = (rowRatio[Int(rowIndex[j])] * col[Int(colIndex[j])]).squareRoot() }
+      } else {
+        let rowFactor = row.indices.map { (row[$0] / rowMean[Int(rowMeanIndex[$0])]).squareRoot() }
+        for j in 0..<n { denom[j] = rowFactor[Int(rowIndex[j])] * col[Int(colIndex[j])].squareRoot() }
       }
       storage = .factored(
         row: row, col: col, dr: dr, dc: dc, rowIndex: rowIndex, colIndex: colIndex, rowMeanIndex: rowMeanIndex,
