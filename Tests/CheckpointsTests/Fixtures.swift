@@ -31,6 +31,16 @@ enum Fixtures {
     return out
   }()
 
+  /// fp32 bit patterns and the fp16/bf16 bits torch's `.to()` gives for them.
+  static let rounding: (f32: [UInt32], f16: [UInt16], bf16: [UInt16]) = {
+    let data = try! Data(contentsOf: URL(fileURLWithPath: path("expected.json")))
+    let r = (try! JSONSerialization.jsonObject(with: data) as! [String: Any])["rounding"] as! [String: [Int]]
+    return (
+      r["f32_bits"]!.map { UInt32(truncatingIfNeeded: $0) }, r["f16_bits"]!.map { UInt16(truncatingIfNeeded: $0) },
+      r["bf16_bits"]!.map { UInt16(truncatingIfNeeded: $0) }
+    )
+  }()
+
   static let pwnedPath: String = {
     let data = try! Data(contentsOf: URL(fileURLWithPath: path("expected.json")))
     return (try! JSONSerialization.jsonObject(with: data) as! [String: Any])["pwned_path"] as! String

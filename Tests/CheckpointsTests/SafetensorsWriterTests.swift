@@ -43,6 +43,28 @@ final class SafetensorsWriterTests: XCTestCase {
       checkpointError { try SafetensorsWriter.write([("x", Tensor(zeros: [1])), ("x", Tensor(zeros: [1]))], to: path) })
   }
 
+  func testHalfPrecisionBitsMatchTorch() {
+    // Exact bit equality with torch's .to(float16/bfloat16) (ties, subnormals, overflow); NaN only needs to
+    // stay NaN, since torch's own scalar and vector paths give different NaN payloads.
+    let (f32, f16, bf16) = Fixtures.rounding
+    let values = f32.map { Float(bitPattern: $0) }
+    var half = [UInt16](repeating: 0, count: values.count)
+    var brain = [UInt16](repeating: 0, count: values.count)
+    values.withUnsafeBufferPointer { v in
+      SafetensorsWriter.encode(v.baseAddress!, count: v.count, as: .f16, into: &half)
+      SafetensorsWriter.encode(v.baseAddress!, count: v.count, as: .bf16, into: &brain)
+    }
+    for i in values.indices {
+      if values[i].isNaN {
+        XCTAssertTrue(Float16(bitPattern: half[i]).isNaN)
+        XCTAssertTrue(Float(bitPattern: UInt32(brain[i]) << 16).isNaN)
+      } else {
+        XCTAssertEqual(half[i], f16[i], "fp16 of \(values[i])")
+        XCTAssertEqual(brain[i], bf16[i], "bf16 of \(values[i])")
+      }
+    }
+  }
+
   func testBFloat16RoundsToNearestEven() {
     // 1 + 2^-8 lies halfway between bf16 neighbours 1 and 1 + 2^-7: ties go to the even one (1).
     XCTAssertEqual(SafetensorsWriter.bfloat16Bits(1 + 0x1p-8), 0x3F80)
