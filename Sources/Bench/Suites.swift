@@ -2,4 +2,5 @@
 let allSuites: [BenchSuite] = [
   gemmSuite,
   opsSuite,
+  tokenizerSuite,
 ]
