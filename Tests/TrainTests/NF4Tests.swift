@@ -77,3 +77,42 @@ final class NF4Tests: XCTestCase {
       try [Float]().withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: [0]) })
   }
 }
+
+final class NF4SerializationTests: XCTestCase {
+  /// The tensors and JSON bitsandbytes' QuantState.as_dict(packed=True) writes, byte for byte.
+  func testSerializedLikeBitsandbytes() throws {
+    let f = try Fixture("nf4.safetensors")
+    for name in ["normal_96x64", "odd_7x13", "ties_and_extremes", "heavy_tail_300x70"] {
+      let w = try f.floats("\(name).w")
+      let q = try w.withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: f.shape("\(name).w")) }
+      let s = q.serialized(dtype: "bfloat16")
+      XCTAssertEqual(s.weight, try f.bytes("\(name).packed"))
+      XCTAssertEqual(s.absmax, try f.bytes("\(name).state.absmax"))
+      XCTAssertEqual(s.quantMap, try f.floats("\(name).state.quant_map"))
+      XCTAssertEqual(s.nestedAbsmax, try f.floats("\(name).state.nested_absmax"))
+      XCTAssertEqual(s.nestedQuantMap, try f.floats("\(name).state.nested_quant_map"))
+      let json = try f.bytes("\(name).state.quant_state.bitsandbytes__nf4")
+      XCTAssertEqual(String(decoding: s.quantState, as: UTF8.self), String(decoding: json, as: UTF8.self))
+      let back = try NF4Tensor(serialized: s, key: "\(name).weight")
+      XCTAssertEqual(back.packed, q.packed)
+      XCTAssertEqual(back.absmax(), q.absmax())
+      var bad = s
+      bad.quantState = Array("{\"quant_type\": \"fp4\"}".utf8)
+      XCTAssertThrowsError(try NF4Tensor(serialized: bad, key: "x.weight")) {
+        XCTAssertTrue("\($0)".contains("x.weight"))
+      }
+      bad = s
+      bad.weight.removeLast()
+      XCTAssertThrowsError(try NF4Tensor(serialized: bad, key: "x.weight"))
+    }
+  }
+
+  func testPythonFloatRepr() throws {
+    let cases = try XCTUnwrap(Fixture("nf4.safetensors").json("cases")["python_repr"] as? [[Any]])
+    XCTAssertGreaterThan(cases.count, 10)
+    for c in cases {
+      let value = (c[0] as! NSNumber).doubleValue
+      XCTAssertEqual(NF4Tensor.pythonRepr(value), c[1] as! String)
+    }
+  }
+}

@@ -37,6 +37,16 @@ public struct NF4Tensor: Sendable {
     (absmaxCodes, absmaxScales, absmaxOffset) = Self.doubleQuantize(absmax)
   }
 
+  /// From stored parts (a checkpoint); NF4Serialized checks them.
+  init(shape: [Int], packed: [UInt8], absmaxCodes: [UInt8], absmaxScales: [Float], absmaxOffset: Float) {
+    self.shape = shape
+    self.count = shape.reduce(1, *)
+    self.packed = packed
+    self.absmaxCodes = absmaxCodes
+    self.absmaxScales = absmaxScales
+    self.absmaxOffset = absmaxOffset
+  }
+
   /// Per-64-block absmax of the input and the packed codes (`quantize_4bit`, compress_statistics=False).
   public static func quantizeCodes(_ w: UnsafePointer<Float>, count n: Int, into packed: inout [UInt8]) -> [Float] {
     let table = QuantizationMaps.nf4
