@@ -5,20 +5,12 @@ public enum Elementwise {
   /// Below this many elements per worker one thread is faster than waking another.
   static let grain = 1 << 15
 
+  /// body(lo, hi) over pieces of 0..<count whose bounds are multiples of 16 (only the last piece has a
+  /// scalar tail), in parallel once there are `grain` elements per piece.
   @inline(__always) static func split(_ count: Int, _ body: (Int, Int) -> Void) {
-    let workers = min(Threads.workerCount(count), max(1, count / grain))
-    if workers <= 1 {
-      body(0, count)
-      return
-    }
-    // Chunk boundaries at multiples of 16 so only the last chunk has a scalar tail.
     let blocks = (count + 15) / 16
-    Threads.parallelChunks(workers) { range in
-      for w in range {
-        let lo = min(count, w * blocks / workers * 16)
-        let hi = min(count, (w + 1) * blocks / workers * 16)
-        body(lo, hi)
-      }
+    Threads.parallelChunks(blocks, grain: grain / 16) { range in
+      body(range.lowerBound * 16, min(count, range.upperBound * 16))
     }
   }
 

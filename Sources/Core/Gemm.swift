@@ -20,13 +20,14 @@ public enum Gemm {
       for i in 0..<m { scaleRow(c + i * ldc, n, beta) }
       return
     }
-    let workers =
-      Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold ? Threads.workerCount(max(m, n)) : 1
+    // One block per worker: each block repacks the shared operand, so more pieces would cost more packing.
+    let split = Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold && Threads.workerCount(2) > 1
+    let workers = split ? min(Threads.count, max(m, n)) : 1
     if workers > 1 {
       if m > gemvRowLimit && m >= n {
         // Row blocks of C (multiples of 16 rows): rows of op(A) start at a + i·lda, or a + i when transposed.
         let blocks = (m + 15) / 16
-        Threads.parallelWorkers(workers) { w, _ in
+        Threads.eachWorker(workers) { w in
           let i0 = min(m, w * blocks / workers * 16), i1 = min(m, (w + 1) * blocks / workers * 16)
           if i1 > i0 {
             serial(
@@ -37,7 +38,7 @@ public enum Gemm {
       } else {
         // Column blocks of C: columns of op(B) start at b + j·ldb when transposed, else b + j.
         let blocks = (n + 15) / 16
-        Threads.parallelWorkers(workers) { w, _ in
+        Threads.eachWorker(workers) { w in
           let j0 = min(n, w * blocks / workers * 16), j1 = min(n, (w + 1) * blocks / workers * 16)
           if j1 > j0 {
             serial(

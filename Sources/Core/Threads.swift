@@ -41,38 +41,59 @@ public enum Threads {
   /// Makes sure OpenBLAS has been told the thread count before its first call.
   @inline(__always) static func ensureConfigured() { _ = storedCount }
 
-  /// Runs `body(i)` for i in 0..<n, split into `count` contiguous chunks (one per worker).
+  /// Runs `body(i)` for i in 0..<n, split into contiguous pieces over `count` workers.
   /// Call it from one orchestrating thread at a time; calls from inside a worker run serially.
   /// `grain`: the fewest items worth giving a worker (small loops then stay on one thread).
   public static func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int) -> Void) {
     parallelWorkers(n, grain: grain) { _, range in for i in range { body(i) } }
   }
 
-  /// Same split as `parallelFor`, but hands each worker its whole range (for per-worker setup or partial sums).
-  /// `body(worker, range)`; worker < min(count, n).
+  /// Same split as `parallelFor`, but hands each piece its whole range (for per-piece setup).
   public static func parallelChunks(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     parallelWorkers(n, grain: grain) { _, range in body(range) }
   }
 
-  /// `body(worker, range)` for each worker, with worker in 0..<workerCount(n, grain: grain).
+  /// `body(piece, range)` for each piece, with piece in 0..<workerCount(n, grain: grain); pieces never
+  /// run concurrently with themselves, so per-piece partial sums need no locks.
+  /// A loop is cut into up to `piecesPerWorker` pieces per worker, handed out dynamically, so a core taken
+  /// by another process does not leave the other workers waiting for its share.
   public static func parallelWorkers(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
-    let workers = workerCount(n, grain: grain)
-    if workers <= 1 {
+    let pieces = workerCount(n, grain: grain)
+    if pieces <= 1 {
       if n > 0 { body(0, 0..<n) }
       return
     }
     insideRegion = true
     let blasThreaded = gemmThreading == .openBLAS
     if blasThreaded { openblas_set_num_threads(1) }
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-      body(w, (w * n / workers)..<((w + 1) * n / workers))
+    DispatchQueue.concurrentPerform(iterations: pieces) { p in
+      body(p, (p * n / pieces)..<((p + 1) * n / pieces))
     }
     if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
     insideRegion = false
   }
 
-  /// How many workers `parallelWorkers(n, grain:)` will use (1 inside a region).
+  /// Pieces per worker in `parallelWorkers` (1: one contiguous share per worker). 4 measured no better
+  /// than 1 for add/GELU/LayerNorm on this machine under a load average of 19 (other builds), so 1.
+  nonisolated(unsafe) public static var piecesPerWorker = 1
+
+  /// How many pieces `parallelWorkers(n, grain:)` cuts the loop into (1 inside a region or with one thread).
   public static func workerCount(_ n: Int, grain: Int = 1) -> Int {
-    insideRegion ? 1 : max(1, min(storedCount, n / max(grain, 1)))
+    insideRegion || storedCount == 1 ? 1 : max(1, min(storedCount * piecesPerWorker, n / max(grain, 1)))
+  }
+
+  /// Runs body(worker) once for each of `count` workers (not cut into pieces): for work already split
+  /// into exactly that many parts, such as GEMM blocks.
+  static func eachWorker(_ count: Int, _ body: (Int) -> Void) {
+    if count <= 1 || insideRegion {
+      for w in 0..<max(count, 0) { body(w) }
+      return
+    }
+    insideRegion = true
+    let blasThreaded = gemmThreading == .openBLAS
+    if blasThreaded { openblas_set_num_threads(1) }
+    DispatchQueue.concurrentPerform(iterations: count) { body($0) }
+    if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
+    insideRegion = false
   }
 }

@@ -148,7 +148,11 @@ final class MiscOpTests: XCTestCase {
 
 final class InfrastructureTests: XCTestCase {
   func testParallelForVisitsEachIndexOnce() {
-    for n in [0, 1, 2, 3, 1000] {
+    let saved = (Threads.count, Threads.piecesPerWorker)
+    defer { (Threads.count, Threads.piecesPerWorker) = saved }
+    Threads.count = 2
+    Threads.piecesPerWorker = 3
+    for n in [0, 1, 2, 3, 7, 1000] {
       let hits = Tensor(zeros: [max(n, 1)])
       Threads.parallelFor(n) { hits.data[$0] += 1 }
       XCTAssertEqual(Array(hits.toArray().prefix(n)), [Float](repeating: 1, count: n), "n=\(n)")
