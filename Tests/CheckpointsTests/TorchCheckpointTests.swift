@@ -24,6 +24,9 @@ final class TorchCheckpointTests: XCTestCase {
     XCTAssertTrue(shared.sharesBytes(with: tensors["encoder_embed.weight"]!))
     // A contiguous slice points into the same storage, 6 floats in.
     XCTAssertEqual(tensors["views.rows"]!.bytes.baseAddress, tensors["views.base"]!.bytes.baseAddress! + 6 * 4)
+    // fp32 storages are 64-byte aligned in torch's zip, so their fp32 tensors are views of the mapping.
+    XCTAssertEqual(
+      UnsafeRawPointer(try tensors["views.rows"]!.toFloat32().data), tensors["views.rows"]!.bytes.baseAddress)
     // Strided views are gathered into their own memory.
     XCTAssertFalse(tensors["views.transposed"]!.sharesBytes(with: tensors["views.base"]!))
   }
