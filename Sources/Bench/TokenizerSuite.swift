@@ -13,7 +13,8 @@ let tokenizerSuite = BenchSuite(name: "tokenizer", summary: "BART BPE: load toke
   Bench.measure("load", shape: "tokenizer.json + 1024 added") { _ = try? BartTokenizer(folder: folder) }
 
   // Captions of 75 words from a 60-word vocabulary (a fixed LCG, so every run encodes the same text).
-  let words = ("a man woman dog cat car red green blue sitting standing on in the of with near front back "
+  let words =
+    ("a man woman dog cat car red green blue sitting standing on in the of with near front back "
     + "large small tree building street sky water beach white black parked holding wearing table chair "
     + "window door grass field mountain cloud sign people group two three young old looking walking").split(
       separator: " ")

@@ -72,8 +72,24 @@ final class LoadingTests: XCTestCase {
     try assertCorpusParity(tok, "Florence tokens present")
   }
 
+  /// A minimal valid tokenizer.json: the 256 byte tokens, `<s>` `</s>`, one merge "Ġ t".
+  private func tinyTokenizerJSON() -> [String: Any] {
+    var vocab: [String: Any] = ["<s>": 256, "</s>": 257, "Ġt": 258]
+    for b in 0..<256 { vocab[ByteLevel.spell([UInt8(b)])] = b }
+    return [
+      "model": ["type": "BPE", "vocab": vocab, "merges": ["Ġ t"]],
+      "normalizer": NSNull(),
+      "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false],
+      "post_processor": ["type": "RobertaProcessing", "cls": ["<s>", 256], "sep": ["</s>", 257]],
+      "decoder": ["type": "ByteLevel"],
+      "added_tokens": [
+        ["id": 256, "content": "<s>", "special": true], ["id": 257, "content": "</s>", "special": true],
+      ],
+    ]
+  }
+
   private func assertRefused(_ mutate: (inout [String: Any]) -> Void, mentions words: String) throws {
-    var root = try fixtureJSON()
+    var root = tinyTokenizerJSON()
     mutate(&root)
     try write(root, "tokenizer.json", in: temp)
     XCTAssertThrowsError(try BartTokenizer(folder: temp)) { error in
@@ -82,25 +98,31 @@ final class LoadingTests: XCTestCase {
     }
   }
 
+  private func setModel(_ key: String, _ value: Any) -> (inout [String: Any]) -> Void {
+    return { root in
+      var model = root["model"] as? [String: Any] ?? [:]
+      model[key] = value
+      root["model"] = model
+    }
+  }
+
   func testBadFilesAreRefusedWithTheFileAndProblem() throws {
+    try write(tinyTokenizerJSON(), "tokenizer.json", in: temp)
+    let tiny = try BartTokenizer(folder: temp)  // the unmodified tiny file loads: the errors below are the edits'
+    XCTAssertEqual(tiny.encode(" t"), [256, 258, 257])
+    XCTAssertEqual(tiny.vocabularySize, 259 + 1024)
+
     try assertRefused({ $0["model"] = nil }, mentions: "model")
     try assertRefused({ $0["normalizer"] = ["type": "NFC"] }, mentions: "normalizer")
     try assertRefused({ $0["pre_tokenizer"] = ["type": "Whitespace"] }, mentions: "ByteLevel")
-    try assertRefused({ $0["pre_tokenizer"] = ["type": "ByteLevel", "add_prefix_space": true] }, mentions: "add_prefix_space")
     try assertRefused(
-      { root in
-        var model = root["model"] as! [String: Any]
-        model["merges"] = ["Ġ t", "nonexistent token"]
-        root["model"] = model
-      }, mentions: "merge 1")
-    try assertRefused(
-      { root in
-        var model = root["model"] as! [String: Any]
-        var vocab = model["vocab"] as! [String: Any]
-        vocab["Ġ"] = nil
-        model["vocab"] = vocab
-        root["model"] = model
-      }, mentions: "byte 32")
+      { $0["pre_tokenizer"] = ["type": "ByteLevel", "add_prefix_space": true] }, mentions: "add_prefix_space")
+    try assertRefused({ $0["post_processor"] = NSNull() }, mentions: "RobertaProcessing")
+    try assertRefused(setModel("merges", ["Ġ t", "nonexistent token"]), mentions: "merge 1")
+    try assertRefused(setModel("merges", ["Ġt"]), mentions: "model.merges[0]")
+    try assertRefused(setModel("dropout", 0.1), mentions: "dropout")
+    try assertRefused(setModel("vocab", ["<s>": 0]), mentions: "byte 0")
+    try assertRefused(setModel("vocab", "not an object"), mentions: "not valid JSON of the expected layout")
 
     try Data("{ not json".utf8).write(to: temp.appendingPathComponent("tokenizer.json"))
     XCTAssertThrowsError(try BartTokenizer(folder: temp)) { XCTAssertTrue("\($0)".contains("not valid JSON"), "\($0)") }
@@ -110,8 +132,11 @@ final class LoadingTests: XCTestCase {
     XCTAssertThrowsError(try BartTokenizer(folder: empty)) { XCTAssertTrue("\($0)".contains("no tokenizer.json")) }
 
     try write(["a": 0], "vocab.json", in: empty)
-    try "#version: 0.2\na b c\n".write(to: empty.appendingPathComponent("merges.txt"), atomically: true, encoding: .utf8)
-    XCTAssertThrowsError(try BartTokenizer(folder: empty)) { XCTAssertTrue("\($0)".contains("merges.txt: line 2"), "\($0)") }
+    try "#version: 0.2\na b c\n".write(
+      to: empty.appendingPathComponent("merges.txt"), atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try BartTokenizer(folder: empty)) {
+      XCTAssertTrue("\($0)".contains("merges.txt: line 2"), "\($0)")
+    }
   }
 
   func testTokenStringsRefusesUnknownIds() {

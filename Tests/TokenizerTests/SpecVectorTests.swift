@@ -38,7 +38,8 @@ final class SpecVectorTests: XCTestCase {
     let text = "What is the region <loc_10><loc_20><loc_300><loc_400>?"
     let ids = [0, 2264, 16, 5, 976, 1437, 50279, 50289, 50569, 50669, 116, 2]
     XCTAssertEqual(tok.encode(text), ids)
-    XCTAssertEqual(tok.encode(try FlorenceTask.prompt(for: "<REGION_TO_CATEGORY><loc_10><loc_20><loc_300><loc_400>")), ids)
+    XCTAssertEqual(
+      tok.encode(try FlorenceTask.prompt(for: "<REGION_TO_CATEGORY><loc_10><loc_20><loc_300><loc_400>")), ids)
     XCTAssertTrue(sameText(tok.decode(ids), "<s>" + text + "</s>"))
   }
 

@@ -9,7 +9,8 @@ import XCTest
 final class SpeedTests: XCTestCase {
   func testTenThousandCaptionsOf75Words() {
     let tok = TokenizerFixtures.tokenizer
-    let words = ("a man woman dog cat car red green blue sitting standing on in the of with near front back "
+    let words =
+      ("a man woman dog cat car red green blue sitting standing on in the of with near front back "
       + "large small tree building street sky water beach white black parked holding wearing table chair "
       + "window door grass field mountain cloud sign people group two three young old looking walking").split(
         separator: " ")

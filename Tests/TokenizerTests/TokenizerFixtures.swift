@@ -78,6 +78,8 @@ func sameText(_ a: String, _ b: String) -> Bool { a.unicodeScalars.elementsEqual
 
 /// A readable rendering of a string with its invisible characters escaped.
 func escaped(_ s: String) -> String {
-  s.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }
-    .joined()
+  s.unicodeScalars.map {
+    $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}"
+  }
+  .joined()
 }

@@ -63,8 +63,10 @@ enum TokenizerFiles {
 
     if let type = model.type, type != "BPE" { throw fail("model type \(type) is not BPE") }
     if model.dropout != nil { throw fail("BPE dropout is not supported") }
-    for (key, value) in [("continuing_subword_prefix", model.continuing_subword_prefix),
-      ("end_of_word_suffix", model.end_of_word_suffix)] where !(value ?? "").isEmpty {
+    for (key, value) in [
+      ("continuing_subword_prefix", model.continuing_subword_prefix),
+      ("end_of_word_suffix", model.end_of_word_suffix),
+    ] where !(value ?? "").isEmpty {
       throw fail("BPE \(key) \"\(value ?? "")\" is not supported")
     }
     if model.byte_fallback == true { throw fail("BPE byte_fallback=true is not supported") }
