@@ -2,5 +2,7 @@
 let allSuites: [BenchSuite] = [
   gemmSuite,
   opsSuite,
+  modelSuite,
+  modelLargeSuite,
   tokenizerSuite,
 ]
