@@ -26,8 +26,27 @@ public enum Threads {
     didSet { openblas_set_num_threads(blasThreadsOutsideRegions) }
   }
   static var blasThreadsOutsideRegions: Int32 { gemmThreading == .openBLAS ? Int32(storedCount) : 1 }
-  /// Set while a `parallelFor` region runs; nested regions then run serially on the calling worker.
-  nonisolated(unsafe) private static var insideRegion = false
+  /// Per-thread mark of a worker inside a parallel region: nested regions then run serially on it.
+  /// Thread-local, so two threads (say the shell and a background job) may each run their own regions.
+  private static let workerKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+  static var insideRegion: Bool { pthread_getspecific(workerKey) != nil }
+
+  /// Runs body(i) for i in 0..<count concurrently, each marked as a worker.
+  private static func region(_ count: Int, _ body: (Int) -> Void) {
+    let blasThreaded = gemmThreading == .openBLAS
+    if blasThreaded { openblas_set_num_threads(1) }
+    DispatchQueue.concurrentPerform(iterations: count) { i in
+      let outer = pthread_getspecific(workerKey)
+      pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
+      body(i)
+      pthread_setspecific(workerKey, outer)
+    }
+    if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
+  }
 
   /// Worker count for our kernels and GEMM (default: all online cores).
   public static var count: Int {
@@ -42,7 +61,7 @@ public enum Threads {
   @inline(__always) static func ensureConfigured() { _ = storedCount }
 
   /// Runs `body(i)` for i in 0..<n, split into contiguous pieces over `count` workers.
-  /// Call it from one orchestrating thread at a time; calls from inside a worker run serially.
+  /// Calls from inside a worker run serially on it.
   /// `grain`: the fewest items worth giving a worker (small loops then stay on one thread).
   public static func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int) -> Void) {
     parallelWorkers(n, grain: grain) { _, range in for i in range { body(i) } }
@@ -63,14 +82,7 @@ public enum Threads {
       if n > 0 { body(0, 0..<n) }
       return
     }
-    insideRegion = true
-    let blasThreaded = gemmThreading == .openBLAS
-    if blasThreaded { openblas_set_num_threads(1) }
-    DispatchQueue.concurrentPerform(iterations: pieces) { p in
-      body(p, (p * n / pieces)..<((p + 1) * n / pieces))
-    }
-    if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
-    insideRegion = false
+    region(pieces) { p in body(p, (p * n / pieces)..<((p + 1) * n / pieces)) }
   }
 
   /// Pieces per worker in `parallelWorkers` (1: one contiguous share per worker). 4 measured no better
@@ -89,11 +101,6 @@ public enum Threads {
       for w in 0..<max(count, 0) { body(w) }
       return
     }
-    insideRegion = true
-    let blasThreaded = gemmThreading == .openBLAS
-    if blasThreaded { openblas_set_num_threads(1) }
-    DispatchQueue.concurrentPerform(iterations: count) { body($0) }
-    if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
-    insideRegion = false
+    region(count, body)
   }
 }

@@ -159,6 +159,30 @@ final class InfrastructureTests: XCTestCase {
     }
   }
 
+  func testNestedRegionsRunSeriallyAndTwoThreadsMayEachRunRegions() {
+    let saved = Threads.count
+    defer { Threads.count = saved }
+    Threads.count = 2
+    let nested = Tensor(zeros: [2])
+    Threads.parallelFor(2) { i in nested.data[i] = Float(Threads.workerCount(100)) }
+    XCTAssertEqual(nested.toArray(), [1, 1], "inside a worker, nested loops are serial")
+    XCTAssertEqual(Threads.workerCount(100), 2, "and the caller is not marked afterwards")
+    // Two threads running parallel kernels at once (e.g. the shell and a background job).
+    let n = 1 << 18
+    var data = TestData(seed: 46)
+    let a = data.tensor([n]), b = data.tensor([n])
+    let outs = [Tensor(zeros: [n]), Tensor(zeros: [n])]
+    let group = DispatchGroup()
+    for t in 0..<2 {
+      DispatchQueue.global().async(group: group) {
+        for _ in 0..<20 { Elementwise.add(out: outs[t].data, a: a.data, b: b.data, count: n) }
+      }
+    }
+    group.wait()
+    let want = zip(a.doubles, b.doubles).map(+)
+    for t in 0..<2 { assertForward(outs[t], want, "concurrent add \(t)") }
+  }
+
   func testThreadCountSetting() {
     let saved = Threads.count
     defer { Threads.count = saved }
