@@ -8,20 +8,20 @@ import XCTest
 
 final class AdamW8bitTests: XCTestCase {
   func testDynamicMapsEqualBitsandbytes() throws {
-    let f = try Fixture("adamw8bit.safetensors")
+    let f = try OptimFixture("adamw8bit.safetensors")
     XCTAssertEqual(QuantizationMaps.signed, try f.floats("qmap_signed"))
     XCTAssertEqual(QuantizationMaps.unsigned, try f.floats("qmap_unsigned"))
   }
 
   func testAgainstKernelReferenceAndBitsandbytesTolerance() throws {
-    let f = try Fixture("adamw8bit.safetensors")
+    let f = try OptimFixture("adamw8bit.safetensors")
     let meta = try f.json("meta")
     let shapes = meta["shapes"] as! [[Int]]
     let steps = meta["steps"] as! Int
     let betas = meta["betas"] as! [Double]
     let lr = meta["lr"] as! Double
     let bnbDeviation = meta["bnb_cpu_vs_torch_max_dev_over_update"] as! [Double]
-    let tp = TestParams(shapes: shapes, initial: try [f.floats("p0.init"), f.floats("p1.init")])
+    let tp = OptimTestParams(shapes: shapes, initial: try [f.floats("p0.init"), f.floats("p1.init")])
     let opt = try AdamW8bit(
       params: tp.groups, betas: (betas[0], betas[1]), eps: meta["eps"] as! Double,
       weightDecay: meta["weight_decay"] as! Double)
@@ -59,7 +59,7 @@ final class AdamW8bitTests: XCTestCase {
 
   func testStateRoundTripAndSmallTensorsStayFp32() throws {
     let n = 5000
-    let tp = TestParams(
+    let tp = OptimTestParams(
       shapes: [[n], [10]], initial: [(0..<n).map { Float($0 % 7) * 0.01 }, Array(repeating: 1, count: 10)])
     let opt = try AdamW8bit(params: tp.groups)
     tp.setGrad(0, (0..<n).map { sin(Float($0)) })

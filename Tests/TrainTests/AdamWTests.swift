@@ -12,13 +12,14 @@ final class AdamWTests: XCTestCase {
   /// percent of the tensor's scale (lora_B starts at 0) that is ~3e-6 of the element itself, so elements below
   /// 10% of the tensor's largest magnitude are compared at that scale.
   func runCase(_ name: String) throws {
-    let f = try Fixture("adamw.safetensors")
+    let f = try OptimFixture("adamw.safetensors")
     let c = try XCTUnwrap(f.json("cases")[name] as? [String: Any])
     let shapes = c["shapes"] as! [[Int]]
     let steps = c["steps"] as! Int, micro = c["micro"] as! Int
     let betas = c["betas"] as! [Double]
     let lrs = c["lrs"] as? [Double]
-    let tp = TestParams(shapes: shapes, initial: try (0..<shapes.count).map { try f.floats("\(name).p\($0).init") })
+    let tp = OptimTestParams(
+      shapes: shapes, initial: try (0..<shapes.count).map { try f.floats("\(name).p\($0).init") })
     let opt = try AdamW(
       params: tp.groups, betas: (betas[0], betas[1]), eps: c["eps"] as! Double,
       weightDecay: c["weight_decay"] as! Double)
@@ -51,8 +52,8 @@ final class AdamWTests: XCTestCase {
 
   func testStateRoundTripContinuesIdentically() throws {
     let shapes = [[3, 5]]
-    let a = TestParams(shapes: shapes, initial: [(0..<15).map { Float($0) * 0.1 }])
-    let b = TestParams(shapes: shapes, initial: [a.value(0)])
+    let a = OptimTestParams(shapes: shapes, initial: [(0..<15).map { Float($0) * 0.1 }])
+    let b = OptimTestParams(shapes: shapes, initial: [a.value(0)])
     let oa = try AdamW(params: a.groups), ob = try AdamW(params: b.groups)
     let g: [Float] = (0..<15).map { sin(Float($0)) }
     a.setGrad(0, g)
@@ -72,7 +73,7 @@ final class OneCycleTests: XCTestCase {
   /// torch's lr for every index 0…T, several T. The formula and its Double evaluation order are torch's, so we
   /// expect equality; 1e-12 relative allows for libm cos differing from CPython's by an ulp.
   func testMatchesTorch() throws {
-    let data = try Data(contentsOf: Fixture.directory.appendingPathComponent("onecycle.json"))
+    let data = try Data(contentsOf: OptimFixture.directory.appendingPathComponent("onecycle.json"))
     let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
     let all = root["lrs"] as! [String: [Double]]
     XCTAssertEqual(all.count, 8)

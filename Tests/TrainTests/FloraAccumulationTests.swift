@@ -8,7 +8,7 @@ import XCTest
 
 final class FloraAccumulationTests: XCTestCase {
   func testTorchGeneratorMatchesTorch() throws {
-    let f = try Fixture("flora_accumulation.safetensors")
+    let f = try OptimFixture("flora_accumulation.safetensors")
     let meta = try f.json("meta")
     let nextSeeds = meta["next_seed"] as! [String: Any]
     XCTAssertEqual(nextSeeds.count, 6)
@@ -34,14 +34,14 @@ final class FloraAccumulationTests: XCTestCase {
   /// Parameters after each optimizer step within 2e-6 relative (values below 10% of the tensor's scale at that
   /// scale): projections are summed in another order than torch's matmul and use Sleef-rounded normals.
   func runCase(_ name: String) throws {
-    let f = try Fixture("flora_accumulation.safetensors")
+    let f = try OptimFixture("flora_accumulation.safetensors")
     let c = try XCTUnwrap(f.json("meta")[name] as? [String: Any])
     let shapes = c["shapes"] as! [[Int]]
     let steps = c["steps"] as! Int, k = c["k"] as! Int, rank = c["rank"] as! Int
     let args = c["args"] as! [String: Any]
     var o = FloraOptions()
     if let b1 = args["beta1"] as? Double { o.beta1 = b1 }
-    let tp = TestParams(shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") })
+    let tp = OptimTestParams(shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") })
     let acc = try FloraCompressedAccumulation(
       flora: try Flora(params: tp.groups, options: o), rank: rank, microBatches: k)
     for t in 0..<steps {
@@ -63,7 +63,7 @@ final class FloraAccumulationTests: XCTestCase {
   func testRank2TwoMicroBatchesWithMomentum() throws { try runCase("r2_k2") }
 
   func testConvLoraAIsRefused() throws {
-    let tp = TestParams(shapes: [[4, 3, 7, 7]], initial: [Array(repeating: 0.1, count: 588)])
+    let tp = OptimTestParams(shapes: [[4, 3, 7, 7]], initial: [Array(repeating: 0.1, count: 588)])
     XCTAssertThrowsError(try FloraCompressedAccumulation(flora: try Flora(params: tp.groups), rank: 4, microBatches: 2))
     // With k = 1 the seed's FloraAccelerator compresses nothing, so nothing is refused.
     XCTAssertNoThrow(try FloraCompressedAccumulation(flora: try Flora(params: tp.groups), rank: 4, microBatches: 1))

@@ -10,7 +10,7 @@ final class FloraTests: XCTestCase {
   /// same fp32 operations, but torch's reductions (norms, means) sum in another order and its vectorized rsqrt
   /// is Sleef's; measured worst 1.4e-6 (zero-initialised lora_B at step 2 with momentum), otherwise < 1e-6.
   func runCase(_ name: String) throws {
-    let f = try Fixture("flora.safetensors")
+    let f = try OptimFixture("flora.safetensors")
     let c = try XCTUnwrap(f.json("cases")[name] as? [String: Any])
     let shapes = c["shapes"] as! [[Int]]
     let steps = c["steps"] as! Int
@@ -25,7 +25,7 @@ final class FloraTests: XCTestCase {
     if let v = args["relative_step"] as? Bool { o.relativeStep = v }
     if let v = args["warmup_init"] as? Bool { o.warmupInit = v }
     let lr = (args["lr"] as? Double) ?? 0
-    let tp = TestParams(shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") })
+    let tp = OptimTestParams(shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") })
     let opt = try Flora(params: tp.groups, options: o)
     for t in 0..<steps {
       for i in shapes.indices { tp.setGrad(i, try f.floats("\(name).s\(t).g\(i)")) }
@@ -56,7 +56,7 @@ final class FloraTests: XCTestCase {
   func testRelativeStepWarmup() throws { try runCase("relative_step") }
 
   func testCompressedMomentumIsRefusedClearly() throws {
-    let tp = TestParams(shapes: [[16, 32]], initial: [Array(repeating: 0.1, count: 512)])
+    let tp = OptimTestParams(shapes: [[16, 32]], initial: [Array(repeating: 0.1, count: 512)])
     var o = FloraOptions()
     o.rank = 4
     o.beta1 = 0.9
@@ -64,7 +64,7 @@ final class FloraTests: XCTestCase {
       XCTAssertTrue("\(error)".contains("compressed momentum"), "\(error)")
     }
     // LoRA-shaped factors (max/min > 4) are fine with the same options, as in flora-opt.
-    let lora = TestParams(shapes: [[4, 64]], initial: [Array(repeating: 0.1, count: 256)])
+    let lora = OptimTestParams(shapes: [[4, 64]], initial: [Array(repeating: 0.1, count: 256)])
     XCTAssertNoThrow(try Flora(params: lora.groups, options: o))
   }
 }

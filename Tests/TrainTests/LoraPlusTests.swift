@@ -11,11 +11,11 @@ final class LoraPlusTests: XCTestCase {
   func check(_ make: ([ParamGroup]) throws -> any Optimizer) throws {
     let a: [Float] = (0..<64).map { Float($0 % 9) * 0.01 - 0.04 }
     let b: [Float] = (0..<64).map { Float($0 % 5) * 0.002 }
-    let together = TestParams(shapes: [[4, 16], [16, 4]], initial: [a, b], names: ["x.lora_A", "x.lora_B"])
+    let together = OptimTestParams(shapes: [[4, 16], [16, 4]], initial: [a, b], names: ["x.lora_A", "x.lora_B"])
     var params = together.groups
     applyLoraPlus(ratio: 4, to: &params)
     XCTAssertEqual(params.map(\.lrMultiplier), [1, 4])
-    let alone = TestParams(shapes: [[16, 4]], initial: [b], names: ["x.lora_B"])
+    let alone = OptimTestParams(shapes: [[16, 4]], initial: [b], names: ["x.lora_B"])
     let opt = try make(params), single = try make(alone.groups)
     for t in 0..<3 {
       let g: [Float] = (0..<64).map { sin(Float($0 * (t + 2))) * 0.01 }

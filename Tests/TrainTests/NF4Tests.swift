@@ -11,11 +11,11 @@ final class NF4Tests: XCTestCase {
   let names = ["normal_96x64", "odd_7x13", "ties_and_extremes", "heavy_tail_300x70"]
 
   func testTableEqualsBitsandbytes() throws {
-    XCTAssertEqual(QuantizationMaps.nf4, try Fixture("nf4.safetensors").floats("nf4_table"))
+    XCTAssertEqual(QuantizationMaps.nf4, try OptimFixture("nf4.safetensors").floats("nf4_table"))
   }
 
   func testCodesAbsmaxAndDequantizationEqualBitsandbytes() throws {
-    let f = try Fixture("nf4.safetensors")
+    let f = try OptimFixture("nf4.safetensors")
     for name in names {
       let w = try f.floats("\(name).w")
       var packed = [UInt8](repeating: 0, count: (w.count + 1) / 2)
@@ -32,7 +32,7 @@ final class NF4Tests: XCTestCase {
   }
 
   func testDoubleQuantizedAbsmax() throws {
-    let f = try Fixture("nf4.safetensors")
+    let f = try OptimFixture("nf4.safetensors")
     for name in names + ["absmax_big"] {
       let absmax = try f.floats(name == "absmax_big" ? "absmax_big" : "\(name).absmax")
       let (codes, scales, offset) = NF4Tensor.doubleQuantize(absmax)
@@ -52,7 +52,7 @@ final class NF4Tests: XCTestCase {
   }
 
   func testQuantizedTensorDequantizesAsBitsandbytesNested() throws {
-    let f = try Fixture("nf4.safetensors")
+    let f = try OptimFixture("nf4.safetensors")
     for name in names {
       let w = try f.floats("\(name).w")
       let shape = try f.shape("\(name).w")
@@ -81,7 +81,7 @@ final class NF4Tests: XCTestCase {
 final class NF4SerializationTests: XCTestCase {
   /// The tensors and JSON bitsandbytes' QuantState.as_dict(packed=True) writes, byte for byte.
   func testSerializedLikeBitsandbytes() throws {
-    let f = try Fixture("nf4.safetensors")
+    let f = try OptimFixture("nf4.safetensors")
     for name in ["normal_96x64", "odd_7x13", "ties_and_extremes", "heavy_tail_300x70"] {
       let w = try f.floats("\(name).w")
       let q = try w.withUnsafeBufferPointer { try NF4Tensor(quantizing: $0.baseAddress!, shape: f.shape("\(name).w")) }
@@ -108,7 +108,7 @@ final class NF4SerializationTests: XCTestCase {
   }
 
   func testPythonFloatRepr() throws {
-    let cases = try XCTUnwrap(Fixture("nf4.safetensors").json("cases")["python_repr"] as? [[Any]])
+    let cases = try XCTUnwrap(OptimFixture("nf4.safetensors").json("cases")["python_repr"] as? [[Any]])
     XCTAssertGreaterThan(cases.count, 10)
     for c in cases {
       let value = (c[0] as! NSNumber).doubleValue

@@ -39,7 +39,7 @@ final class OptimizerArgsTests: XCTestCase {
   }
 
   func testFactoryAppliesArgumentsAndRejectsUnknownKeys() throws {
-    let tp = TestParams(shapes: [[4, 8]], initial: [Array(repeating: 0.1, count: 32)])
+    let tp = OptimTestParams(shapes: [[4, 8]], initial: [Array(repeating: 0.1, count: 32)])
     let made = try OptimizerFactory.make(
       kind: .adamw, params: tp.groups, args: try .parse("weight_decay=0.1 betas=0.8,0.9 lr=0.5"), learningRate: 1e-4)
     let adamw = try XCTUnwrap(made.optimizer as? AdamW)
@@ -65,7 +65,7 @@ final class OptimizerArgsTests: XCTestCase {
   }
 
   func testProdigyWarnsAtTheSeedDefaultLR() throws {
-    let tp = TestParams(shapes: [[4, 8]], initial: [Array(repeating: 0.1, count: 32)])
+    let tp = OptimTestParams(shapes: [[4, 8]], initial: [Array(repeating: 0.1, count: 32)])
     let seedDefault = try OptimizerFactory.make(
       kind: .prodigy, params: tp.groups, args: OptimizerArgs(), learningRate: 1e-4)
     XCTAssertEqual(seedDefault.warnings.count, 1)

@@ -35,14 +35,14 @@ final class ProdigyTests: XCTestCase {
   let tolerance: Float = 2e-6
 
   func runCase(_ name: String, version: ProdigyVersion = .v1_9_0) throws {
-    let f = try Fixture(version == .v1_9_0 ? "prodigy.safetensors" : "prodigy-2.0.1.safetensors")
+    let f = try OptimFixture(version == .v1_9_0 ? "prodigy.safetensors" : "prodigy-2.0.1.safetensors")
     let c = try XCTUnwrap(f.json("cases")[name] as? [String: Any])
     let shapes = c["shapes"] as! [[Int]]
     let steps = c["steps"] as! Int
     let args = c["args"] as! [String: Any]
     let lr = args["lr"] as! Double
     let names = ["a.lora_A", "a.lora_B", "conv.lora_B", "small.lora_A", "bias"]
-    let tp = TestParams(
+    let tp = OptimTestParams(
       shapes: shapes, initial: try shapes.indices.map { try f.floats("\(name).p\($0).init") }, names: names)
     var params = tp.groups
     if let ratio = c["lora_plus_ratio"] as? Double { applyLoraPlus(ratio: ratio, to: &params) }
@@ -136,8 +136,9 @@ final class ProdigyTests: XCTestCase {
 
   func testStateRoundTrip() throws {
     let shapes = [[4, 40], [40, 4]]
-    let a = TestParams(shapes: shapes, initial: [(0..<160).map { Float($0) * 0.001 }, Array(repeating: 0, count: 160)])
-    let b = TestParams(shapes: shapes, initial: [a.value(0), a.value(1)])
+    let a = OptimTestParams(
+      shapes: shapes, initial: [(0..<160).map { Float($0) * 0.001 }, Array(repeating: 0, count: 160)])
+    let b = OptimTestParams(shapes: shapes, initial: [a.value(0), a.value(1)])
     let oa = try ProdigyPlusScheduleFree(params: a.groups)
     let ob = try ProdigyPlusScheduleFree(params: b.groups)
     for i in 0..<2 { a.setGrad(i, (0..<160).map { cos(Float($0 + i)) }) }

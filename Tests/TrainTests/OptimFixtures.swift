@@ -6,7 +6,7 @@ import XCTest
 
 @testable import FlrTrain
 
-struct Fixture {
+struct OptimFixture {
   let tensors: [String: (dtype: String, shape: [Int], bytes: Data)]
   let metadata: [String: String]
 
@@ -14,7 +14,7 @@ struct Fixture {
     .appendingPathComponent("../Fixtures/optim")
 
   init(_ file: String) throws {
-    let data = try Data(contentsOf: Fixture.directory.appendingPathComponent(file))
+    let data = try Data(contentsOf: OptimFixture.directory.appendingPathComponent(file))
     let headerLength = data.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self).littleEndian) }
     let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as! [String: Any]
     var tensors: [String: (String, [Int], Data)] = [:]
@@ -56,7 +56,7 @@ struct Fixture {
 }
 
 /// Owns parameter and gradient memory for a test, exposed as ParamGroups.
-final class TestParams {
+final class OptimTestParams {
   var values: [UnsafeMutablePointer<Float>] = []
   var grads: [UnsafeMutablePointer<Float>] = []
   var groups: [ParamGroup] = []
