@@ -70,27 +70,19 @@ final class AdamWTests: XCTestCase {
 }
 
 final class OneCycleTests: XCTestCase {
-  /// torch's lr for every index 0…T, several T. The formula and its Double evaluation order are torch's, so we
-  /// expect equality; 1e-12 relative allows for libm cos differing from CPython's by an ulp.
-  func testMatchesTorch() throws {
-    let data = try Data(contentsOf: OptimFixture.directory.appendingPathComponent("onecycle.json"))
-    let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-    let all = root["lrs"] as! [String: [Double]]
-    XCTAssertEqual(all.count, 8)
-    let maxLRs: [Int: Double] = [1: 1e-4, 2: 1e-4, 3: 3e-4, 5: 1e-3, 10: 1e-4, 37: 2e-4, 100: 1e-4, 1000: 5e-5]
-    var exact = 0, total = 0
-    for (key, expected) in all {
-      let T = Int(key)!
-      let s = try OneCycleLR(maxLR: maxLRs[T]!, totalSteps: T)
-      for (i, e) in expected.enumerated() {
-        let got = try s.lr(at: i)
-        XCTAssertEqual(got, e, accuracy: abs(e) * 1e-12, "T=\(T) i=\(i)")
-        if got == e { exact += 1 }
-        total += 1
-      }
+  /// torch's lr for every index 0…T, for eight T. Same formula and Double operations as torch (and the same
+  /// glibc cos as CPython), so the sequences must be bit-identical.
+  func testMatchesTorchExactly() throws {
+    let f = try OptimFixture("onecycle.safetensors")
+    let totals = f.tensors.keys.filter { !$0.contains(".") }.map { Int($0.dropFirst())! }.sorted()
+    XCTAssertEqual(totals, [1, 2, 3, 5, 10, 37, 100, 1000])
+    for T in totals {
+      let expected = try f.doubles("T\(T)")
+      XCTAssertEqual(expected.count, T + 1)
+      let s = try OneCycleLR(maxLR: f.doubles("T\(T).max_lr")[0], totalSteps: T)
+      XCTAssertEqual(try (0...T).map { try s.lr(at: $0) }, expected, "T=\(T)")
       XCTAssertThrowsError(try s.lr(at: T + 1))
     }
-    print("OneCycle: \(exact)/\(total) learning rates bit-identical to torch")
   }
 
   func testSeedExampleValues() throws {

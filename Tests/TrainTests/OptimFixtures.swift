@@ -1,5 +1,5 @@
 // Reads the optimizer fixtures (Tests/Fixtures/optim/*.safetensors) written by scripts/fixtures/optim.py:
-// a minimal safetensors reader (8-byte header length, JSON header, raw little-endian data) for F32/U8/I64.
+// a minimal safetensors reader (8-byte header length, JSON header, raw little-endian data) for F32/F64/U8.
 
 import Foundation
 import XCTest
@@ -39,6 +39,12 @@ struct OptimFixture {
     let t = try XCTUnwrap(tensors[key], "fixture tensor \(key) missing")
     XCTAssertEqual(t.dtype, "F32", key)
     return t.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+  }
+
+  func doubles(_ key: String) throws -> [Double] {
+    let t = try XCTUnwrap(tensors[key], "fixture tensor \(key) missing")
+    XCTAssertEqual(t.dtype, "F64", key)
+    return t.bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
   }
 
   func bytes(_ key: String) throws -> [UInt8] {
