@@ -39,13 +39,16 @@ let gemmSuite = BenchSuite(name: "gemm", summary: "sgemm GFLOP/s on Florence-2 s
   }
   Threads.gemmThreading = saved
 
-  // Decoding a few beams: m rows against one 768x768 weight, as one sgemm or m sgemv calls.
+  // Decoding a few beams: m rows against one weight, as one sgemm or through the few-rows path (sgemv for
+  // one row, one pass over the weight for several).
   let savedLimit = Gemm.gemvRowLimit
   defer { Gemm.gemvRowLimit = savedLimit }
-  for m in [2, 3, 4, 6, 8] {
-    Gemm.gemvRowLimit = 0
-    linear("768x768 as one sgemm", m: m, n: 768, k: 768)
-    Gemm.gemvRowLimit = m
-    linear("768x768 as \(m) sgemv", m: m, n: 768, k: 768)
+  for (n, ms) in [(768, [2, 3, 4, 6, 8]), (51289, [3])] {
+    for m in ms {
+      Gemm.gemvRowLimit = 0
+      linear("x\(n)x768 as one sgemm", m: m, n: n, k: 768)
+      Gemm.gemvRowLimit = m
+      linear("x\(n)x768 few-rows path", m: m, n: n, k: 768)
+    }
   }
 }

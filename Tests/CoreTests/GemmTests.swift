@@ -6,7 +6,7 @@ final class GemmTests: XCTestCase {
   /// Every transpose combination, alpha/beta, padded leading dimensions, the sgemv path (m ≤ 3) and sgemm.
   func testMatmulMatchesReference() {
     var data = TestData(seed: 1)
-    for m in [1, 3, 17, 40] {
+    for m in [1, 3, 5, 17, 40] {  // 1: sgemv; 3, 5: one weight pass for all rows; 17, 40: sgemm
       for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
         let n = 13, k = 19, pad = 3
         let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad
