@@ -17,11 +17,28 @@ public final class AdamW8bit: Optimizer {
   public let eps: Double
   public let weightDecay: Double
   public private(set) var stepCount = 0
-  private var states: [State]
+  private var states: [Moments]
 
-  enum State {
-    case eightBit(m: [UInt8], v: [UInt8], absmaxM: [Float], absmaxV: [Float])
-    case fp32(m: [Float], v: [Float])
+  /// One tensor's moments: fp32, or uint8 codes with one absmax per 256-block. A class, so the arrays are
+  /// updated in place (an enum payload would be copied on write).
+  final class Moments {
+    let eightBit: Bool
+    var m: [Float] = [], v: [Float] = []
+    var qm: [UInt8] = [], qv: [UInt8] = [], absmaxM: [Float] = [], absmaxV: [Float] = []
+
+    init(count: Int, eightBit: Bool) {
+      self.eightBit = eightBit
+      if eightBit {
+        let blocks = (count + AdamW8bit.blockSize - 1) / AdamW8bit.blockSize
+        qm = [UInt8](repeating: 0, count: count)
+        qv = [UInt8](repeating: 0, count: count)
+        absmaxM = [Float](repeating: 0, count: blocks)
+        absmaxV = [Float](repeating: 0, count: blocks)
+      } else {
+        m = [Float](repeating: 0, count: count)
+        v = [Float](repeating: 0, count: count)
+      }
+    }
   }
 
   public init(
@@ -36,15 +53,7 @@ public final class AdamW8bit: Optimizer {
     (beta1, beta2) = betas
     self.eps = eps
     self.weightDecay = weightDecay
-    states = params.map { p in
-      if p.count >= minEightBitSize {
-        let blocks = (p.count + Self.blockSize - 1) / Self.blockSize
-        return .eightBit(
-          m: [UInt8](repeating: 0, count: p.count), v: [UInt8](repeating: 0, count: p.count),
-          absmaxM: [Float](repeating: 0, count: blocks), absmaxV: [Float](repeating: 0, count: blocks))
-      }
-      return .fp32(m: [Float](repeating: 0, count: p.count), v: [Float](repeating: 0, count: p.count))
-    }
+    states = params.map { Moments(count: $0.count, eightBit: $0.count >= minEightBitSize) }
   }
 
   public func step(lr baseLR: Double) throws {
@@ -56,23 +65,22 @@ public final class AdamW8bit: Optimizer {
       let lr = Float(baseLR * p.lrMultiplier)
       let stepSize = (-lr * c2) / c1
       let decay: Float? = weightDecay > 0 ? 1 - lr * Float(weightDecay) : nil
-      switch states[i] {
-      case .fp32(var m, var v):
-        states[i] = .fp32(m: [], v: [])  // keep the arrays uniquely referenced while updating
-        for j in 0..<p.count {
-          let g = p.grads[j]
-          m[j] = m[j] * b1 + (1 - b1) * g
-          v[j] = v[j] * b2 + (1 - b2) * (g * g)
-          var theta = p.values[j] + stepSize * (m[j] / (v[j].squareRoot() + epsF * c2))
-          if let decay { theta *= decay }
-          p.values[j] = theta
+      let s = states[i]
+      if s.eightBit {
+        Self.updateBlockwise(p, s, b1: b1, b2: b2, eps: epsF, c2: c2, stepSize: stepSize, decay: decay)
+        continue
+      }
+      s.m.withUnsafeMutableBufferPointer { m in
+        s.v.withUnsafeMutableBufferPointer { v in
+          for j in 0..<p.count {
+            let g = p.grads[j]
+            m[j] = m[j] * b1 + (1 - b1) * g
+            v[j] = v[j] * b2 + (1 - b2) * (g * g)
+            var theta = p.values[j] + stepSize * (m[j] / (v[j].squareRoot() + epsF * c2))
+            if let decay { theta *= decay }
+            p.values[j] = theta
+          }
         }
-        states[i] = .fp32(m: m, v: v)
-      case .eightBit(var qm, var qv, var am, var av):
-        states[i] = .fp32(m: [], v: [])
-        Self.updateBlockwise(
-          p, &qm, &qv, &am, &av, b1: b1, b2: b2, eps: epsF, c2: c2, stepSize: stepSize, decay: decay)
-        states[i] = .eightBit(m: qm, v: qv, absmaxM: am, absmaxV: av)
       }
     }
   }
@@ -80,100 +88,113 @@ public final class AdamW8bit: Optimizer {
   // One tensor through kOptimizerStatic8bit2StateBlockwise: dequantize with the old absmax, Adam in fp32,
   // new absmax = block max, step then decay, requantize (signed m with the sign fix, unsigned v).
   private static func updateBlockwise(
-    _ p: ParamGroup, _ qm: inout [UInt8], _ qv: inout [UInt8], _ am: inout [Float], _ av: inout [Float],
-    b1: Float, b2: Float, eps: Float, c2: Float, stepSize: Float, decay: Float?
+    _ p: ParamGroup, _ s: Moments, b1: Float, b2: Float, eps: Float, c2: Float, stepSize: Float, decay: Float?
   ) {
-    var m = [Float](repeating: 0, count: blockSize)
-    var v = [Float](repeating: 0, count: blockSize)
-    QuantizationMaps.signed.withUnsafeBufferPointer { qsb in
-      QuantizationMaps.unsigned.withUnsafeBufferPointer { qub in
-        let qs = qsb.baseAddress!, qu = qub.baseAddress!
-        var start = 0
-        var b = 0
-        while start < p.count {
-          let n = min(blockSize, p.count - start)
-          var maxM: Float = 0
-          var maxV: Float = 0
-          for j in 0..<n {
-            let g = p.grads[start + j]
-            if g.isFinite {
-              v[j] = qu[Int(qv[start + j])] * av[b]
-              v[j] = v[j] * b2 + (1 - b2) * g * g
-              m[j] = qs[Int(qm[start + j])] * am[b]
-              m[j] = m[j] * b1 + (1 - b1) * g
-            } else {
-              m[j] = 0
-              v[j] = 0
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: blockSize)  // one block's moments, fp32
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: blockSize)
+    defer {
+      m.deallocate()
+      v.deallocate()
+    }
+    let qs = quantizationSigned, qu = quantizationUnsigned
+    s.qm.withUnsafeMutableBufferPointer { qm in
+      s.qv.withUnsafeMutableBufferPointer { qv in
+        s.absmaxM.withUnsafeMutableBufferPointer { am in
+          s.absmaxV.withUnsafeMutableBufferPointer { av in
+            var start = 0
+            var b = 0
+            while start < p.count {
+              let n = min(blockSize, p.count - start)
+              var maxM: Float = 0
+              var maxV: Float = 0
+              for j in 0..<n {
+                let g = p.grads[start + j]
+                if g.isFinite {
+                  v[j] = qu[Int(qv[start + j])] * av[b]
+                  v[j] = v[j] * b2 + (1 - b2) * g * g
+                  m[j] = qs[Int(qm[start + j])] * am[b]
+                  m[j] = m[j] * b1 + (1 - b1) * g
+                } else {
+                  m[j] = 0
+                  v[j] = 0
+                }
+                maxM = max(maxM, abs(m[j]))
+                maxV = max(maxV, abs(v[j]))
+              }
+              am[b] = maxM
+              av[b] = maxV
+              for j in 0..<n where p.grads[start + j].isFinite {
+                var theta = p.values[start + j] + stepSize * (m[j] / (v[j].squareRoot() + c2 * eps))
+                if let decay { theta *= decay }
+                p.values[start + j] = theta
+              }
+              for j in 0..<n {
+                qm[start + j] = Blockwise8bit.quantizeSignedKeepingSign(qs, m[j] / maxM, value: m[j])
+                qv[start + j] = UInt8(truncatingIfNeeded: Blockwise8bit.quantize(qu, v[j] / maxV, signed: false))
+              }
+              start += n
+              b += 1
             }
-            maxM = max(maxM, abs(m[j]))
-            maxV = max(maxV, abs(v[j]))
           }
-          am[b] = maxM
-          av[b] = maxV
-          for j in 0..<n where p.grads[start + j].isFinite {
-            var theta = p.values[start + j] + stepSize * (m[j] / (v[j].squareRoot() + c2 * eps))
-            if let decay { theta *= decay }
-            p.values[start + j] = theta
-          }
-          for j in 0..<n {
-            qm[start + j] = Blockwise8bit.quantizeSignedKeepingSign(qs, m[j] / maxM, value: m[j])
-            qv[start + j] = UInt8(truncatingIfNeeded: Blockwise8bit.quantize(qu, v[j] / maxV, signed: false))
-          }
-          start += n
-          b += 1
         }
       }
     }
   }
 
-  public func saveState() -> OptimizerState {
-    var s = OptimizerState(optimizer: name)
-    s.scalars["step"] = Double(stepCount)
-    for (i, p) in params.enumerated() {
-      switch states[i] {
-      case .fp32(let m, let v):
-        s.tensors["\(p.name).state1"] = m
-        s.tensors["\(p.name).state2"] = v
-      case .eightBit(let qm, let qv, let am, let av):
-        s.bytes["\(p.name).state1"] = qm
-        s.bytes["\(p.name).state2"] = qv
-        s.tensors["\(p.name).absmax1"] = am
-        s.tensors["\(p.name).absmax2"] = av
-      }
-    }
-    return s
+  /// The maps as stable pointers (allocated once; read by every step).
+  private static let quantizationSigned: UnsafePointer<Float> = copyToHeap(QuantizationMaps.signed)
+  private static let quantizationUnsigned: UnsafePointer<Float> = copyToHeap(QuantizationMaps.unsigned)
+  private static func copyToHeap(_ a: [Float]) -> UnsafePointer<Float> {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: a.count)
+    p.initialize(from: a, count: a.count)
+    return UnsafePointer(p)
   }
 
-  public func loadState(_ s: OptimizerState) throws {
-    try checkOwner(s)
-    var loaded: [State] = []
+  public func saveState() -> OptimizerState {
+    var st = OptimizerState(optimizer: name)
+    st.scalars["step"] = Double(stepCount)
     for (i, p) in params.enumerated() {
-      switch states[i] {
-      case .fp32:
-        loaded.append(
-          .fp32(
-            m: try s.tensor("\(p.name).state1", count: p.count), v: try s.tensor("\(p.name).state2", count: p.count)))
-      case .eightBit(_, _, let am, _):
-        loaded.append(
-          .eightBit(
-            m: try s.byteTensor("\(p.name).state1", count: p.count),
-            v: try s.byteTensor("\(p.name).state2", count: p.count),
-            absmaxM: try s.tensor("\(p.name).absmax1", count: am.count),
-            absmaxV: try s.tensor("\(p.name).absmax2", count: am.count)))
+      let s = states[i]
+      if s.eightBit {
+        st.bytes["\(p.name).state1"] = s.qm
+        st.bytes["\(p.name).state2"] = s.qv
+        st.tensors["\(p.name).absmax1"] = s.absmaxM
+        st.tensors["\(p.name).absmax2"] = s.absmaxV
+      } else {
+        st.tensors["\(p.name).state1"] = s.m
+        st.tensors["\(p.name).state2"] = s.v
       }
     }
-    stepCount = Int(try s.scalar("step"))
+    return st
+  }
+
+  public func loadState(_ st: OptimizerState) throws {
+    try checkOwner(st)
+    var loaded: [Moments] = []
+    for (i, p) in params.enumerated() {
+      let old = states[i]
+      let s = Moments(count: 0, eightBit: old.eightBit)
+      if old.eightBit {
+        s.qm = try st.byteTensor("\(p.name).state1", count: p.count)
+        s.qv = try st.byteTensor("\(p.name).state2", count: p.count)
+        s.absmaxM = try st.tensor("\(p.name).absmax1", count: old.absmaxM.count)
+        s.absmaxV = try st.tensor("\(p.name).absmax2", count: old.absmaxM.count)
+      } else {
+        s.m = try st.tensor("\(p.name).state1", count: p.count)
+        s.v = try st.tensor("\(p.name).state2", count: p.count)
+      }
+      loaded.append(s)
+    }
+    stepCount = Int(try st.scalar("step"))
     states = loaded
   }
 
   /// The first and second moment of param `index` as the optimizer sees them (dequantized for 8-bit states).
   public func moments(_ index: Int) -> (m: [Float], v: [Float], codes: (m: [UInt8], v: [UInt8])?) {
-    switch states[index] {
-    case .fp32(let m, let v): return (m, v, nil)
-    case .eightBit(let qm, let qv, let am, let av):
-      let m = qm.indices.map { QuantizationMaps.signed[Int(qm[$0])] * am[$0 / Self.blockSize] }
-      let v = qv.indices.map { QuantizationMaps.unsigned[Int(qv[$0])] * av[$0 / Self.blockSize] }
-      return (m, v, (qm, qv))
-    }
+    let s = states[index]
+    guard s.eightBit else { return (s.m, s.v, nil) }
+    let m = s.qm.indices.map { QuantizationMaps.signed[Int(s.qm[$0])] * s.absmaxM[$0 / Self.blockSize] }
+    let v = s.qv.indices.map { QuantizationMaps.unsigned[Int(s.qv[$0])] * s.absmaxV[$0 / Self.blockSize] }
+    return (m, v, (s.qm, s.qv))
   }
 }

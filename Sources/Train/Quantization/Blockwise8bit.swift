@@ -17,16 +17,13 @@ public enum Blockwise8bit {
     var upper: Float = 1
     var val = code[pivot]
     var i = 64
-    while i > 0 {
-      if x > val {
-        lowerPivot = pivot
-        lower = val
-        pivot += i
-      } else {
-        upperPivot = pivot
-        upper = val
-        pivot -= i
-      }
+    while i > 0 {  // written with selects, not branches: the comparisons are unpredictable
+      let above = x > val
+      lowerPivot = above ? pivot : lowerPivot
+      lower = above ? val : lower
+      upperPivot = above ? upperPivot : pivot
+      upper = above ? upper : val
+      pivot = above ? pivot + i : pivot - i
       val = code[pivot]
       i >>= 1
     }
