@@ -5,4 +5,5 @@ let allSuites: [BenchSuite] = [
   modelSuite,
   modelLargeSuite,
   tokenizerSuite,
+  optimSuite,
 ]
