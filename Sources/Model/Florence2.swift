@@ -23,6 +23,12 @@ public final class Florence2 {
     try weights.finish()
   }
 
+  /// A folder, or a hub id such as `microsoft/Florence-2-base-ft` resolved in the local Hugging Face cache
+  /// exactly as huggingface_hub does (flr never downloads; the error says how to fetch it).
+  public static func load(_ reference: String, revision: String? = nil) throws -> Florence2 {
+    try load(folder: HubCache.resolve(reference, revision: revision))
+  }
+
   /// A snapshot folder: config.json plus model.safetensors / sharded / pytorch_model.bin, either naming.
   public static func load(folder: String) throws -> Florence2 {
     let config = try FlorenceConfig.load(URL(fileURLWithPath: folder).appendingPathComponent("config.json"))

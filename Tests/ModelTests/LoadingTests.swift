@@ -131,3 +131,29 @@ final class LoadingTests: XCTestCase {
     for j in 0..<64 { XCTAssertEqual(computed.data[j], j % 2 == 0 ? 0 : 1) }
   }
 }
+
+final class HubLoadingTests: XCTestCase {
+  /// A hub id is found in a Hugging Face cache laid out as huggingface_hub makes it (refs/main -> snapshot).
+  func testHubIdResolvesInTheCache() throws {
+    let cache = FileManager.default.temporaryDirectory.appendingPathComponent("flr-model-hub-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: cache) }
+    let repo = cache.appendingPathComponent("models--tiny--florence")
+    let commit = String(repeating: "ab", count: 20)
+    let snapshot = repo.appendingPathComponent("snapshots/\(commit)")
+    try FileManager.default.createDirectory(at: snapshot, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: repo.appendingPathComponent("refs"), withIntermediateDirectories: true)
+    try commit.write(to: repo.appendingPathComponent("refs/main"), atomically: true, encoding: .utf8)
+    for file in ["config.json", "pytorch_model.bin"] {
+      try FileManager.default.createSymbolicLink(
+        atPath: snapshot.appendingPathComponent(file).path,
+        withDestinationPath: ModelFixtures.path("tiny-original-bin") + "/" + file)
+    }
+    setenv("HF_HUB_CACHE", cache.path, 1)
+    defer { unsetenv("HF_HUB_CACHE") }
+    let model = try Florence2.load("tiny/florence")
+    XCTAssertEqual(model.config.text.maxPositionEmbeddings, 640)
+    XCTAssertThrowsError(try Florence2.load("tiny/absent")) {
+      XCTAssertTrue("\($0)".contains("huggingface-cli download tiny/absent"), "\($0)")
+    }
+  }
+}
