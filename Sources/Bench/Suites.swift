@@ -5,5 +5,6 @@ let allSuites: [BenchSuite] = [
   modelSuite,
   modelLargeSuite,
   tokenizerSuite,
+  generateSuite,
   optimSuite,
 ]

@@ -1,0 +1,102 @@
+// The step loop shared by greedy and beam search: one decoder step over all live rows, the search's choice,
+// the KV-cache gather. Rows of the decoder state are [active image][beam]; an image that is done leaves
+// (its rows are dropped by the reorder), so later steps only compute live rows.
+import FlrCore
+import FlrModel
+
+struct DecodingLoop {
+  let model: Florence2
+  let settings: GenerationSettings
+  let vocabularySize: Int
+  let onStep: ((GenerationProgress) -> Bool)?
+  let images: Int
+  var state: DecoderState
+
+  init(
+    model: Florence2, encoderOutput: Tensor, settings: GenerationSettings, vocabularySize: Int,
+    onStep: ((GenerationProgress) -> Bool)?
+  ) {
+    self.model = model
+    self.settings = settings
+    self.vocabularySize = vocabularySize
+    self.onStep = onStep
+    images = encoderOutput.shape[0]
+    state = model.prepareDecoding(
+      encoderOutput: encoderOutput, beamsPerImage: settings.numBeams, capacity: settings.maxLength)
+  }
+
+  func report(step: Int, active: Int) throws {
+    guard let onStep else { return }
+    let progress = GenerationProgress(step: step, maxSteps: settings.maxNewTokens, activeImages: active, images: images)
+    if !onStep(progress) { throw GenerationError.cancelled }
+  }
+
+  // MARK: greedy (SPEC §4.2, "Greedy")
+
+  /// Processors on the raw logits, argmax (lowest index on ties), until `</s>` or the length limit.
+  mutating func greedy() throws -> [[Int32]] {
+    let V = vocabularySize
+    let processors = LogitsProcessors(settings: settings)
+    var sequences = Array(repeating: [settings.decoderStartTokenId], count: images)
+    var active = Array(0..<images)  // image of each decoder row
+    var step = 0
+    while !active.isEmpty && sequences[active[0]].count < settings.maxLength {
+      let logits = try model.decoderStep(tokens: active.map { sequences[$0].last! }, state: &state)  // [rows, V]
+      var keep: [Int] = []
+      for (row, image) in active.enumerated() {
+        let scores = logits.data + row * V
+        processors.apply(scores, vocabularySize: V, tokens: sequences[image])
+        let token = Self.argmax(scores, count: V)
+        sequences[image].append(token)
+        if token != settings.eosTokenId { keep.append(row) }
+      }
+      step += 1
+      if keep.count != active.count {
+        active = keep.map { active[$0] }
+        if !active.isEmpty { try state.reorder(keep) }
+      }
+      try report(step: step, active: active.count)
+    }
+    return sequences
+  }
+
+  /// torch.argmax: the first maximum (NaN never wins here).
+  static func argmax(_ scores: UnsafePointer<Float>, count: Int) -> Int32 {
+    var best = 0
+    var bestScore = -Float.infinity
+    for i in 0..<count where scores[i] > bestScore {
+      best = i
+      bestScore = scores[i]
+    }
+    return Int32(best)
+  }
+
+  // MARK: beam search (SPEC §4.2 steps 1-10)
+
+  mutating func beamSearch() throws -> [[Int32]] {
+    let k = settings.numBeams
+    let V = vocabularySize
+    var searches = (0..<images).map { _ in BeamSearchState(settings: settings, vocabularySize: V) }
+    var active = Array(0..<images)  // image of each block of k decoder rows
+    var tokens = Array(repeating: settings.decoderStartTokenId, count: images * k)
+    var step = 0
+    while !active.isEmpty {
+      let logits = try model.decoderStep(tokens: tokens, state: &state)  // [active·k, V]
+      var sources: [Int] = []  // decoder rows the next step's rows continue
+      var nextActive: [Int] = []
+      tokens = []
+      for (block, image) in active.enumerated() {
+        let beamSources = searches[image].step(logits: logits.data + block * k * V)
+        guard !searches[image].isDone else { continue }
+        nextActive.append(image)
+        sources += beamSources.map { block * k + $0 }
+        tokens += searches[image].beams.map { $0.last! }
+      }
+      step += 1
+      active = nextActive
+      if !active.isEmpty { try state.reorder(sources) }
+      try report(step: step, active: active.count)
+    }
+    return searches.map { $0.result() }
+  }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class PlaceholderGenerateTests: XCTestCase {
-  func testBuilds() {}
-}
