@@ -25,6 +25,16 @@ open class LinearLayer {
       outFeatures: outFeatures)
     return y
   }
+
+  /// dout [..., out], the forward's input [..., in] -> dinput [..., in]. The base weight and bias are frozen
+  /// (no gradient); a LoRA subclass overrides this to also accumulate its A/B gradients.
+  open func backward(dout: Tensor, input: Tensor) -> Tensor {
+    let dinput = Tensor(zeros: input.shape)
+    Linear.backward(
+      dinp: dinput.data, dweight: nil, dbias: nil, dout: dout.data, inp: input.data, weight: weight.data,
+      rows: input.count / inFeatures, inFeatures: inFeatures, outFeatures: outFeatures)
+    return dinput
+  }
 }
 
 /// nn.LayerNorm over the last dimension, eps 1e-5 (no Florence-2 module overrides the default).
@@ -75,6 +85,17 @@ open class Conv2dLayer {
       out: y.data, inp: x.data, weight: weight.data, bias: bias.data, batch: b, height: h, width: wd,
       inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
     return y
+  }
+
+  /// dout [B, Ho, Wo, out], the forward's input [B, H, W, in] -> dinput [B, H, W, in]. Frozen base (no weight
+  /// gradient); a LoRA subclass overrides this to also accumulate its A/B gradients.
+  open func backward(dout: Tensor, input: Tensor) -> Tensor {
+    let dinput = Tensor(zeros: input.shape)
+    Conv2d.backward(
+      dinp: dinput.data, dweight: nil, dbias: nil, dout: dout.data, inp: input.data, weight: weight.data,
+      batch: input.shape[0], height: input.shape[1], width: input.shape[2], inChannels: inChannels,
+      outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
+    return dinput
   }
 }
 

@@ -1,0 +1,166 @@
+// transformers models/florence2/modeling_florence2.py: Florence2VisionSpatialBlock / ChannelBlock /
+// ConvEmbed / Backbone, training forward (drop path per SPEC §3.3/§3.15) and backward. Depthwise convs and
+// LayerNorms are frozen; only input gradients flow through them.
+import FlrCore
+
+/// x += dw1(x); x += DP(attn(LN(x))); x += dw2(x); x += DP(mlp(LN(x))): what backward reads.
+struct VisionBlockSaved<Attn> {
+  let input: Tensor  // [B, H, W, C]: conv1 input
+  let afterConv1: Tensor  // x + dw1(x): input of the attention branch's LayerNorm
+  let attnNorm: LayerNormSaved
+  let attn: Attn
+  let attnDrop: [Float]?
+  let afterAttn: Tensor  // conv2 input
+  let ffnNorm: LayerNormSaved
+  let ffn: MlpSaved
+  let ffnDrop: [Float]?
+}
+
+extension SpatialBlock {
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, VisionBlockSaved<WindowAttentionSaved>) {
+    let afterConv1 = conv1.forward(x)
+    addResidual(afterConv1, x)
+    let (normed, attnNorm) = windowAttnNorm.forwardTrain(afterConv1)
+    let (afterAttn, attn) = windowAttn.forwardTrain(normed)
+    let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
+    addResidual(afterAttn, afterConv1)
+    let afterConv2 = conv2.forward(afterAttn)
+    addResidual(afterConv2, afterAttn)
+    let (normed2, ffnNorm) = self.ffnNorm.forwardTrain(afterConv2)
+    let (out, ffnSaved) = ffn.forwardTrain(normed2)
+    let ffnDrop = ctx.dropPath(out, rate: dropPath)
+    addResidual(out, afterConv2)
+    return (
+      out,
+      VisionBlockSaved(
+        input: x, afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterAttn: afterAttn,
+        ffnNorm: ffnNorm, ffn: ffnSaved, ffnDrop: ffnDrop)
+    )
+  }
+
+  func backward(_ dy: Tensor, _ s: VisionBlockSaved<WindowAttentionSaved>) -> Tensor {
+    visionBlockBackward(
+      dy, s, conv1: conv1, conv2: conv2, attnNorm: windowAttnNorm, ffnNorm: ffnNorm, ffn: ffn,
+      attnBackward: { windowAttn.backward($0, $1) })
+  }
+}
+
+extension ChannelBlock {
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, VisionBlockSaved<ChannelAttentionSaved>) {
+    let afterConv1 = conv1.forward(x)
+    addResidual(afterConv1, x)
+    let (normed, attnNorm) = channelAttnNorm.forwardTrain(afterConv1)
+    let (afterAttn, attn) = channelAttn.forwardTrain(normed, batch: x.shape[0])
+    let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
+    addResidual(afterAttn, afterConv1)
+    let afterConv2 = conv2.forward(afterAttn)
+    addResidual(afterConv2, afterAttn)
+    let (normed2, ffnNorm) = self.ffnNorm.forwardTrain(afterConv2)
+    let (out, ffnSaved) = ffn.forwardTrain(normed2)
+    let ffnDrop = ctx.dropPath(out, rate: dropPath)
+    addResidual(out, afterConv2)
+    return (
+      out,
+      VisionBlockSaved(
+        input: x, afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterAttn: afterAttn,
+        ffnNorm: ffnNorm, ffn: ffnSaved, ffnDrop: ffnDrop)
+    )
+  }
+
+  func backward(_ dy: Tensor, _ s: VisionBlockSaved<ChannelAttentionSaved>) -> Tensor {
+    visionBlockBackward(
+      dy, s, conv1: conv1, conv2: conv2, attnNorm: channelAttnNorm, ffnNorm: ffnNorm, ffn: ffn,
+      attnBackward: { channelAttn.backward($0, $1) })
+  }
+}
+
+/// The shared residual chain of both block kinds, in reverse.
+func visionBlockBackward<Attn>(
+  _ dy: Tensor, _ s: VisionBlockSaved<Attn>, conv1: DepthwiseConvLayer, conv2: DepthwiseConvLayer,
+  attnNorm: LayerNormLayer, ffnNorm: LayerNormLayer, ffn: Mlp, attnBackward: (Tensor, Attn) -> Tensor
+) -> Tensor {
+  // out = afterConv2 + DP(mlp(LN(afterConv2)))
+  let dAfterConv2 = ffnNorm.backward(ffn.backward(dropPathBackward(dy, factors: s.ffnDrop), s.ffn), s.ffnNorm)
+  addResidual(dAfterConv2, dy)
+  // afterConv2 = afterAttn + dw2(afterAttn)
+  let dAfterAttn = conv2.backward(dAfterConv2, input: s.afterAttn)
+  addResidual(dAfterAttn, dAfterConv2)
+  // afterAttn = afterConv1 + DP(attn(LN(afterConv1)))
+  let dAfterConv1 = attnNorm.backward(
+    attnBackward(dropPathBackward(dAfterAttn, factors: s.attnDrop), s.attn), s.attnNorm)
+  addResidual(dAfterConv1, dAfterAttn)
+  // afterConv1 = x + dw1(x)
+  let dx = conv1.backward(dAfterConv1, input: s.input)
+  addResidual(dx, dAfterConv1)
+  return dx
+}
+
+struct DaViTBlockSaved {
+  let spatial: VisionBlockSaved<WindowAttentionSaved>
+  let channel: VisionBlockSaved<ChannelAttentionSaved>
+}
+
+extension DaViTBlock {
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, DaViTBlockSaved) {
+    let (h, spatial) = spatialBlock.forwardTrain(x, ctx: ctx)
+    let (y, channel) = channelBlock.forwardTrain(h, ctx: ctx)
+    return (y, DaViTBlockSaved(spatial: spatial, channel: channel))
+  }
+
+  func backward(_ dy: Tensor, _ s: DaViTBlockSaved) -> Tensor {
+    spatialBlock.backward(channelBlock.backward(dy, s.channel), s.spatial)
+  }
+}
+
+struct ConvEmbedSaved {
+  let input: Tensor  // [B, H, W, Cin]
+  let convInput: Tensor  // proj input (the normalised input with pre-norm)
+  let norm: LayerNormSaved
+}
+
+extension ConvEmbed {
+  func forwardTrain(_ x: Tensor) -> (Tensor, ConvEmbedSaved) {
+    if preNorm {
+      let (normed, ns) = norm.forwardTrain(x)
+      return (proj.forward(normed), ConvEmbedSaved(input: x, convInput: normed, norm: ns))
+    }
+    let (y, ns) = norm.forwardTrain(proj.forward(x))
+    return (y, ConvEmbedSaved(input: x, convInput: x, norm: ns))
+  }
+
+  /// dy [B, Ho, Wo, Cout] -> dx [B, H, W, Cin]
+  func backward(_ dy: Tensor, _ s: ConvEmbedSaved) -> Tensor {
+    if preNorm { return norm.backward(proj.backward(dout: dy, input: s.convInput), s.norm) }
+    return proj.backward(dout: norm.backward(dy, s.norm), input: s.convInput)
+  }
+}
+
+/// One DaViT stage: patch embedding, then its blocks.
+struct DaViTStageSaved {
+  let embed: ConvEmbedSaved
+  let blocks: [DaViTBlockSaved]
+}
+
+extension DaViT {
+  /// Stage i's forward, keeping what its backward needs.
+  func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext) -> (Tensor, DaViTStageSaved) {
+    var (h, embed) = convs[i].forwardTrain(x)
+    var saved: [DaViTBlockSaved] = []
+    for block in blocks[i] {
+      let (y, s) = block.forwardTrain(h, ctx: ctx)
+      saved.append(s)
+      h = y
+    }
+    return (h, DaViTStageSaved(embed: embed, blocks: saved))
+  }
+
+  /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels)
+  func stageBackward(_ i: Int, _ dy: Tensor, _ s: DaViTStageSaved) -> Tensor {
+    var d = dy
+    for (block, saved) in zip(blocks[i], s.blocks).reversed() { d = block.backward(d, saved) }
+    return convs[i].backward(d, s.embed)
+  }
+}
+
+/// [B, H, W, C] -> [B, C, H, W] (the gradient of `channelsLast`)
+func channelsFirst(_ x: Tensor) -> Tensor { x.permuted([0, 3, 1, 2]) }

@@ -1,0 +1,141 @@
+// What a training forward needs besides the weights: the options (dropout on/off, checkpointing, how far
+// down gradients must reach) and the seeded random stream that draws dropout and drop-path masks. Plus the
+// small frozen-layer pieces every module's backward shares: LayerNorm with saved statistics, depthwise conv
+// backward, dropout and drop-path masks.
+import FlrCore
+
+/// Recompute activations during backward instead of keeping them (SPEC-free; PyTorch's
+/// gradient_checkpointing): `text` recomputes each BART layer, `all` also each DaViT block and patch embed.
+public enum Checkpointing: String, Sendable, CaseIterable {
+  case none, text, all
+}
+
+/// The lowest module that needs gradients; backward stops there. Ordered from the top of the network down.
+public enum GradientReach: Sendable, Equatable, Comparable {
+  /// Only decoder layers are adapted: the encoder output's gradient is not propagated further.
+  case decoder
+  /// Encoder layers (and the decoder): gradients reach the encoder input embeddings (the merge).
+  case encoder
+  /// DaViT stage `stage` and above (its patch conv included); stage 4 = the projector only (image features).
+  case vision(stage: Int)
+  /// Everything, and the gradient of the pixel values themselves.
+  case pixels
+
+  var depth: Int {
+    switch self {
+    case .decoder: 0
+    case .encoder: 1
+    case .vision(let s): 2 + (4 - s)
+    case .pixels: 100
+    }
+  }
+  public static func < (a: GradientReach, b: GradientReach) -> Bool { a.depth < b.depth }
+}
+
+public struct TrainingOptions: Sendable {
+  /// Dropout (BART hidden/activation, rates from the config) and DaViT drop path. Off: the forward is the
+  /// inference function exactly (parity tests). Attention-probability dropout is not applied (see report).
+  public var dropout: Bool
+  public var checkpointing: Checkpointing
+  public var reach: GradientReach
+  public var seed: UInt64
+
+  public init(dropout: Bool = true, checkpointing: Checkpointing = .none, reach: GradientReach = .pixels, seed: UInt64 = 0)
+  {
+    self.dropout = dropout
+    self.checkpointing = checkpointing
+    self.reach = reach
+    self.seed = seed
+  }
+}
+
+/// The random stream of one training step. A checkpointed layer remembers the stream's state at its start and
+/// replays it on recompute, so recomputed masks equal the first ones.
+final class TrainingContext {
+  let options: TrainingOptions
+  var rng: SeededRNG
+
+  init(options: TrainingOptions) {
+    self.options = options
+    rng = SeededRNG(seed: options.seed)
+  }
+
+  /// In-place inverted dropout on x; the mask [x.count] for backward, nil when nothing is dropped.
+  func dropout(_ x: Tensor, p: Float) -> Tensor? {
+    guard options.dropout, p > 0 else { return nil }
+    let mask = Tensor(zeros: x.shape)
+    Dropout.forward(out: x.data, mask: mask.data, inp: x.data, count: x.count, p: p, rng: &rng)
+    return mask
+  }
+
+  /// timm DropPath on a residual branch y [B, ...]: per sample, keep with 1-p and scale by 1/(1-p), in place.
+  /// Returns the per-sample factors, nil when off.
+  func dropPath(_ y: Tensor, rate: Float) -> [Float]? {
+    guard options.dropout, rate > 0 else { return nil }
+    let b = y.shape[0], per = y.count / b
+    let factors = (0..<b).map { _ in rng.nextFloat() < rate ? 0 : 1 / (1 - rate) }
+    for i in 0..<b { Elementwise.scale(y.data + i * per, by: factors[i], count: per) }
+    return factors
+  }
+}
+
+/// dy ⊙ mask (a fresh tensor), or dy itself when there was no dropout.
+func dropoutBackward(_ dy: Tensor, mask: Tensor?) -> Tensor {
+  guard let mask else { return dy }
+  let d = Tensor(zeros: dy.shape)
+  Elementwise.mul(out: d.data, a: dy.data, b: mask.data, count: dy.count)
+  return d
+}
+
+/// dy scaled per sample by the drop-path factors (a fresh tensor), or dy itself.
+func dropPathBackward(_ dy: Tensor, factors: [Float]?) -> Tensor {
+  guard let factors else { return dy }
+  let d = Tensor(zeros: dy.shape), per = dy.count / factors.count
+  for (i, f) in factors.enumerated() { Elementwise.scale(out: d.data + i * per, inp: dy.data + i * per, by: f, count: per) }
+  return d
+}
+
+/// What LayerNorm's backward reads: its input and per-row statistics.
+struct LayerNormSaved {
+  let input: Tensor  // [..., dim]
+  let mean: Tensor, rstd: Tensor  // [rows]
+}
+
+extension LayerNormLayer {
+  /// The forward, keeping the statistics backward needs.
+  func forwardTrain(_ x: Tensor) -> (Tensor, LayerNormSaved) {
+    let rows = x.count / dim
+    let y = Tensor(zeros: x.shape), mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows])
+    LayerNorm.forward(
+      out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: weight.data, bias: bias.data, rows: rows,
+      dim: dim, eps: eps)
+    return (y, LayerNormSaved(input: x, mean: mean, rstd: rstd))
+  }
+
+  /// dy [..., dim] -> dx (frozen affine: no weight/bias gradient)
+  func backward(_ dy: Tensor, _ s: LayerNormSaved) -> Tensor {
+    let dx = Tensor(zeros: dy.shape)
+    LayerNorm.backward(
+      dinp: dx.data, dweight: nil, dbias: nil, dout: dy.data, inp: s.input.data, mean: s.mean.data,
+      rstd: s.rstd.data, weight: weight.data, rows: dy.count / dim, dim: dim)
+    return dx
+  }
+}
+
+extension DepthwiseConvLayer {
+  /// dy [B, H, W, C] -> dx (frozen kernel and bias). The depthwise backward needs no input for dinp.
+  func backward(_ dy: Tensor, input: Tensor) -> Tensor {
+    let dx = Tensor(zeros: dy.shape)
+    DepthwiseConv2d.backward(
+      dinp: dx.data, dweight: nil, dbias: nil, dout: dy.data, inp: input.data, weight: weight.data,
+      batch: dy.shape[0], height: dy.shape[1], width: dy.shape[2], channels: channels, kernel: 3)
+    return dx
+  }
+}
+
+/// a + b as a fresh tensor (gradients meeting at a residual fork).
+func sum(_ a: Tensor, _ b: Tensor) -> Tensor {
+  let y = Tensor(zeros: a.shape)
+  Elementwise.add(out: y.data, a: a.data, b: b.data, count: a.count)
+  return y
+}
