@@ -1,6 +1,7 @@
 // Scaled dot-product attention, one (batch, head) pair per work item: two GEMMs and a softmax each,
-// run single-threaded inside `parallelFor` workers (measured faster than multi-threaded BLAS on the
-// small per-head products: DaViT windows T=144, hd=32; BART T≈600, hd=64).
+// run single-threaded inside `parallelFor` workers. A register-tiled Swift kernel for the per-head
+// products (reading q, k, v in place, no packing) measured no faster than OpenBLAS here (1024 DaViT
+// window heads, 144x144x32: 42 vs 37 ms of CPU for q·kᵀ; BART 600x600x64: 9.4 vs 9.1 ms), so OpenBLAS.
 //
 // Heads are split as channel = head·headDim + j; q/k/v/out are read and written at a row stride so a
 // packed qkv [T, 3C] can be passed as q = p, k = p + C, v = p + 2C with stride 3C.
