@@ -6,27 +6,28 @@
 import Foundation
 
 /// Owned, 64-byte aligned fp32 memory. Freed when the last `Tensor` viewing it goes away; large buffers
-/// go back to a pool instead, so the next forward pass gets warm pages of the same size (a fresh 56 MB
-/// buffer costs ~40 ms of page faults and kernel zeroing, a pooled one ~5 ms of memset).
+/// go back to a pool instead, so the next forward pass gets warm pages (a fresh 56 MB buffer costs
+/// ~40 ms of page faults and kernel zeroing, a pooled one ~5 ms of memset).
 public final class TensorBuffer: @unchecked Sendable {
   public let base: UnsafeMutablePointer<Float>
   public let capacity: Int
-  private let owned: Bool
+  private let allocated: Int  // floats actually allocated (≥ capacity when reused from the pool); 0 if borrowed
   private let onFree: (() -> Void)?
 
   /// Zero-filled buffer of `capacity` floats.
   public init(capacity: Int) {
     let count = max(capacity, 1)
-    if let pooled = BufferPool.take(count) {
+    if let (pooled, size) = BufferPool.take(count) {
       base = pooled
+      allocated = size
       Elementwise.fill(base, 0, count: count)
     } else {
       let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
       raw.initializeMemory(as: Float.self, repeating: 0, count: count)
       base = raw.assumingMemoryBound(to: Float.self)
+      allocated = count
     }
     self.capacity = capacity
-    owned = true
     onFree = nil
   }
 
@@ -34,12 +35,12 @@ public final class TensorBuffer: @unchecked Sendable {
   public init(borrowing pointer: UnsafeMutablePointer<Float>, capacity: Int, onFree: (() -> Void)? = nil) {
     base = pointer
     self.capacity = capacity
-    owned = false
+    allocated = 0
     self.onFree = onFree
   }
 
   deinit {
-    if owned && !BufferPool.give(base, max(capacity, 1)) { UnsafeMutableRawPointer(base).deallocate() }
+    if allocated > 0 && !BufferPool.give(base, allocated) { UnsafeMutableRawPointer(base).deallocate() }
     onFree?()
   }
 
@@ -50,31 +51,39 @@ public final class TensorBuffer: @unchecked Sendable {
   }
 }
 
-/// Freed large buffers by exact size (activation shapes repeat exactly from one pass to the next).
+/// Freed large buffers, oldest first. A request takes the smallest one within 25% of its size
+/// (activation shapes mostly repeat from one pass to the next; caption lengths vary a little); when the
+/// pool is over its limit the oldest buffers are freed.
 enum BufferPool {
   static let minFloats = 1 << 16  // 256 KB: below this malloc is fast enough
   private static let lock = NSLock()
-  nonisolated(unsafe) private static var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+  nonisolated(unsafe) private static var free: [(size: Int, pointer: UnsafeMutablePointer<Float>)] = []
   nonisolated(unsafe) private static var heldBytes = 0
-  nonisolated(unsafe) static var limitBytes = 2 << 30
+  nonisolated(unsafe) static var limitBytes = 1 << 30
 
-  static func take(_ count: Int) -> UnsafeMutablePointer<Float>? {
+  /// A pooled buffer of at least `count` floats and its actual size.
+  static func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int)? {
     if count < minFloats { return nil }
     lock.lock()
     defer { lock.unlock() }
-    guard let p = free[count]?.popLast() else { return nil }
-    heldBytes -= count * 4
-    return p
+    var best: Int? = nil
+    for (i, entry) in free.enumerated() where entry.size >= count && entry.size <= count + count / 4 {
+      if best == nil || entry.size < free[best!].size { best = i }
+    }
+    guard let i = best else { return nil }
+    let entry = free.remove(at: i)
+    heldBytes -= entry.size * 4
+    return (entry.pointer, entry.size)
   }
 
-  /// Keeps `p` for reuse if it is large and the pool has room; false means the caller frees it.
-  static func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) -> Bool {
-    if count < minFloats { return false }
+  /// Keeps `p` (`size` floats) for reuse if it is large; false means the caller frees it.
+  static func give(_ p: UnsafeMutablePointer<Float>, _ size: Int) -> Bool {
+    if size < minFloats || size * 4 > limitBytes { return false }
     lock.lock()
     defer { lock.unlock() }
-    if heldBytes + count * 4 > limitBytes { return false }
-    free[count, default: []].append(p)
-    heldBytes += count * 4
+    free.append((size, p))
+    heldBytes += size * 4
+    evictOverLimit()
     return true
   }
 
@@ -82,10 +91,15 @@ enum BufferPool {
     lock.lock()
     defer { lock.unlock() }
     limitBytes = max(0, bytes)
-    while heldBytes > limitBytes, let (size, list) = free.first(where: { !$0.value.isEmpty }), let p = list.last {
-      free[size]!.removeLast()
-      heldBytes -= size * 4
-      UnsafeMutableRawPointer(p).deallocate()
+    evictOverLimit()
+  }
+
+  /// Frees the oldest buffers until the pool fits its limit (lock held).
+  private static func evictOverLimit() {
+    while heldBytes > limitBytes, !free.isEmpty {
+      let entry = free.removeFirst()
+      heldBytes -= entry.size * 4
+      UnsafeMutableRawPointer(entry.pointer).deallocate()
     }
   }
 }

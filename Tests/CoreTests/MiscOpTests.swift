@@ -206,20 +206,23 @@ final class InfrastructureTests: XCTestCase {
   }
 
   func testBufferPoolReusesZeroedMemory() {
-    let n = BufferPool.minFloats + 7
+    let n = BufferPool.minFloats + 1001
     var first: UnsafeMutablePointer<Float>?
     do {
       let t = Tensor(zeros: [n])
       t.fill(3)
       first = t.data
     }
-    let again = Tensor(zeros: [n])
-    XCTAssertEqual(again.data, first, "same-size buffer comes back from the pool")
-    XCTAssertTrue(again.toArray().allSatisfy { $0 == 0 }, "and is zeroed")
+    let again = Tensor(zeros: [n - 1000])  // within 25%: reuses the larger buffer
+    XCTAssertEqual(again.data, first, "a freed buffer of a close size comes back from the pool")
+    XCTAssertTrue(again.toArray().allSatisfy { $0 == 0 }, "zeroed")
+    XCTAssertEqual(again.buffer.capacity, n - 1000)
     let saved = TensorBuffer.poolLimitBytes
     defer { TensorBuffer.poolLimitBytes = saved }
     TensorBuffer.poolLimitBytes = 0
     XCTAssertNil(BufferPool.take(n), "a zero limit empties the pool")
+    do { _ = Tensor(zeros: [n]) }
+    XCTAssertNil(BufferPool.take(n), "and keeps nothing")
   }
 
   func testSeededRNG() {
