@@ -30,4 +30,18 @@ final class CompletionTests: XCTestCase {
       [folder.path + "/pa.jpg", folder.path + "/pics/"])
     XCTAssertEqual(Completion.candidates(before: "caption x out=", word: folder.path + "/pi"), [folder.path + "/pics/"])
   }
+
+  func testCachedHubModelsForLoad() throws {
+    let cache = FileManager.default.temporaryDirectory.appendingPathComponent("flr-hub-\(getpid())")
+    try FileManager.default.createDirectory(
+      at: cache.appendingPathComponent("models--microsoft--Florence-2-base-ft"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      at: cache.appendingPathComponent("datasets--x--y"), withIntermediateDirectories: true)
+    setenv("HF_HUB_CACHE", cache.path, 1)
+    defer {
+      unsetenv("HF_HUB_CACHE")
+      try? FileManager.default.removeItem(at: cache)
+    }
+    XCTAssertEqual(Completion.candidates(before: "load ", word: "micro"), ["microsoft/Florence-2-base-ft"])
+  }
 }

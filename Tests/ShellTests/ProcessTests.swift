@@ -116,4 +116,71 @@ final class ProcessTests: XCTestCase {
     XCTAssertEqual(run.status, 1)
     XCTAssertTrue(run.err.contains("not available yet") || run.err.contains("load"), run.err)
   }
+
+  func testInteractiveAfterAScriptKeepsStateAndSurvivesErrors() throws {
+    let path = try script("set beams=1\n")
+    let result = try flr(["-i", path], stdin: "show settings\nbogus\necho still here\n")
+    XCTAssertEqual(result.status, 0, result.err)
+    XCTAssertTrue(result.out.contains("beams=1 (set)"), result.out)
+    XCTAssertTrue(result.out.hasSuffix("still here\n"), result.out)
+    XCTAssertTrue(result.err.contains("error: unknown command 'bogus'"), result.err)
+  }
+
+  /// Ctrl-C (SIGINT) during `caption` stops at the next safe point: exit status 130, the JSONL lines
+  /// finished so far kept and well-formed, and a summary on stderr.
+  func testInterruptStopsCaptioningAtASafePoint() throws {
+    guard let binary = Self.binary else { return XCTFail("flr binary not found next to the test bundle") }
+    let fixtures = ModelCommandTests.fixtures
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-sigint-\(getpid())")
+    try? FileManager.default.removeItem(at: folder)
+    let model = folder.appendingPathComponent("tiny"), photos = folder.appendingPathComponent("photos")
+    try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    for file in ["config.json", "model.safetensors"] {
+      try FileManager.default.createSymbolicLink(
+        at: model.appendingPathComponent(file),
+        withDestinationURL: fixtures.appendingPathComponent("model/tiny-original-safetensors/\(file)"))
+    }
+    try FileManager.default.createSymbolicLink(
+      at: model.appendingPathComponent("tokenizer.json"),
+      withDestinationURL: fixtures.appendingPathComponent("tokenizer/tokenizer.json"))
+    // Copies, not links: folder listing takes regular files only.
+    for index in 0..<200 {
+      try FileManager.default.copyItem(
+        at: fixtures.appendingPathComponent("images/photo_rocket.jpg"),
+        to: photos.appendingPathComponent(String(format: "img%03d.jpg", index)))
+    }
+    let jsonl = folder.appendingPathComponent("c.jsonl").path
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = [
+      "-c",
+      "load \(model.path); caption \(photos.path) prompt=\"a photo of\" beams=1 max_tokens=4 out=\(jsonl); echo never",
+    ]
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    // Wait for the first finished caption, so the signal arrives while `caption` runs.
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline, (try? String(contentsOfFile: jsonl, encoding: .utf8))?.contains("\n") != true {
+      Thread.sleep(forTimeInterval: 0.05)
+    }
+    kill(process.processIdentifier, SIGINT)
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 130, err)
+    XCTAssertEqual(out.count, 0, "`echo never` did not run")
+    XCTAssertTrue(err.contains("caption: stopped by Ctrl-C after"), err)
+    let lines = try String(contentsOfFile: jsonl, encoding: .utf8).split(
+      separator: "\n", omittingEmptySubsequences: false)
+    XCTAssertEqual(lines.last, "", "the file ends with a complete line")
+    XCTAssertGreaterThan(lines.count - 1, 0)
+    XCTAssertLessThan(lines.count - 1, 200)
+    for line in lines.dropLast() {
+      XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], String(line))
+    }
+  }
 }

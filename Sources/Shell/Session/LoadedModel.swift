@@ -1,7 +1,13 @@
+import FlrCheckpoints
+import FlrCore
+import FlrGenerate
 import FlrImage
+import FlrModel
+import FlrTokenizer
+import Foundation
 
-// What `load` keeps resident. The engines (FlrModel, FlrTokenizer, FlrGenerate) fill it in as they
-// land; until then `load` reports that it is not available, and this stays nil.
+// What `load` keeps resident: the Florence-2 weights, the tokenizer from the same folder, and the
+// generator that captions with them.
 
 public final class LoadedModel: @unchecked Sendable {
   /// The folder the weights came from.
@@ -9,33 +15,45 @@ public final class LoadedModel: @unchecked Sendable {
   /// What the user typed (`microsoft/Florence-2-base-ft` or a path).
   public let source: String
   public let revision: String?
+  public let model: Florence2
+  public let tokenizer: BartTokenizer
+  public let generator: Generator
 
-  /// Captions a batch of decoded images, one string per image (set by whoever builds the model).
-  public let caption: ([RGBImage], CaptionRequest) throws -> [String]
-
-  public init(
-    folder: String, source: String, revision: String?,
-    caption: @escaping ([RGBImage], CaptionRequest) throws -> [String]
-  ) {
+  public init(folder: String, source: String, revision: String?, model: Florence2, tokenizer: BartTokenizer) {
     self.folder = folder
     self.source = source
     self.revision = revision
-    self.caption = caption
+    self.model = model
+    self.tokenizer = tokenizer
+    generator = Generator(model: model, tokenizer: tokenizer)
   }
 
-  /// Short name for the prompt: the hub id's last part or the folder's name.
+  /// Resolves `source` (folder, or hub id in the local cache) and loads weights and tokenizer.
+  public static func load(_ source: String, revision: String?) throws -> LoadedModel {
+    let folder = try HubCache.resolve(source, revision: revision)
+    let model = try Florence2.load(folder: folder)
+    let tokenizer = try BartTokenizer(folder: URL(fileURLWithPath: folder))
+    return LoadedModel(folder: folder, source: source, revision: revision, model: model, tokenizer: tokenizer)
+  }
+
+  /// Short name for the prompt: the hub id's last part or the folder's name, without `Florence-2-`.
   public var displayName: String {
-    let last = source.split(separator: "/").last.map(String.init) ?? source
+    let trimmed = source.hasSuffix("/") ? String(source.dropLast()) : source
+    let last = trimmed.split(separator: "/").last.map(String.init) ?? trimmed
     return last.hasPrefix("Florence-2-") ? String(last.dropFirst("Florence-2-".count)) : last
   }
-}
 
-/// What `caption` asks of the model for one batch.
-public struct CaptionRequest: Sendable {
-  /// A Florence task token (`<DETAILED_CAPTION>`).
-  public var task: String
-  /// Free text used instead of the task's prompt, when given.
-  public var prompt: String?
-  public var beams: Int
-  public var maxNewTokens: Int
+  /// Decoded images -> pixel_values [B, 3, 768, 768] as the Florence-2 processor makes them.
+  static func pixelValues(_ images: [RGBImage]) -> Tensor {
+    let side = PixelValues.size
+    let batch = Tensor(zeros: [images.count, 3, side, side])
+    for (index, image) in images.enumerated() {
+      let resized = BicubicResize.florence(image)
+      resized.pixels.withUnsafeBufferPointer { pixels in
+        guard let base = pixels.baseAddress else { return }
+        PixelValues.write(hwc: base, count: side * side, to: batch.data + index * 3 * side * side)
+      }
+    }
+    return batch
+  }
 }

@@ -1,4 +1,6 @@
 import CEdit
+import FlrCheckpoints
+import FlrTokenizer
 import Foundation
 
 // Tab completion, from the command declarations: command names first; then the command's option
@@ -29,6 +31,7 @@ enum Completion {
     for option in options where option.name.hasPrefix(word) {
       result.append(option.type.isFlag ? option.name : option.name + "=")
     }
+    if command.name == "load" { result += cachedModels().filter { $0.hasPrefix(word) } }
     if let positionals = command.positionals {
       switch positionals.type {
       case .path: result += paths(matching: word)
@@ -37,6 +40,14 @@ enum Completion {
       }
     }
     return result
+  }
+
+  /// Hub ids in the local Hugging Face cache (`models--microsoft--Florence-2-base-ft`).
+  static func cachedModels() -> [String] {
+    let folders = (try? FileManager.default.contentsOfDirectory(atPath: HubCache.cacheFolder())) ?? []
+    return folders.filter { $0.hasPrefix("models--") }.map {
+      $0.dropFirst("models--".count).replacingOccurrences(of: "--", with: "/")
+    }.sorted()
   }
 
   private static func settableOptions() -> [OptionSpec] {
@@ -51,7 +62,7 @@ enum Completion {
     case .choice(let words)?: return words.filter { $0.hasPrefix(word) }
     case .flag?: return ["true", "false"].filter { $0.hasPrefix(word) }
     case .custom(let hint, _)? where hint == "<TASK>":
-      return CaptionCommand.captionTasks.filter { $0.hasPrefix(word) }
+      return FlorenceTask.allCases.map(\.rawValue).filter { $0.hasPrefix(word) }
     default: return []
     }
   }

@@ -15,6 +15,8 @@ final class LineEditor {
   }
 
   private let usesTerminal: Bool
+  /// Where the prompt is drawn: stdout, or stderr when stdout is redirected.
+  private let screen: UnsafeMutablePointer<FILE> = isatty(1) == 1 ? stdout : stderr
   private let historyPath: String
   private var historySize: Int
 
@@ -24,6 +26,8 @@ final class LineEditor {
     self.historySize = historySize
     guard usesTerminal else { return }
     rl_readline_name = UnsafePointer(strdup("flr"))
+    // `flr > captions.tsv` at a terminal: the prompt and echo go to stderr, the results to the file.
+    rl_outstream = screen
     Completion.install()
     stifle_history(Int32(historySize))
     _ = read_history(historyPath)
@@ -39,8 +43,7 @@ final class LineEditor {
       // libedit returns NULL both for end of input and for a read interrupted by our SIGINT handler.
       if Interrupt.pending {
         Interrupt.reset()
-        fputs("\n", stdout)
-        fflush(stdout)
+        newline()
         return .interrupted
       }
       return .end
@@ -49,6 +52,13 @@ final class LineEditor {
     let line = String(cString: raw)
     if !line.trimmingCharacters(in: .whitespaces).isEmpty { add_history(raw) }
     return .line(line)
+  }
+
+  /// Ends the prompt's line (after Ctrl-C or Ctrl-D) on the terminal, not in redirected output.
+  func newline() {
+    guard usesTerminal else { return }
+    fputs("\n", screen)
+    fflush(screen)
   }
 
   /// Applies `set history_size=` and writes the history file (at exit and after each command, so a

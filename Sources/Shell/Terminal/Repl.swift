@@ -15,7 +15,7 @@ struct Repl {
     while true {
       switch editor.read(prompt: session.prompt) {
       case .end:
-        if isatty(0) == 1 { session.out.line() }
+        editor.newline()
         editor.save(historySize: historySize())
         return 0
       case .interrupted:

@@ -1,4 +1,6 @@
+import FlrGenerate
 import FlrImage
+import FlrTokenizer
 import Foundation
 
 // `caption PATH...`: the file handling of the seed's inference_florence.py (listing, save/overwrite/
@@ -13,8 +15,10 @@ enum CaptionCommand {
     options: [
       OptionSpec(
         "task", .custom(hint: "<TASK>", check: checkTask), default: .string("<DETAILED_CAPTION>"),
-        "Florence task: \(captionTasks.joined(separator: ", ")) or any other task token"),
-      OptionSpec("prompt", .string, "Custom text given to the model instead of the task's prompt"),
+        "Florence task: \(captionTasks.joined(separator: ", ")) or another task token"),
+      OptionSpec(
+        "prompt", .string,
+        "Custom text given to the model instead of the task's prompt (after the task token for tasks that take input)"),
       OptionSpec("beams", .int(1...64), default: .int(3), "Beam width; 1 is greedy"),
       OptionSpec("max_tokens", .int(1...4096), default: .int(75), "Most new tokens per caption (max_new_tokens)"),
       OptionSpec("batch", .int(1...1024), default: .int(1), "Images decoded together"),
@@ -49,7 +53,7 @@ enum CaptionCommand {
     run: run)
 
   static func checkTask(_ text: String) -> String? {
-    text.hasPrefix("<") && text.hasSuffix(">") && text.count > 2 ? nil : "a task token such as <CAPTION>"
+    FlorenceTask(rawValue: text) != nil ? nil : "one of " + FlorenceTask.allCases.map(\.rawValue).joined(separator: " ")
   }
 
   static func checkExtension(_ text: String) -> String? {
@@ -93,9 +97,14 @@ enum CaptionCommand {
       images = images.filter { !log.done.contains($0) }
       skipped += before - images.count
     }
-    let request = CaptionRequest(
-      task: arguments.string("task") ?? "<DETAILED_CAPTION>", prompt: arguments.string("prompt"),
-      beams: arguments.int("beams") ?? 3, maxNewTokens: arguments.int("max_tokens") ?? 75)
+    // A custom prompt replaces the task's (the processor takes any non-task text as the prompt), or
+    // follows the task token for tasks that take input (`<CAPTION_TO_PHRASE_GROUNDING>` + "a cat").
+    let task = arguments.string("task") ?? "<DETAILED_CAPTION>"
+    var prompt = task
+    if let text = arguments.string("prompt") {
+      prompt = arguments.given.contains("task") && FlorenceTask(rawValue: task)?.takesInput == true ? task + text : text
+    }
+    let beams = arguments.int("beams") ?? 3, maxNewTokens = arguments.int("max_tokens") ?? 75
     let batchSize = arguments.int("batch") ?? 1
     let progress = Progress("caption", total: images.count, unit: "img", session: session)
     var captioned = 0, failed = 0
@@ -109,11 +118,10 @@ enum CaptionCommand {
     for start in stride(from: 0, to: images.count, by: batchSize) {
       if session.cancellation.isCancelled {
         progress.finish()
-        session.note("caption: stopped after \(captioned + failed) of \(images.count); \(summary())")
+        session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")
         throw ShellError.interrupted
       }
       let slice = images[start..<min(start + batchSize, images.count)]
-      defer { progress.advance(by: slice.count) }
       var batch: [(path: String, image: RGBImage)] = []
       for path in slice {
         do {
@@ -124,8 +132,20 @@ enum CaptionCommand {
           session.note("caption: skipped \(describeError(error))")
         }
       }
-      guard !batch.isEmpty else { continue }
-      let captions = try model.caption(batch.map(\.image), request)
+      guard !batch.isEmpty else {
+        progress.advance(by: slice.count)
+        continue
+      }
+      let captions: [String]
+      do {
+        captions = try model.generator.caption(
+          pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt, beams: beams,
+          maxNewTokens: maxNewTokens, onStep: { _ in !session.cancellation.isCancelled })
+      } catch GenerationError.cancelled {
+        progress.finish()
+        session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")
+        throw ShellError.interrupted
+      }
       for ((path, _), caption) in zip(batch, captions) {
         if save {
           try CaptionFiles.save(
@@ -136,6 +156,7 @@ enum CaptionCommand {
         if !save && log == nil { session.out.line("\(path)\t\(caption)") }
         captioned += 1
       }
+      progress.advance(by: slice.count)
     }
     progress.finish()
     session.note("caption: \(summary())")

@@ -1,5 +1,10 @@
+import FlrCheckpoints
+import FlrCore
+import FlrImage
+import Foundation
+
 // `features PATH... out=FILE.safetensors`: projected image features [577, d] per image, keyed by file
-// name (what the seed's image_features_florence.py exports).
+// name (what the seed's image_features_florence.py looks at), for de-duplication and search.
 
 enum FeaturesCommand {
   static let command = Command(
@@ -11,10 +16,56 @@ enum FeaturesCommand {
       OptionSpec("batch", .int(1...1024), default: .int(1), "Images encoded together"),
     ],
     examples: ["features photos/ out=features.safetensors"],
-    run: { arguments, session in
-      guard arguments.string("out") != nil else { throw ShellError("features: out=FILE.safetensors is required") }
-      _ = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
-      guard session.model != nil else { throw ShellError("features: no model loaded (load MODEL first)") }
-      throw notAvailableYet("features", "the vision encoder")
-    })
+    details: """
+      Each tensor is named by the image's file name (photos/cat.jpg -> cat.jpg) and has shape [577, d] \
+      (d = 768 for base, 1024 for large). Two images with the same file name are an error. An unreadable \
+      image is reported and skipped; Ctrl-C writes the features finished so far.
+      """,
+    run: run)
+
+  static func run(_ arguments: Arguments, _ session: Session) throws {
+    guard let out = arguments.string("out") else { throw ShellError("features: out=FILE.safetensors is required") }
+    let images = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
+    var owners: [String: String] = [:]
+    for path in images {
+      let name = (path as NSString).lastPathComponent
+      if let other = owners[name] { throw ShellError("features: \(path) and \(other) have the same file name \(name)") }
+      owners[name] = path
+    }
+    guard let model = session.model else { throw ShellError("features: no model loaded (load MODEL first)") }
+    let batchSize = arguments.int("batch") ?? 1
+    let progress = Progress("features", total: images.count, unit: "img", session: session)
+    var tensors: [(name: String, tensor: Tensor)] = []
+    var failed = 0, interrupted = false
+    for start in stride(from: 0, to: images.count, by: batchSize) {
+      if session.cancellation.isCancelled {
+        interrupted = true
+        break
+      }
+      let slice = images[start..<min(start + batchSize, images.count)]
+      var batch: [(path: String, image: RGBImage)] = []
+      for path in slice {
+        do {
+          batch.append((path, try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
+        } catch {
+          failed += 1
+          progress.finish()
+          session.note("features: skipped \(describeError(error))")
+        }
+      }
+      if !batch.isEmpty {
+        // [B, 577, d]
+        let features = try model.model.imageFeatures(pixelValues: LoadedModel.pixelValues(batch.map(\.image)))
+        for (index, item) in batch.enumerated() {
+          tensors.append(((item.path as NSString).lastPathComponent, features[index: index].copy()))
+        }
+      }
+      progress.advance(by: slice.count)
+    }
+    progress.finish()
+    try SafetensorsWriter.write(tensors, to: out)
+    let summary = "features: \(tensors.count) written to \(out)" + (failed > 0 ? ", \(failed) unreadable" : "")
+    session.note(summary + String(format: " in %.1f s", progress.elapsed))
+    if interrupted { throw ShellError.interrupted }
+  }
 }

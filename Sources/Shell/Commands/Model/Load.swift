@@ -7,7 +7,7 @@ enum LoadCommand {
   static let command = Command(
     "load", group: .model, summary: "Load a Florence-2 model (folder or cached hub id), or an adapter with adapter=",
     positionals: PositionalSpec(
-      "MODEL", .string, minimum: 0, maximum: 1, "model folder or hub id (microsoft/Florence-2-base-ft)"),
+      "MODEL", .path, minimum: 0, maximum: 1, "model folder or hub id (microsoft/Florence-2-base-ft)"),
     options: [
       OptionSpec("revision", .string, "Hub revision (branch, tag or commit) in the local cache"),
       OptionSpec("adapter", .path, settable: false, "Load a PEFT LoRA adapter folder onto the loaded model instead"),
@@ -16,14 +16,27 @@ enum LoadCommand {
     examples: [
       "load microsoft/Florence-2-base-ft", "load ~/models/florence-2-large", "load adapter=loras/mine name=mine",
     ],
-    details:
-      "Hub ids are looked up in the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ~/.cache/huggingface); flr never downloads.",
+    details: """
+      Hub ids are looked up in the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ~/.cache/huggingface); flr \
+      never downloads. The folder needs config.json, the weights (model.safetensors, sharded, or \
+      pytorch_model.bin; original or transformers-native names) and the tokenizer (tokenizer.json or \
+      vocab.json + merges.txt). If loading fails, the model loaded before stays.
+      """,
     run: { arguments, session in
       if arguments.string("adapter") != nil { throw notAvailableYet("load adapter=", "LoRA") }
       guard let source = arguments.positionals.first else {
         throw ShellError("load: missing MODEL (a folder or hub id); adapters: load adapter=DIR")
       }
-      _ = source
-      throw notAvailableYet("load", "model loading")
+      let start = Date()
+      let loaded: LoadedModel
+      do {
+        loaded = try LoadedModel.load(source, revision: arguments.string("revision"))
+      } catch {
+        let kept = session.model.map { "; still using \($0.source)" } ?? ""
+        throw ShellError("load: \(describeError(error))\(kept)")
+      }
+      session.model = loaded
+      let seconds = String(format: "%.1f", Date().timeIntervalSince(start))
+      session.note("loaded \(source) from \(loaded.folder) in \(seconds) s")
     })
 }
