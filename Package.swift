@@ -51,7 +51,7 @@ let package = Package(
       name: "FlrGenerate", dependencies: ["FlrModel", "FlrTokenizer"], path: "Sources/Generate",
       swiftSettings: kernelFlags),
     // Training: optimizers, schedules, quantization, data, trainer.
-    .target(name: "FlrTrain", dependencies: ["FlrCore"], path: "Sources/Train", swiftSettings: kernelFlags),
+    .target(name: "FlrTrain", dependencies: ["FlrCore", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Sources/Train", swiftSettings: kernelFlags),
     // The shell: language, commands, session, line editor.
     .target(
       name: "FlrShell",
@@ -72,7 +72,7 @@ let package = Package(
     .testTarget(name: "FlrImageTests", dependencies: ["FlrImage"], path: "Tests/ImageTests"),
     .testTarget(name: "FlrTokenizerTests", dependencies: ["FlrTokenizer"], path: "Tests/TokenizerTests"),
     .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
-    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain"], path: "Tests/TrainTests"),
+    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer"], path: "Tests/TrainTests"),
     .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
     .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
   ],
