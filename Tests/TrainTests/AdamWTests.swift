@@ -22,7 +22,7 @@ final class AdamWTests: XCTestCase {
       shapes: shapes, initial: try (0..<shapes.count).map { try f.floats("\(name).p\($0).init") })
     let opt = try AdamW(
       params: tp.groups, betas: (betas[0], betas[1]), eps: c["eps"] as! Double,
-      weightDecay: c["weight_decay"] as! Double)
+      weightDecay: c["weight_decay"] as! Double, amsgrad: c["amsgrad"] as! Bool, maximize: c["maximize"] as! Bool)
     for t in 0..<steps {
       opt.zeroGrad()
       for m in 0..<micro {
@@ -43,12 +43,17 @@ final class AdamWTests: XCTestCase {
         maxRelativeError(state.tensors["p\(i).exp_avg"]!, try f.floats("\(name).exp_avg\(i)")), 1e-6)
       XCTAssertLessThan(
         maxRelativeError(state.tensors["p\(i).exp_avg_sq"]!, try f.floats("\(name).exp_avg_sq\(i)")), 1e-6)
+      if c["amsgrad"] as! Bool {
+        XCTAssertLessThan(
+          maxRelativeError(state.tensors["p\(i).max_exp_avg_sq"]!, try f.floats("\(name).max_exp_avg_sq\(i)")), 1e-6)
+      }
     }
   }
 
   func testDefaultArguments() throws { try runCase("default") }
   func testAccumulationAndDecay() throws { try runCase("accum") }
   func testWithOneCycleLearningRates() throws { try runCase("onecycle") }
+  func testAmsgradMaximize() throws { try runCase("amsgrad_maximize") }
 
   func testStateRoundTripContinuesIdentically() throws {
     let shapes = [[3, 5]]

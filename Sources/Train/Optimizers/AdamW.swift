@@ -1,4 +1,4 @@
-// torch.optim.AdamW (torch/optim/adam.py `_single_tensor_adam`, decoupled decay; amsgrad off), OPTIMIZERS.md §2.
+// torch.optim.AdamW (torch/optim/adam.py `_single_tensor_adam`, decoupled decay, amsgrad and maximize), OPTIMIZERS.md §2.
 // The per-step scalars are computed in Double as Python does; the elementwise math is fp32 in the order of
 // torch's CPU kernels (lerp and addcmul fused, addcdiv as (value·m)/denom). One thing is not reproduced: torch's
 // vectorized sqrt (Sleef, ≤ 0.5001 ulp) differs from IEEE sqrt by an ulp on ~20% of inputs.
@@ -12,12 +12,16 @@ public final class AdamW: Optimizer {
   public let beta2: Double
   public let eps: Double
   public let weightDecay: Double
+  public let amsgrad: Bool
+  public let maximize: Bool
   public private(set) var stepCount = 0
   private var expAvg: [[Float]]  // m, per param
   private var expAvgSq: [[Float]]  // v, per param
+  private var maxExpAvgSq: [[Float]]  // amsgrad: running max of v (empty otherwise)
 
   public init(
-    params: [ParamGroup], betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0.01
+    params: [ParamGroup], betas: (Double, Double) = (0.9, 0.999), eps: Double = 1e-8, weightDecay: Double = 0.01,
+    amsgrad: Bool = false, maximize: Bool = false
   )
     throws
   {
@@ -29,8 +33,11 @@ public final class AdamW: Optimizer {
     (beta1, beta2) = betas
     self.eps = eps
     self.weightDecay = weightDecay
+    self.amsgrad = amsgrad
+    self.maximize = maximize
     expAvg = params.map { [Float](repeating: 0, count: $0.count) }
     expAvgSq = params.map { [Float](repeating: 0, count: $0.count) }
+    maxExpAvgSq = params.map { [Float](repeating: 0, count: amsgrad ? $0.count : 0) }
   }
 
   public func step(lr baseLR: Double) throws {
@@ -45,14 +52,23 @@ public final class AdamW: Optimizer {
       let decay = Float(1 - lr * weightDecay)
       let negStepSize = Float(-(lr / bc1))
       let theta = p.values, g = p.grads
+      let amsgrad = amsgrad, maximize = maximize
       expAvg[i].withUnsafeMutableBufferPointer { m in
         expAvgSq[i].withUnsafeMutableBufferPointer { v in
-          for j in 0..<p.count {
-            if weightDecay != 0 { theta[j] *= decay }
-            m[j] = torchLerp(m[j], g[j], w1)
-            v[j] = (v[j] * b2).addingProduct(w2 * g[j], g[j])  // addcmul_: fma(value·t1, t2, self)
-            let denom = v[j].squareRoot() / sqrtBC2 + epsF
-            theta[j] += negStepSize * m[j] / denom  // addcdiv_: self + (value·t1)/t2
+          maxExpAvgSq[i].withUnsafeMutableBufferPointer { vMax in
+            for j in 0..<p.count {
+              let grad = maximize ? -g[j] : g[j]
+              if weightDecay != 0 { theta[j] *= decay }
+              m[j] = torchLerp(m[j], grad, w1)
+              v[j] = (v[j] * b2).addingProduct(w2 * grad, grad)  // addcmul_: fma(value·t1, t2, self)
+              var second = v[j]
+              if amsgrad {
+                vMax[j] = max(vMax[j], v[j])
+                second = vMax[j]
+              }
+              let denom = second.squareRoot() / sqrtBC2 + epsF
+              theta[j] += negStepSize * m[j] / denom  // addcdiv_: self + (value·t1)/t2
+            }
           }
         }
       }
@@ -65,6 +81,7 @@ public final class AdamW: Optimizer {
     for (i, p) in params.enumerated() {
       s.tensors["\(p.name).exp_avg"] = expAvg[i]
       s.tensors["\(p.name).exp_avg_sq"] = expAvgSq[i]
+      if amsgrad { s.tensors["\(p.name).max_exp_avg_sq"] = maxExpAvgSq[i] }
     }
     return s
   }
@@ -73,8 +90,10 @@ public final class AdamW: Optimizer {
     try checkOwner(s)
     let m = try params.map { try s.tensor("\($0.name).exp_avg", count: $0.count) }
     let v = try params.map { try s.tensor("\($0.name).exp_avg_sq", count: $0.count) }
+    let vMax = try params.map { amsgrad ? try s.tensor("\($0.name).max_exp_avg_sq", count: $0.count) : [] }
     stepCount = Int(try s.scalar("step"))
     expAvg = m
     expAvgSq = v
+    maxExpAvgSq = vMax
   }
 }

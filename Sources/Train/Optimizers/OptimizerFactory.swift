@@ -93,11 +93,10 @@ public enum OptimizerFactory {
     let optimizer: any Optimizer
     switch kind {
     case .adamw:
-      try a.require("amsgrad", is: false, "amsgrad is not implemented")
-      try a.require("maximize", is: false, "maximize is not implemented")
       optimizer = try AdamW(
         params: params, betas: try a.pair("betas") ?? (0.9, 0.999), eps: try a.number("eps") ?? 1e-8,
-        weightDecay: try a.number("weight_decay") ?? 0.01)
+        weightDecay: try a.number("weight_decay") ?? 0.01, amsgrad: try a.bool("amsgrad") ?? false,
+        maximize: try a.bool("maximize") ?? false)
     case .adamw8bit:
       try a.require("block_wise", is: true, "only block-wise 8-bit state exists")
       if let pc = try a.number("percentile_clipping"), pc != 100 {
