@@ -5,7 +5,7 @@ import FlrCore
 /// Multi-head attention, heads split as channel = head·hd + j, scores scaled by hd^(-1/2), no dropout at
 /// inference. SPEC §3.12. (The reference scales q after its bias; scaling the scores is the same product.)
 final class BartAttention {
-  let qProj: LinearLayer, kProj: LinearLayer, vProj: LinearLayer, outProj: LinearLayer
+  var qProj: LinearLayer, kProj: LinearLayer, vProj: LinearLayer, outProj: LinearLayer
   let dim: Int, heads: Int, headDim: Int
   var scale: Float { 1 / Float(headDim).squareRoot() }
 

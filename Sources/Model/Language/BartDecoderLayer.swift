@@ -8,7 +8,7 @@ final class BartDecoderLayer {
   let selfAttnLayerNorm: LayerNormLayer
   let encoderAttn: BartAttention
   let encoderAttnLayerNorm: LayerNormLayer
-  let fc1: LinearLayer, fc2: LinearLayer
+  var fc1: LinearLayer, fc2: LinearLayer
   let finalLayerNorm: LayerNormLayer
 
   init(_ w: Weights, config: TextConfig) {

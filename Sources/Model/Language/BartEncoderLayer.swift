@@ -6,7 +6,7 @@ import FlrCore
 final class BartEncoderLayer {
   let selfAttn: BartAttention
   let selfAttnLayerNorm: LayerNormLayer
-  let fc1: LinearLayer, fc2: LinearLayer
+  var fc1: LinearLayer, fc2: LinearLayer
   let finalLayerNorm: LayerNormLayer
 
   init(_ w: Weights, config: TextConfig) {

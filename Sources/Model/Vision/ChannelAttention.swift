@@ -6,8 +6,8 @@ import FlrCore
 /// A = softmax_rows(N^(-1/2) · qᵀk) over all N tokens, out = v·Aᵀ. Note the scale uses the TOKEN count N
 /// (SPEC §3.5, pitfall 1). Output channel = g·Cg + c.
 final class ChannelAttention {
-  let qkv: LinearLayer  // C -> 3C, output channel = s·C + g·Cg + c
-  let proj: LinearLayer
+  var qkv: LinearLayer  // C -> 3C, output channel = s·C + g·Cg + c
+  var proj: LinearLayer
   let dim: Int, groups: Int
 
   init(_ w: Weights, dim: Int, groups: Int) {

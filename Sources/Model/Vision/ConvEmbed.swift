@@ -5,7 +5,7 @@ import FlrCore
 /// Patch embedding of one DaViT stage: stage 0 convolves then normalises (norm over the conv's output
 /// channels); stages 1-3 normalise the previous stage's tokens, then convolve (`patch_prenorm`). SPEC §3.2.
 final class ConvEmbed {
-  let proj: Conv2dLayer
+  var proj: Conv2dLayer
   let norm: LayerNormLayer
   let preNorm: Bool
 

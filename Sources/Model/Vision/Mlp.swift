@@ -3,8 +3,8 @@ import FlrCore
 
 /// fc1 (C -> 4C) -> exact GELU -> fc2 (4C -> C). SPEC §3.6.
 final class Mlp {
-  let fc1: LinearLayer
-  let fc2: LinearLayer
+  var fc1: LinearLayer
+  var fc2: LinearLayer
 
   init(_ w: Weights, dim: Int, ratio: Float) {
     let hidden = Int(Float(dim) * ratio)

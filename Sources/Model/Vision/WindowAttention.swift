@@ -6,8 +6,8 @@ import FlrCore
 /// SPEC §3.4: pad right/bottom with zeros to multiples of ws (padded tokens are real keys: k = b_k, v = b_v),
 /// windows ordered (batch, window row, window column), tokens row-major inside a window.
 final class WindowAttention {
-  let qkv: LinearLayer  // C -> 3C, rows [q; k; v], head-major inside each
-  let proj: LinearLayer
+  var qkv: LinearLayer  // C -> 3C, rows [q; k; v], head-major inside each
+  var proj: LinearLayer
   let dim: Int, heads: Int, window: Int
 
   init(_ w: Weights, dim: Int, heads: Int, window: Int) {

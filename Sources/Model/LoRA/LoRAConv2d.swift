@@ -1,0 +1,86 @@
+// peft/tuners/lora/layer.py `Conv2d`: y = base(x) + s · B(A(dropout(x))) with A a conv Cin -> r using the base
+// kernel, stride and padding (no bias) and B a 1×1 conv r -> Cout, i.e. a Linear on the channels-last output.
+import FlrCore
+
+public final class LoRAConv2d: Conv2dLayer, LoRALayer {
+  public let base: Conv2dLayer
+  public let lora: LoRAParameters
+  var savedDropped: Tensor?  // [B, H, W, in]  dropout(x), only when a mask was applied
+  var savedMask: Tensor?  // [B, H, W, in]
+  var savedDown: Tensor?  // [B, Ho, Wo, r]  A * dropout(x)
+
+  public init(base: Conv2dLayer, lora: LoRAParameters) {
+    self.base = base
+    self.lora = lora
+    super.init(
+      Weights(file: lora.path, sources: ["weight": .tensor(base.weight), "bias": .tensor(base.bias)]),
+      in: base.inChannels, out: base.outChannels, kernel: base.kernel, stride: base.stride, padding: base.padding)
+  }
+
+  /// x [B, H, W, in] -> [B, Ho, Wo, out]
+  public override func forward(_ x: Tensor) -> Tensor {
+    let y = super.forward(x)
+    let (b, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+    let (ho, wo, r) = (y.shape[1], y.shape[2], lora.rank)
+    let (xd, mask) = lora.dropped(x)
+    let down = Tensor(zeros: [b, ho, wo, r])
+    Conv2d.forward(
+      out: down.data, inp: xd.data, weight: lora.loraA.data, bias: nil, batch: b, height: h, width: w,
+      inChannels: inChannels, outChannels: r, kernel: kernel, stride: stride, padding: padding)
+    // y [pixels, out] += s · down [pixels, r] · B [out, r]ᵀ
+    Gemm.matmul(
+      down.data, lora.loraB.data, y.data, m: b * ho * wo, n: outChannels, k: r, transB: true, alpha: lora.scaling,
+      beta: 1)
+    if lora.training {
+      savedDropped = mask == nil ? nil : xd
+      savedMask = mask
+      savedDown = down
+    }
+    return y
+  }
+
+  /// dout [B, Ho, Wo, out], input [B, H, W, in] -> dinput; accumulates gradA [r, in, k, k], gradB [out, r, 1, 1].
+  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
+    let dinput = super.backward(dout: dout, input: input)
+    let (b, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+    let pixels = dout.count / outChannels, r = lora.rank, s = lora.scaling
+    let xd = savedDropped ?? input
+    let down: Tensor
+    if let saved = savedDown, saved.count == pixels * r {
+      down = saved
+    } else {
+      down = Tensor(zeros: [pixels, r])
+      Conv2d.forward(
+        out: down.data, inp: xd.data, weight: lora.loraA.data, bias: nil, batch: b, height: h, width: w,
+        inChannels: inChannels, outChannels: r, kernel: kernel, stride: stride, padding: padding)
+    }
+    // gradB [out, r] += s · doutᵀ · down
+    Gemm.matmul(
+      dout.data, down.data, lora.gradB.data, m: outChannels, n: r, k: pixels, transA: true, alpha: s, beta: 1)
+    let ddown = Tensor(zeros: [pixels, r])  // s · dout · B
+    Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: pixels, n: r, k: outChannels, alpha: s)
+    let dxd = savedMask == nil ? dinput : Tensor(zeros: input.shape)
+    Conv2d.backward(
+      dinp: dxd.data, dweight: lora.gradA.data, dbias: nil, dout: ddown.data, inp: xd.data,
+      weight: lora.loraA.data, batch: b, height: h, width: w, inChannels: inChannels, outChannels: r,
+      kernel: kernel, stride: stride, padding: padding)
+    if let mask = savedMask {
+      Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
+    }
+    return dinput
+  }
+
+  public func releaseSaved() {
+    savedDropped = nil
+    savedMask = nil
+    savedDown = nil
+  }
+
+  public func foldIntoBase(sign: Float) {
+    // W [out, in·k·k] += sign · s · B [out, r] · A [r, in·k·k]
+    let cols = inChannels * kernel * kernel
+    Gemm.matmul(
+      lora.loraB.data, lora.loraA.data, weight.data, m: outChannels, n: cols, k: lora.rank,
+      alpha: sign * lora.scaling, beta: 1)
+  }
+}

@@ -1,0 +1,84 @@
+// peft/tuners/lora/layer.py `Linear`: y = base(x) + s · B(A(dropout(x))), base frozen (bias="none").
+// Stands in for the LinearLayer it wraps (same weight tensors), so the model code does not know adapters exist.
+import FlrCore
+
+public final class LoRALinear: LinearLayer, LoRALayer {
+  /// The layer this one replaced; put back by `detach`.
+  public let base: LinearLayer
+  public let lora: LoRAParameters
+  // Kept from the training forward for backward (llm.c style: the activations in one place).
+  var savedDropped: Tensor?  // [rows, in]  dropout(x), only when a mask was applied
+  var savedMask: Tensor?  // [rows, in]  0 or 1/(1-p)
+  var savedDown: Tensor?  // [rows, r]   A·dropout(x)
+
+  public init(base: LinearLayer, lora: LoRAParameters) {
+    self.base = base
+    self.lora = lora
+    var sources: [String: WeightSource] = ["weight": .tensor(base.weight)]
+    if let bias = base.bias { sources["bias"] = .tensor(bias) }
+    super.init(
+      Weights(file: lora.path, sources: sources), in: base.inFeatures, out: base.outFeatures,
+      bias: base.bias != nil)
+  }
+
+  /// x [..., in] -> [..., out]
+  public override func forward(_ x: Tensor) -> Tensor {
+    let y = super.forward(x)
+    let rows = x.count / inFeatures, r = lora.rank
+    let (xd, mask) = lora.dropped(x)
+    let down = Tensor(zeros: [rows, r])  // [rows, r] = xd · Aᵀ
+    Gemm.matmul(xd.data, lora.loraA.data, down.data, m: rows, n: r, k: inFeatures, transB: true)
+    // y [rows, out] += s · down · Bᵀ
+    Gemm.matmul(
+      down.data, lora.loraB.data, y.data, m: rows, n: outFeatures, k: r, transB: true, alpha: lora.scaling, beta: 1)
+    if lora.training {
+      savedDropped = mask == nil ? nil : xd
+      savedMask = mask
+      savedDown = down
+    }
+    return y
+  }
+
+  /// dout [..., out], input [..., in] -> dinput [..., in]; accumulates gradA [r, in] and gradB [out, r].
+  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
+    let dinput = super.backward(dout: dout, input: input)
+    let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
+    let xd = savedDropped ?? input
+    let down: Tensor
+    if let saved = savedDown, saved.count == rows * r {
+      down = saved
+    } else {  // backward without a training forward: recompute (no dropout)
+      down = Tensor(zeros: [rows, r])
+      Gemm.matmul(xd.data, lora.loraA.data, down.data, m: rows, n: r, k: inFeatures, transB: true)
+    }
+    // gradB [out, r] += s · doutᵀ · down
+    Gemm.matmul(
+      dout.data, down.data, lora.gradB.data, m: outFeatures, n: r, k: rows, transA: true, alpha: s, beta: 1)
+    let ddown = Tensor(zeros: [rows, r])  // s · dout · B
+    Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: rows, n: r, k: outFeatures, alpha: s)
+    // gradA [r, in] += ddownᵀ · xd
+    Gemm.matmul(ddown.data, xd.data, lora.gradA.data, m: r, n: inFeatures, k: rows, transA: true, beta: 1)
+    if let mask = savedMask {
+      let dxd = Tensor(zeros: input.shape)
+      Gemm.matmul(ddown.data, lora.loraA.data, dxd.data, m: rows, n: inFeatures, k: r)
+      Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
+    } else {
+      Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
+    }
+    return dinput
+  }
+
+  /// Drops what the training forward kept (after backward, or when leaving training).
+  public func releaseSaved() {
+    savedDropped = nil
+    savedMask = nil
+    savedDown = nil
+  }
+
+  public func foldIntoBase(sign: Float) {
+    // W [out, in] += sign · s · B [out, r] · A [r, in]
+    Gemm.matmul(
+      lora.loraB.data, lora.loraA.data, weight.data, m: outFeatures, n: inFeatures, k: lora.rank,
+      alpha: sign * lora.scaling, beta: 1)
+  }
+}

@@ -1,0 +1,87 @@
+// The trainable half of one PEFT LoRA layer (peft/tuners/lora/layer.py `LoraLayer.update_layer`): A, B, their
+// gradients, the scaling and the dropout on the LoRA input. Shared by LoRALinear and LoRAConv2d.
+import FlrCore
+
+public final class LoRAParameters {
+  /// Module path in the original naming.
+  public let path: String
+  public let rank: Int, alpha: Float, useRslora: Bool
+  /// alpha/r, or alpha/√r with rsLoRA (SPEC §6.3).
+  public let scaling: Float
+  /// Linear: A [r, in], B [out, r]. Conv2d: A [r, in, k, k], B [out, r, 1, 1] (PEFT's shapes).
+  public let loraA: Tensor, loraB: Tensor
+  /// Accumulated by backward (same shapes as A and B); zero them between steps with `zeroGradients()`.
+  public let gradA: Tensor, gradB: Tensor
+  /// lora_dropout: applied to the LoRA input only, and only while `training`.
+  public let dropout: Float
+  public var training = false
+  public var rng: SeededRNG
+  /// Parity tests: a mask to use instead of drawing one (values 0 or 1/(1-p), the input's full shape).
+  public var injectedMask: ((_ count: Int) -> Tensor)?
+
+  /// `fanIn` = in (Linear) or in·k·k (Conv2d), for the kaiming bound.
+  public init(
+    path: String, aShape: [Int], bShape: [Int], fanIn: Int, rank: Int, alpha: Float, useRslora: Bool,
+    dropout: Float, seed: UInt64
+  ) {
+    self.path = path
+    self.rank = rank
+    self.alpha = alpha
+    self.useRslora = useRslora
+    scaling = useRslora ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    loraA = Tensor(zeros: aShape)
+    loraB = Tensor(zeros: bShape)
+    gradA = Tensor(zeros: aShape)
+    gradB = Tensor(zeros: bShape)
+    self.dropout = dropout
+    rng = SeededRNG(seed: seed)
+  }
+
+  public enum Initialization: String, Sendable, CaseIterable {
+    /// A ~ U(-1/√fan_in, 1/√fan_in) (kaiming_uniform_, a = √5), B = 0.
+    case `default`
+    /// A ~ N(0, (1/r)²), B = 0.
+    case gaussian
+  }
+
+  /// PEFT's `reset_lora_parameters`, drawn from `rng` (flr's stream, not torch's: same distribution).
+  public func initialize(_ initialization: Initialization, fanIn: Int, rng: inout SeededRNG) {
+    switch initialization {
+    case .default:
+      let bound = 1 / Float(fanIn).squareRoot()
+      for i in 0..<loraA.count { loraA.data[i] = (2 * rng.nextFloat() - 1) * bound }
+    case .gaussian:
+      let std = 1 / Float(rank)
+      for i in 0..<loraA.count { loraA.data[i] = std * rng.normal() }
+    }
+    loraB.fill(0)
+  }
+
+  public var parameterCount: Int { loraA.count + loraB.count }
+
+  public func zeroGradients() {
+    gradA.fill(0)
+    gradB.fill(0)
+  }
+
+  /// x [count] -> (dropout(x), mask) in training with p > 0; (x, nil) otherwise. The base layer keeps x.
+  func dropped(_ x: Tensor) -> (Tensor, Tensor?) {
+    guard training, dropout > 0 else { return (x, nil) }
+    let out = Tensor(zeros: x.shape)
+    if let injectedMask {
+      let mask = injectedMask(x.count)
+      Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count)
+      return (out, mask)
+    }
+    let mask = Tensor(zeros: x.shape)
+    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &rng)
+    return (out, mask)
+  }
+}
+
+/// A LoRA layer standing in for a base Linear or Conv2d.
+public protocol LoRALayer: AnyObject {
+  var lora: LoRAParameters { get }
+  /// W += sign · scaling · B·A on the frozen base weight (merge: +1, unmerge: -1).
+  func foldIntoBase(sign: Float)
+}
