@@ -75,6 +75,7 @@ enum CaptionCommand {
       images = ImagePaths.shard(images, index: shard.index, count: shard.count)
     }
     let listed = images.count
+    if listed == 0 { session.note("caption: no images found (folders give .png .jpg .jpeg .webp files)") }
     var skipped = 0
     // Captions that would only be thrown away are not computed.
     if save && outPath == nil {

@@ -28,6 +28,15 @@ enum ShowCommand {
     }
     let revision = model.revision.map { " revision \($0)" } ?? ""
     session.out.line("model: \(model.source)\(revision) from \(model.folder)")
+    let text = model.model.config.text, vision = model.model.config.vision
+    session.out.line(
+      "  vision: DaViT dims \(vision.dimEmbed.map(String.init).joined(separator: ",")), depths "
+        + "\(vision.depths.map(String.init).joined(separator: ",")); text: BART d_model \(text.dModel), "
+        + "\(text.encoderLayers)+\(text.decoderLayers) layers, vocabulary \(text.vocabSize)")
+    let settings = model.generator.settings
+    session.out.line(
+      "  generation: num_beams \(settings.numBeams), no_repeat_ngram_size \(settings.noRepeatNgramSize), "
+        + "early_stopping \(settings.earlyStopping) (beams= overrides num_beams)")
   }
 
   static func showSettings(_ session: Session) {
