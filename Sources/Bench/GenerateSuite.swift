@@ -23,7 +23,12 @@ let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 dec
   }
   var stepTimes: [Int: Double] = [:]
   for beams in [1, 3] {
-    let settings = generator.settings.with(numBeams: beams, maxNewTokens: 75)
+    // Florence-2's text_config values (a default FlorenceConfig() leaves the generation fields unset).
+    let settings = GenerationSettings.florence2.with(numBeams: beams, maxNewTokens: 75)
+    do { _ = try generator.generate(encoderOutput: encoderOutput, settings: settings) } catch {
+      print("generate: \(error)")
+      return
+    }
     var steps = 0
     let name = beams == 1 ? "greedy 75 tokens" : "beam-\(beams) 75 tokens"
     Bench.measure(name, shape: "base, 1 image") {
