@@ -4,6 +4,7 @@
 import Foundation
 import XCTest
 
+@testable import FlrCore
 @testable import FlrTrain
 
 final class AdamW8bitTests: XCTestCase {

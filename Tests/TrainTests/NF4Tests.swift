@@ -5,6 +5,7 @@
 import Foundation
 import XCTest
 
+@testable import FlrCore
 @testable import FlrTrain
 
 final class NF4Tests: XCTestCase {

@@ -25,9 +25,9 @@ public struct NF4Tensor: Sendable {
   /// Quantizes `shape.reduce(1, *)` fp32 values. Throws for an empty tensor or non-finite values.
   public init(quantizing w: UnsafePointer<Float>, shape: [Int]) throws {
     let n = shape.reduce(1, *)
-    guard n > 0 else { throw OptimizerError.badArgument("NF4: cannot quantize an empty tensor \(shape)") }
+    guard n > 0 else { throw QuantizationError("NF4: cannot quantize an empty tensor \(shape)") }
     if let bad = (0..<n).first(where: { !w[$0].isFinite }) {
-      throw OptimizerError.badArgument("NF4: tensor \(shape) holds a non-finite value at flat index \(bad)")
+      throw QuantizationError("NF4: tensor \(shape) holds a non-finite value at flat index \(bad)")
     }
     var packed = [UInt8](repeating: 0, count: (n + 1) / 2)
     let absmax = Self.quantizeCodes(w, count: n, into: &packed)

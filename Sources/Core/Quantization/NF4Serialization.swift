@@ -36,7 +36,7 @@ extension NF4Tensor {
   /// Reads a bitsandbytes-serialized NF4 weight back. Throws, naming `key`, when the fields do not describe
   /// nested NF4 with blocks of 64/256 and bitsandbytes' own maps, or the sizes disagree.
   public init(serialized s: NF4Serialized, key: String) throws {
-    func bad(_ why: String) -> OptimizerError { .badState("\(key): \(why)") }
+    func bad(_ why: String) -> QuantizationError { QuantizationError("\(key): \(why)") }
     guard let obj = try? JSONSerialization.jsonObject(with: Data(s.quantState)) as? [String: Any] else {
       throw bad("quant_state.bitsandbytes__nf4 is not a JSON object")
     }

@@ -5,6 +5,7 @@
 // (the seed's pin) as well as main: same decay order, quantize_2D search and sign fix. All arithmetic is fp32 like
 // the kernel; CUDA's approximate __powf/__fdividef are replaced by exact ones.
 
+import FlrCore
 import Foundation
 
 public final class AdamW8bit: Optimizer {
