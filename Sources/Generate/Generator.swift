@@ -78,7 +78,8 @@ public final class Generator {
         "pixel values \(pixelValues.shape) need one prompt per image, got \(promptIds.count) prompts")
     }
     if promptIds.isEmpty { return [] }
-    let encoderOutput = try model.encode(imageFeatures: model.imageFeatures(pixelValues: pixelValues), promptIds: promptIds)
+    let encoderOutput = try model.encode(
+      imageFeatures: model.imageFeatures(pixelValues: pixelValues), promptIds: promptIds)
     return try generate(encoderOutput: encoderOutput, settings: settings, onStep: onStep)
   }
 

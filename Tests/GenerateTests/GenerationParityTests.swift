@@ -43,7 +43,9 @@ final class GenerationParityTests: XCTestCase {
     }
     XCTAssertEqual(checked, 240, "cases.json should hold 240 cases")
     XCTAssertGreaterThan(earlyRows, 20, "the fixture should contain rows that end before the length limit")
-    XCTAssertTrue(mismatches.isEmpty, "\(mismatches.count) of \(checked) cases differ:\n" + mismatches.prefix(8).joined(separator: "\n"))
+    XCTAssertTrue(
+      mismatches.isEmpty,
+      "\(mismatches.count) of \(checked) cases differ:\n" + mismatches.prefix(8).joined(separator: "\n"))
   }
 
   /// Decoded text (skip_special_tokens=False) and the caption (`post_process_generation` for a pure_text task,
@@ -64,6 +66,7 @@ final class GenerationParityTests: XCTestCase {
         }
       }
     }
-    XCTAssertTrue(mismatches.isEmpty, "\(mismatches.count) texts differ:\n" + mismatches.prefix(8).joined(separator: "\n"))
+    XCTAssertTrue(
+      mismatches.isEmpty, "\(mismatches.count) texts differ:\n" + mismatches.prefix(8).joined(separator: "\n"))
   }
 }

@@ -11,14 +11,17 @@ final class TopCandidatesTests: XCTestCase {
       let beams = 1 + trial % 4, vocab = 37 + trial
       // Few distinct values -> many exact ties; some -inf as banned tokens.
       let rows = (0..<beams).map { _ in
-        (0..<vocab).map { _ -> Float in Int.random(in: 0..<10, using: &rng) == 0 ? -.infinity : Float(Int.random(in: -4...0, using: &rng)) }
+        (0..<vocab).map { _ -> Float in
+          Int.random(in: 0..<10, using: &rng) == 0 ? -.infinity : Float(Int.random(in: -4...0, using: &rng))
+        }
       }
       let offsets = (0..<beams).map { _ in Float(Int.random(in: -2...0, using: &rng)) }
       var top = TopCandidates(capacity: 2 * beams)
       for b in 0..<beams {
         rows[b].withUnsafeBufferPointer { top.scan($0.baseAddress!, count: vocab, adding: offsets[b], base: b * vocab) }
       }
-      let all = (0..<beams).flatMap { b in (0..<vocab).map { (score: rows[b][$0] + offsets[b], index: b * vocab + $0) } }
+      let all = (0..<beams).flatMap { b in (0..<vocab).map { (score: rows[b][$0] + offsets[b], index: b * vocab + $0) }
+      }
       let sorted = all.sorted { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }.prefix(2 * beams)
       XCTAssertEqual(top.indices, sorted.map(\.index), "trial \(trial)")
       XCTAssertEqual(top.scores, sorted.map(\.score), "trial \(trial)")
