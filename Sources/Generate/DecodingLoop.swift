@@ -94,7 +94,8 @@ struct DecodingLoop {
       }
       step += 1
       active = nextActive
-      if !active.isEmpty { try state.reorder(sources) }
+      // The gather copies every layer's cache; skip it when every row continues itself.
+      if !active.isEmpty && sources != Array(0..<state.rows) { try state.reorder(sources) }
       try report(step: step, active: active.count)
     }
     return searches.map { $0.result() }
