@@ -18,6 +18,8 @@ public final class LoadedModel: @unchecked Sendable {
   public let model: Florence2
   public let tokenizer: BartTokenizer
   public let generator: Generator
+  /// LoRA adapters resident beside the model (`lora`, `load adapter=`, `use`); they swap layers in place.
+  public private(set) lazy var adapters = LoRAAdapters(model: model)
 
   public init(folder: String, source: String, revision: String?, model: Florence2, tokenizer: BartTokenizer) {
     self.folder = folder

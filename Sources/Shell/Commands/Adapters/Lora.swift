@@ -1,5 +1,5 @@
-// `lora`: attach a LoRA adapter to the loaded model (issue "LoRA"). Declared now so that help,
-// completion and `flr train` know its options; the engine is not built yet.
+// `lora`, `use`, `drop`, `merge`, `unmerge`: named LoRA adapters resident beside the loaded model
+// (FlrModel's LoRAAdapters); the work is in AdapterActions.swift.
 
 enum LoraCommand {
   /// The seed's FLORENCE_TARGET_MODULES.
@@ -22,7 +22,7 @@ enum LoraCommand {
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the initialisation"),
     ],
     examples: ["lora rank=8 alpha=8", "lora vision targets=qkv,proj rslora"],
-    run: { _, _ in throw notAvailableYet("lora", "LoRA") })
+    run: { arguments, session in try AdapterActions.create(arguments, session) })
 }
 
 enum UseCommand {
@@ -30,7 +30,7 @@ enum UseCommand {
     "use", group: .adapters, summary: "Make a resident adapter active (`use none`: the base model)",
     positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name or none"),
     examples: ["use mylora", "use none"],
-    run: { _, _ in throw notAvailableYet("use", "LoRA") })
+    run: { arguments, session in try AdapterActions.use(arguments, session) })
 }
 
 enum DropCommand {
@@ -38,7 +38,7 @@ enum DropCommand {
     "drop", group: .adapters, summary: "Free a resident adapter",
     positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name"),
     examples: ["drop mylora"],
-    run: { _, _ in throw notAvailableYet("drop", "LoRA") })
+    run: { arguments, session in try AdapterActions.drop(arguments, session) })
 }
 
 enum MergeCommand {
@@ -46,12 +46,12 @@ enum MergeCommand {
     "merge", group: .adapters, summary: "Fold an adapter into the base weights for fast captioning",
     positionals: PositionalSpec("NAME", .string, minimum: 0, maximum: 1, "adapter (default: the active one)"),
     examples: ["merge", "merge mylora"],
-    run: { _, _ in throw notAvailableYet("merge", "LoRA") })
+    run: { arguments, session in try AdapterActions.merge(arguments, session) })
 }
 
 enum UnmergeCommand {
   static let command = Command(
     "unmerge", group: .adapters, summary: "Restore the base weights after `merge`",
     examples: ["unmerge"],
-    run: { _, _ in throw notAvailableYet("unmerge", "LoRA") })
+    run: { _, session in try AdapterActions.unmerge(session) })
 }

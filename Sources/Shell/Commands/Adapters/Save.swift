@@ -1,4 +1,4 @@
-// `save`: write an adapter (PEFT layout) or a merged model. Declared now; the engine is not built yet.
+// `save`: write an adapter in PEFT's layout (AdapterActions.save). `save model DIR` is not built yet.
 
 enum SaveCommand {
   static let command = Command(
@@ -12,5 +12,5 @@ enum SaveCommand {
       .flag("state", settable: false, "Also write optimizer state, step and RNG so `train resume` continues"),
     ],
     examples: ["save loras/mine", "save mylora loras/mine naming=native", "save model merged/"],
-    run: { _, _ in throw notAvailableYet("save", "LoRA saving") })
+    run: { arguments, session in try AdapterActions.save(arguments, session) })
 }

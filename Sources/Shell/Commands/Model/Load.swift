@@ -23,7 +23,7 @@ enum LoadCommand {
       vocab.json + merges.txt). If loading fails, the model loaded before stays.
       """,
     run: { arguments, session in
-      if arguments.string("adapter") != nil { throw notAvailableYet("load adapter=", "LoRA") }
+      if let folder = arguments.string("adapter") { return try AdapterActions.load(folder: folder, arguments, session) }
       guard let source = arguments.positionals.first else {
         throw ShellError("load: missing MODEL (a folder or hub id); adapters: load adapter=DIR")
       }

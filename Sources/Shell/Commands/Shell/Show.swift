@@ -15,7 +15,7 @@ enum ShowCommand {
         switch topic {
         case "model": showModel(session)
         case "settings": showSettings(session)
-        case "lora": session.out.line("adapters: none (LoRA adapters are not built in this version)")
+        case "lora": AdapterActions.show(session)
         default: session.out.line("dataset: none (datasets are not built in this version)")
         }
       }
