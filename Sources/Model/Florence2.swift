@@ -25,17 +25,22 @@ public final class Florence2 {
 
   /// A folder, or a hub id such as `microsoft/Florence-2-base-ft` resolved in the local Hugging Face cache
   /// exactly as huggingface_hub does (flr never downloads; the error says how to fetch it).
-  public static func load(_ reference: String, revision: String? = nil) throws -> Florence2 {
-    try load(folder: HubCache.resolve(reference, revision: revision))
+  /// `quantize: .nf4` stores every Linear but lm_head as NF4 (Florence2+NF4.swift).
+  public static func load(_ reference: String, revision: String? = nil, quantize: WeightQuantization = .none) throws
+    -> Florence2
+  {
+    try load(folder: HubCache.resolve(reference, revision: revision), quantize: quantize)
   }
 
   /// A snapshot folder: config.json plus model.safetensors / sharded / pytorch_model.bin, either naming.
-  public static func load(folder: String) throws -> Florence2 {
+  public static func load(folder: String, quantize: WeightQuantization = .none) throws -> Florence2 {
     let config = try FlorenceConfig.load(URL(fileURLWithPath: folder).appendingPathComponent("config.json"))
     let set = try CheckpointSet.open(folder: folder)
     let file = set.files.first ?? folder
     let sources = try CheckpointNaming.canonicalSources(set.tensors, config: config, file: file)
-    return try Florence2(config: config, weights: Weights(file: file, sources: sources))
+    let model = try Florence2(config: config, weights: Weights(file: file, sources: sources))
+    if quantize == .nf4 { try model.quantizeLinearsNF4(sourceDType: set.torchWeightDType) }
+    return model
   }
 
   /// Random weights at `config`'s shapes (benchmarks, memory checks).

@@ -16,6 +16,15 @@ open class LinearLayer {
     self.bias = bias ? w("bias", [outFeatures]) : nil
   }
 
+  /// From tensors already built. A subclass that keeps its weight in another form (NF4LinearLayer) passes a
+  /// `weight` of shape [0] and overrides forward and backward.
+  public init(weight: Tensor, bias: Tensor?, in inFeatures: Int, out outFeatures: Int) {
+    self.inFeatures = inFeatures
+    self.outFeatures = outFeatures
+    self.weight = weight
+    self.bias = bias
+  }
+
   /// x [..., in] -> [..., out]
   open func forward(_ x: Tensor) -> Tensor {
     let rows = x.count / inFeatures
