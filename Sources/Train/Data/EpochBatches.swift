@@ -37,7 +37,7 @@ public final class EpochBatches: Sequence, IteratorProtocol {
   /// Images that failed to decode during this epoch (skipped).
   public private(set) var failures: [SkippedItem] = []
 
-  private let dataset: CaptionDataset
+  private let items: [CaptionItem]  // a snapshot: a reload during the epoch does not change it
   private let tokenizer: BartTokenizer
   private let augmentation: CaptionAugmentation
   private let maxLength: Int
@@ -51,11 +51,11 @@ public final class EpochBatches: Sequence, IteratorProtocol {
     augmentation: CaptionAugmentation = .none, maxLength: Int = 1024, indices: [Int]? = nil, shuffle: Bool = true,
     prefetchDepth: Int = 4
   ) {
-    var order = indices ?? dataset.trainIndices
+    var order = (indices ?? dataset.trainIndices).filter { dataset.items.indices.contains($0) }
     if shuffle { Self.shuffle(&order, seed: seed, epoch: UInt64(epoch)) }
     self.order = order
     self.batchSize = Swift.max(1, batchSize)
-    self.dataset = dataset
+    self.items = dataset.items
     self.tokenizer = tokenizer
     self.augmentation = augmentation
     self.maxLength = maxLength
@@ -84,9 +84,9 @@ public final class EpochBatches: Sequence, IteratorProtocol {
     while indices.count < batchSize, let item = prefetcher.next() {
       switch item.image {
       case .failure(let error):
-        failures.append(SkippedItem(file: dataset.items[item.index].key, reason: .unreadableImage(error.problem)))
+        failures.append(SkippedItem(file: items[item.index].key, reason: .unreadableImage(error.problem)))
       case .success(let image):
-        let caption = augmentation.apply(dataset.items[item.index].caption, rng: &rng)
+        let caption = augmentation.apply(items[item.index].caption, rng: &rng)
         indices.append(item.index)
         captions.append(caption)
         ids.append(tokenizer.encode(caption, maxLength: maxLength))
