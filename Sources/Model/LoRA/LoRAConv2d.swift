@@ -36,6 +36,7 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
       savedMask = mask
       savedDown = down
     }
+    withExtendedLifetime((xd, down)) {}  // temporaries read through raw pointers above
     return y
   }
 
@@ -67,6 +68,7 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     if let mask = savedMask {
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
     }
+    withExtendedLifetime((xd, down, ddown, dxd)) {}
     return dinput
   }
 

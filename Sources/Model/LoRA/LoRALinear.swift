@@ -36,6 +36,7 @@ public final class LoRALinear: LinearLayer, LoRALayer {
       savedMask = mask
       savedDown = down
     }
+    withExtendedLifetime((xd, down)) {}  // temporaries read through raw pointers above
     return y
   }
 
@@ -62,9 +63,11 @@ public final class LoRALinear: LinearLayer, LoRALayer {
       let dxd = Tensor(zeros: input.shape)
       Gemm.matmul(ddown.data, lora.loraA.data, dxd.data, m: rows, n: inFeatures, k: r)
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
+      withExtendedLifetime(dxd) {}
     } else {
       Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
     }
+    withExtendedLifetime((xd, down, ddown)) {}
     return dinput
   }
 

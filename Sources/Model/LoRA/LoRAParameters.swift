@@ -70,7 +70,7 @@ public final class LoRAParameters {
     let out = Tensor(zeros: x.shape)
     if let injectedMask {
       let mask = injectedMask(x.count)
-      Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count)
+      withExtendedLifetime(mask) { Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count) }
       return (out, mask)
     }
     let mask = Tensor(zeros: x.shape)

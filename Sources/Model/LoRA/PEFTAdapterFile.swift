@@ -149,7 +149,7 @@ public enum PEFTAdapterFile {
             if let bad = (0..<t.count).first(where: { !t.data[$0].isFinite }) {
               values.append("\(own).lora_\(half): element \(bad) is \(t.data[bad])")
             }
-            target.data.update(from: t.data, count: t.count)
+            withExtendedLifetime(t) { target.data.update(from: t.data, count: t.count) }
           } catch { values.append("\(own).lora_\(half): \(error)") }
         }
       }
