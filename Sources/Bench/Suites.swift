@@ -7,4 +7,5 @@ let allSuites: [BenchSuite] = [
   tokenizerSuite,
   generateSuite,
   optimSuite,
+  trainStepSuite,
 ]

@@ -126,6 +126,16 @@ final class BackwardTests: XCTestCase {
     XCTAssertEqual(stage2.loss, full.loss)
   }
 
+  func testReachFromLowestModulePath() {
+    XCTAssertEqual(GradientReach(lowestModulePath: "vision_tower.convs.0.proj"), .vision(stage: 0))
+    XCTAssertEqual(GradientReach(lowestModulePath: "vision_tower.blocks.2.3.spatial_block.window_attn.fn.qkv"), .vision(stage: 2))
+    XCTAssertEqual(GradientReach(lowestModulePath: "language_model.model.encoder.layers.0.fc1"), .encoder)
+    XCTAssertEqual(GradientReach(lowestModulePath: "language_model.model.decoder.layers.1.encoder_attn.k_proj"), .decoder)
+    XCTAssertEqual(GradientReach(lowestModulePath: nil), .decoder)
+    XCTAssertLessThan(GradientReach.vision(stage: 1), .vision(stage: 0))
+    XCTAssertLessThan(GradientReach.encoder, .vision(stage: 3))
+  }
+
   func testBadLabelsThrow() throws {
     let x = try inputs()
     let ignored = x.labels.map { $0.map { _ in Int32(-100) } }

@@ -135,29 +135,38 @@ extension ConvEmbed {
   }
 }
 
-/// One DaViT stage: patch embedding, then its blocks.
+/// One DaViT stage: patch embedding, then its blocks (each kept, or only its input with checkpointing).
 struct DaViTStageSaved {
   let embed: ConvEmbedSaved
-  let blocks: [DaViTBlockSaved]
+  let blocks: [LayerActivations<DaViTBlockSaved>]
 }
 
 extension DaViT {
-  /// Stage i's forward, keeping what its backward needs.
-  func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext) -> (Tensor, DaViTStageSaved) {
+  /// Stage i's forward, keeping what its backward needs. `recompute`: keep only each block's input (and the
+  /// random stream's state), recomputed block by block in backward, so at most one block's activations live.
+  func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext, recompute: Bool = false) -> (Tensor, DaViTStageSaved) {
     var (h, embed) = convs[i].forwardTrain(x)
-    var saved: [DaViTBlockSaved] = []
+    var saved: [LayerActivations<DaViTBlockSaved>] = []
     for block in blocks[i] {
+      if recompute { saved.append(.recompute(input: h, rng: ctx.rng)) }
       let (y, s) = block.forwardTrain(h, ctx: ctx)
-      saved.append(s)
+      if !recompute { saved.append(.kept(s)) }
       h = y
     }
     return (h, DaViTStageSaved(embed: embed, blocks: saved))
   }
 
   /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels)
-  func stageBackward(_ i: Int, _ dy: Tensor, _ s: DaViTStageSaved) -> Tensor {
+  func stageBackward(_ i: Int, _ dy: Tensor, _ s: DaViTStageSaved, ctx: TrainingContext) -> Tensor {
     var d = dy
-    for (block, saved) in zip(blocks[i], s.blocks).reversed() { d = block.backward(d, saved) }
+    for (block, activations) in zip(blocks[i], s.blocks).reversed() {
+      switch activations {
+      case .kept(let saved): d = block.backward(d, saved)
+      case .recompute(let input, let rng):
+        ctx.rng = rng
+        d = block.backward(d, block.forwardTrain(input, ctx: ctx).1)
+      }
+    }
     return convs[i].backward(d, s.embed)
   }
 }

@@ -45,14 +45,11 @@ extension Florence2 {
 
     // MARK: vision tower: stages below `lowestStage` need no backward
     var x = channelsLast(pixelValues)
-    var stages: [LayerActivations<DaViTStageSaved>] = []
+    var stages: [DaViTStageSaved] = []
     for i in 0..<visionTower.convs.count {
-      if i >= lowestStage && visionRecompute {
-        stages.append(.recompute(input: x, rng: ctx.rng))
-        x = visionTower.stageTrain(i, x, ctx: ctx).0
-      } else if i >= lowestStage || options.dropout {
-        let (y, saved) = visionTower.stageTrain(i, x, ctx: ctx)
-        if i >= lowestStage { stages.append(.kept(saved)) }
+      if i >= lowestStage || options.dropout {
+        let (y, saved) = visionTower.stageTrain(i, x, ctx: ctx, recompute: visionRecompute)
+        if i >= lowestStage { stages.append(saved) }
         x = y
       } else {
         x = visionTower.convs[i].forward(x)
@@ -161,15 +158,8 @@ extension Florence2 {
     result.imageFeatures = dFeatures
     var dx = imageProjector.backward(dFeatures, projectorNorm, gridSide: x.shape[1])
     result.visionOutput = dx
-    for (i, activations) in zip(lowestStage..<visionTower.convs.count, stages).reversed() {
-      let saved: DaViTStageSaved
-      switch activations {
-      case .kept(let s): saved = s
-      case .recompute(let input, let rng):
-        ctx.rng = rng
-        saved = visionTower.stageTrain(i, input, ctx: ctx).1
-      }
-      dx = visionTower.stageBackward(i, dx, saved)
+    for (i, saved) in zip(lowestStage..<visionTower.convs.count, stages).reversed() {
+      dx = visionTower.stageBackward(i, dx, saved, ctx: ctx)
     }
     if reach == .pixels { result.pixelValues = channelsFirst(dx) }
     return result

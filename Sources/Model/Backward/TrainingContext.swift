@@ -5,7 +5,8 @@
 import FlrCore
 
 /// Recompute activations during backward instead of keeping them (SPEC-free; PyTorch's
-/// gradient_checkpointing): `text` recomputes each BART layer, `all` also each DaViT block and patch embed.
+/// gradient_checkpointing): `text` recomputes each BART layer, `all` also each DaViT block (spatial +
+/// channel sub-block pair; patch embeddings stay kept).
 public enum Checkpointing: String, Sendable, CaseIterable {
   case none, text, all
 }
@@ -30,6 +31,28 @@ public enum GradientReach: Sendable, Equatable, Comparable {
     }
   }
   public static func < (a: GradientReach, b: GradientReach) -> Bool { a.depth < b.depth }
+
+  /// Where backward must reach for an adapter whose lowest adapted module has this dotted path (original
+  /// naming, e.g. `vision_tower.convs.0.proj`, `language_model.model.encoder.layers.3.fc1`); nil (nothing
+  /// adapted) needs no backward below the decoder.
+  public init(lowestModulePath path: String?) {
+    guard let path else {
+      self = .decoder
+      return
+    }
+    let parts = path.split(separator: ".")
+    if parts.count >= 3, parts[0] == "vision_tower", parts[1] == "convs" || parts[1] == "blocks", let stage = Int(parts[2]) {
+      self = .vision(stage: stage)
+    } else if path.hasPrefix("vision_tower") {
+      self = .pixels
+    } else if path.hasPrefix("language_model.model.decoder") || path.hasPrefix("language_model.lm_head") {
+      self = .decoder
+    } else if path.hasPrefix("language_model") {
+      self = .encoder
+    } else {
+      self = .vision(stage: 4)  // the projector
+    }
+  }
 }
 
 public struct TrainingOptions: Sendable {

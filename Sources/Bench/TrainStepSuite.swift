@@ -1,0 +1,50 @@
+// One training step (forward + backward) of Florence-2 base on random weights: one 768x768 image, a 13-token
+// prompt, a 64-token caption, dropout on, with each gradient-checkpointing mode. Base weights are frozen;
+// backward runs all the way to the pixel values (the seed's default LoRA targets include the stage-0 patch
+// conv, so a LoRA step walks the same path; the r=4 LoRA products add little on top).
+import FlrCore
+import FlrModel
+import Foundation
+
+let trainStepSuite = BenchSuite(
+  name: "train-step", summary: "Florence-2 base: one forward+backward step (64-token caption), time and peak RSS per checkpointing mode"
+) {
+  let model: Florence2
+  do { model = try Florence2.random(config: FlorenceConfig()) } catch {
+    print("train-step: \(error)")
+    return
+  }
+  print(String(format: "train-step: resident after building the weights %.2f GiB", residentBytes("VmRSS") / 1_073_741_824))
+  let pixels = Bench.random([1, 3, 768, 768])
+  let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
+  var rng = SeededRNG(seed: 3)
+  let caption: [[Int32]] = [[0] + (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) } + [2]]
+  // Lightest first: the process's peak RSS (VmHWM) is reset before each mode where the kernel allows it.
+  for mode in [Checkpointing.all, .text, .none] {
+    resetPeakResident()
+    var seconds: [Double] = []
+    let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
+    for run in 0..<max(1, runs) {
+      let start = Date()
+      do {
+        _ = try model.trainingStep(
+          pixelValues: pixels, promptIds: prompt, labels: caption,
+          options: TrainingOptions(dropout: true, checkpointing: mode, reach: .pixels, seed: UInt64(run)))
+      } catch {
+        print("train-step: \(error)")
+        return
+      }
+      seconds.append(Date().timeIntervalSince(start))
+    }
+    print(
+      String(
+        format: "train-step checkpointing=%@: %.2f s median of %d (best %.2f s, first %.2f s), peak RSS %.2f GiB",
+        mode.rawValue, seconds.sorted()[seconds.count / 2], seconds.count, seconds.min() ?? 0, seconds[0],
+        residentBytes("VmHWM") / 1_073_741_824))
+  }
+}
+
+/// Resets VmHWM to the current RSS (Linux: writing 5 to /proc/self/clear_refs).
+func resetPeakResident() {
+  try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
