@@ -45,8 +45,9 @@ final class LoRAFileTests: XCTestCase {
         } else {
           XCTAssertNotNil(set["base_model.model.vision_tower.convs.0.proj.lora_B.weight"])
         }
-        let config = try JSONSerialization.jsonObject(
-          with: Data(contentsOf: URL(fileURLWithPath: folder + "/adapter_config.json"))) as! [String: Any]
+        let config =
+          try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: folder + "/adapter_config.json"))) as! [String: Any]
         XCTAssertEqual(config.count, 19)
         let (back, detected) = try PEFTAdapterFile.load(from: folder, name: "back", model: model)
         XCTAssertEqual(detected, naming)
@@ -92,10 +93,14 @@ final class LoRAFileTests: XCTestCase {
     let source = try temporaryFolder()
     try PEFTAdapterFile.save(good, to: source, naming: .original)
     let tensors = try CheckpointSet.open(file: source + "/adapter_model.safetensors")
-    let configText = String(decoding: try Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json")), as: UTF8.self)
+    let configText = String(
+      decoding: try Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json")), as: UTF8.self)
 
-    func variant(config: String? = nil, tensors edit: (([(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)])? = nil,
-                 raw: [UInt8]? = nil) throws -> String {
+    func variant(
+      config: String? = nil,
+      tensors edit: (([(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)])? = nil,
+      raw: [UInt8]? = nil
+    ) throws -> String {
       let folder = try temporaryFolder()
       try (config ?? configText).write(toFile: folder + "/adapter_config.json", atomically: true, encoding: .utf8)
       if let raw {
@@ -114,21 +119,30 @@ final class LoRAFileTests: XCTestCase {
       }
     }
     let key = "base_model.model.language_model.model.encoder.layers.0.fc1.lora_A.weight"
-    expectError(try variant(config: configText.replacingOccurrences(of: "\"use_dora\": false", with: "\"use_dora\": true")), ["DoRA"])
+    expectError(
+      try variant(config: configText.replacingOccurrences(of: "\"use_dora\": false", with: "\"use_dora\": true")),
+      ["DoRA"])
     expectError(try variant(config: configText.replacingOccurrences(of: "\"LORA\"", with: "\"IA3\"")), ["IA3"])
     expectError(try variant(config: "{not json"), ["adapter_config.json", "JSON"])
-    expectError(try variant(config: configText.replacingOccurrences(of: "\"r\": 4", with: "\"r\": 8")), ["wrong shape", "r = 8"])
-    expectError(try variant(tensors: { $0.map { $0.name == key ? (key.replacingOccurrences(of: "fc1", with: "fc9"), $0.tensor) : $0 } }),
-                ["encoder.layers.0.fc9", "half a LoRA pair"])
-    expectError(try variant(tensors: { $0.map { $0.name == key ? ($0.name, Tensor(zeros: [4, 7])) : $0 } }), ["wrong shape", "[4, 7]"])
-    expectError(try variant(tensors: { list in
-      list.map { item in
-        guard item.name == key else { return item }
-        let t = item.tensor.copy()
-        t.data[3] = .nan
-        return (item.name, t)
-      }
-    }), ["non-finite", "element 3"])
+    expectError(
+      try variant(config: configText.replacingOccurrences(of: "\"r\": 4", with: "\"r\": 8")), ["wrong shape", "r = 8"])
+    expectError(
+      try variant(tensors: {
+        $0.map { $0.name == key ? (key.replacingOccurrences(of: "fc1", with: "fc9"), $0.tensor) : $0 }
+      }),
+      ["encoder.layers.0.fc9", "half a LoRA pair"])
+    expectError(
+      try variant(tensors: { $0.map { $0.name == key ? ($0.name, Tensor(zeros: [4, 7])) : $0 } }),
+      ["wrong shape", "[4, 7]"])
+    expectError(
+      try variant(tensors: { list in
+        list.map { item in
+          guard item.name == key else { return item }
+          let t = item.tensor.copy()
+          t.data[3] = .nan
+          return (item.name, t)
+        }
+      }), ["non-finite", "element 3"])
     expectError(try variant(raw: Array("garbage".utf8)), ["adapter_model.safetensors"])
     let empty = try temporaryFolder()
     expectError(empty, ["adapter_config.json"])

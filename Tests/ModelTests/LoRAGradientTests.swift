@@ -48,7 +48,8 @@ final class LoRAGradientTests: XCTestCase {
     var rng = SeededRNG(seed: 1)
     let (rows, inF, outF, r) = (5, 6, 7, 3)
     let base = LinearLayer(
-      Weights(file: "test", sources: ["weight": .tensor(random([outF, inF], &rng)), "bias": .tensor(random([outF], &rng))]),
+      Weights(
+        file: "test", sources: ["weight": .tensor(random([outF, inF], &rng)), "bias": .tensor(random([outF], &rng))]),
       in: inF, out: outF)
     let p = LoRAParameters(
       path: "fc", aShape: [r, inF], bShape: [outF, r], fanIn: inF, rank: r, alpha: 6, useRslora: true, dropout: 0.5,
@@ -63,17 +64,20 @@ final class LoRAGradientTests: XCTestCase {
     let x = random([rows, inF], &rng), g = random([rows, outF], &rng)
     _ = layer.forward(x)
     let dx = layer.backward(dout: g, input: x)
-    check("Linear", layer: { layer.forward($0) }, params: [("A", p.loraA, p.gradA), ("B", p.loraB, p.gradB)],
-          x: x, dx: dx, g: g)
+    check(
+      "Linear", layer: { layer.forward($0) }, params: [("A", p.loraA, p.gradA), ("B", p.loraB, p.gradB)],
+      x: x, dx: dx, g: g)
   }
 
   func testConvGradients() throws {
     var rng = SeededRNG(seed: 3)
     let (b, h, w, cin, cout, k, stride, pad, r) = (1, 7, 6, 3, 4, 3, 2, 1, 2)
     let base = Conv2dLayer(
-      Weights(file: "test", sources: [
-        "weight": .tensor(random([cout, cin, k, k], &rng)), "bias": .tensor(random([cout], &rng)),
-      ]), in: cin, out: cout, kernel: k, stride: stride, padding: pad)
+      Weights(
+        file: "test",
+        sources: [
+          "weight": .tensor(random([cout, cin, k, k], &rng)), "bias": .tensor(random([cout], &rng)),
+        ]), in: cin, out: cout, kernel: k, stride: stride, padding: pad)
     let p = LoRAParameters(
       path: "convs.0.proj", aShape: [r, cin, k, k], bShape: [cout, r, 1, 1], fanIn: cin * k * k, rank: r, alpha: 4,
       useRslora: false, dropout: 0.25, seed: 4)
@@ -88,17 +92,22 @@ final class LoRAGradientTests: XCTestCase {
     let y = layer.forward(x)
     let g = random(y.shape, &rng)
     let dx = layer.backward(dout: g, input: x)
-    check("Conv2d", layer: { layer.forward($0) }, params: [("A", p.loraA, p.gradA), ("B", p.loraB, p.gradB)],
-          x: x, dx: dx, g: g)
+    check(
+      "Conv2d", layer: { layer.forward($0) }, params: [("A", p.loraA, p.gradA), ("B", p.loraB, p.gradB)],
+      x: x, dx: dx, g: g)
   }
 
   /// Eval mode: no dropout at all (the mask is not even asked for), and base + LoRA only.
   func testNoDropoutInEval() throws {
     var rng = SeededRNG(seed: 5)
-    let base = LinearLayer(Weights(file: "t", sources: ["weight": .tensor(random([2, 3], &rng))]), in: 3, out: 2, bias: false)
-    let p = LoRAParameters(path: "q", aShape: [1, 3], bShape: [2, 1], fanIn: 3, rank: 1, alpha: 1, useRslora: false,
-                           dropout: 0.9, seed: 0)
-    p.injectedMask = { _ in XCTFail("mask drawn in eval"); return Tensor(zeros: [1]) }
+    let base = LinearLayer(
+      Weights(file: "t", sources: ["weight": .tensor(random([2, 3], &rng))]), in: 3, out: 2, bias: false)
+    let p = LoRAParameters(
+      path: "q", aShape: [1, 3], bShape: [2, 1], fanIn: 3, rank: 1, alpha: 1, useRslora: false,
+      dropout: 0.9, seed: 0)
+    p.injectedMask = { _ in
+      XCTFail("mask drawn in eval"); return Tensor(zeros: [1])
+    }
     p.loraA.fill(1)
     p.loraB.fill(1)
     let x = Tensor(shape: [1, 3], values: [1, 2, 3])

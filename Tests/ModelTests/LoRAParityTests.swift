@@ -55,11 +55,12 @@ final class LoRAParityTests: XCTestCase {
     try adapters.add(adapter)
     try adapters.merge(nil)
     XCTAssertNil(adapters.active)
-    XCTAssertFalse(model.namedModules().contains { e in
-      if case .linear(let s) = e.kind { return s.get() is LoRALinear }
-      if case .conv2d(let s) = e.kind { return s.get() is LoRAConv2d }
-      return false
-    })
+    XCTAssertFalse(
+      model.namedModules().contains { e in
+        if case .linear(let s) = e.kind { return s.get() is LoRALinear }
+        if case .conv2d(let s) = e.kind { return s.get() is LoRAConv2d }
+        return false
+      })
     let merged = try LoRAFixtures.logits(model)
     XCTAssertLessThan(relativeError(merged, try LoRAFixtures.expectedLogits("seed_r4", naming: .original)), tolerance)
     XCTAssertThrowsError(try adapters.use("seed"))

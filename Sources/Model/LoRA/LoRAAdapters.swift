@@ -49,6 +49,9 @@ public final class LoRAAdapters {
       throw LoRAError(name.map { "no adapter named '\($0)'\(residentList)" } ?? "no active adapter to merge")
     }
     if let m = merged { throw LoRAError("adapter '\(m.name)' is already merged; `unmerge` first") }
+    if let layer = adapter.layers.first(where: { !$0.canMerge }) {
+      throw LoRAError("cannot merge into \(layer.lora.path): its base weight is NF4-quantized (load without quantize)")
+    }
     if active === adapter { try use(nil) }
     adapter.merge()
     return adapter

@@ -19,7 +19,7 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
 
   /// x [B, H, W, in] -> [B, Ho, Wo, out]
   public override func forward(_ x: Tensor) -> Tensor {
-    let y = super.forward(x)
+    let y = base.forward(x)
     let (b, h, w) = (x.shape[0], x.shape[1], x.shape[2])
     let (ho, wo, r) = (y.shape[1], y.shape[2], lora.rank)
     let (xd, mask) = lora.dropped(x)
@@ -42,7 +42,7 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
 
   /// dout [B, Ho, Wo, out], input [B, H, W, in] -> dinput; accumulates gradA [r, in, k, k], gradB [out, r, 1, 1].
   public override func backward(dout: Tensor, input: Tensor) -> Tensor {
-    let dinput = super.backward(dout: dout, input: input)
+    let dinput = base.backward(dout: dout, input: input)
     let (b, h, w) = (input.shape[0], input.shape[1], input.shape[2])
     let pixels = dout.count / outChannels, r = lora.rank, s = lora.scaling
     let xd = savedDropped ?? input
@@ -77,6 +77,8 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     savedMask = nil
     savedDown = nil
   }
+
+  public var canMerge: Bool { true }
 
   public func foldIntoBase(sign: Float) {
     // W [out, in·k·k] += sign · s · B [out, r] · A [r, in·k·k]

@@ -1,5 +1,6 @@
 // peft/tuners/lora/layer.py `Linear`: y = base(x) + s · B(A(dropout(x))), base frozen (bias="none").
-// Stands in for the LinearLayer it wraps (same weight tensors), so the model code does not know adapters exist.
+// Stands in for the LinearLayer it wraps and delegates the frozen part to it (a plain fp32 Linear or an
+// NF4LinearLayer), so the model code does not know adapters exist.
 import FlrCore
 
 public final class LoRALinear: LinearLayer, LoRALayer {
@@ -14,16 +15,12 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   public init(base: LinearLayer, lora: LoRAParameters) {
     self.base = base
     self.lora = lora
-    var sources: [String: WeightSource] = ["weight": .tensor(base.weight)]
-    if let bias = base.bias { sources["bias"] = .tensor(bias) }
-    super.init(
-      Weights(file: lora.path, sources: sources), in: base.inFeatures, out: base.outFeatures,
-      bias: base.bias != nil)
+    super.init(weight: base.weight, bias: base.bias, in: base.inFeatures, out: base.outFeatures)
   }
 
   /// x [..., in] -> [..., out]
   public override func forward(_ x: Tensor) -> Tensor {
-    let y = super.forward(x)
+    let y = base.forward(x)  // the base may keep its weight in another form (NF4LinearLayer)
     let rows = x.count / inFeatures, r = lora.rank
     let (xd, mask) = lora.dropped(x)
     let down = Tensor(zeros: [rows, r])  // [rows, r] = xd · Aᵀ
@@ -42,7 +39,7 @@ public final class LoRALinear: LinearLayer, LoRALayer {
 
   /// dout [..., out], input [..., in] -> dinput [..., in]; accumulates gradA [r, in] and gradB [out, r].
   public override func backward(dout: Tensor, input: Tensor) -> Tensor {
-    let dinput = super.backward(dout: dout, input: input)
+    let dinput = base.backward(dout: dout, input: input)
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
     let xd = savedDropped ?? input
     let down: Tensor
@@ -77,6 +74,9 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     savedMask = nil
     savedDown = nil
   }
+
+  /// Merging needs an fp32 base weight (not an NF4 one).
+  public var canMerge: Bool { weight.count == inFeatures * outFeatures }
 
   public func foldIntoBase(sign: Float) {
     // W [out, in] += sign · s · B [out, r] · A [r, in]

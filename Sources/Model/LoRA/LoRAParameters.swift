@@ -82,6 +82,8 @@ public final class LoRAParameters {
 /// A LoRA layer standing in for a base Linear or Conv2d.
 public protocol LoRALayer: AnyObject {
   var lora: LoRAParameters { get }
+  /// False when the base keeps no fp32 weight to fold into (NF4).
+  var canMerge: Bool { get }
   /// W += sign · scaling · B·A on the frozen base weight (merge: +1, unmerge: -1).
   func foldIntoBase(sign: Float)
 }

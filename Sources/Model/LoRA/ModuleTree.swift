@@ -129,7 +129,9 @@ extension Florence2 {
     other("language_model", "Florence2LanguageForConditionalGeneration")
     other("language_model.model", "Florence2LanguageModel")
     other("language_model.model.shared", "Embedding")
-    for (side, layerCount) in [("encoder", languageModel.encoder.layers.count), ("decoder", languageModel.decoder.layers.count)] {
+    for (side, layerCount) in [
+      ("encoder", languageModel.encoder.layers.count), ("decoder", languageModel.decoder.layers.count),
+    ] {
       let p = "language_model.model.\(side)"
       other(p, side == "encoder" ? "Florence2Encoder" : "Florence2Decoder")
       // embed_tokens is `shared` (listed once, above)

@@ -68,7 +68,9 @@ enum PEFTAdapterConfig {
     if let bias = present("bias") as? String, bias != "none" {
       throw fail("bias is \"\(bias)\": flr supports bias \"none\" only")
     }
-    if present("fan_in_fan_out") as? Bool == true { throw fail("fan_in_fan_out is true (Conv1D layout): not supported") }
+    if present("fan_in_fan_out") as? Bool == true {
+      throw fail("fan_in_fan_out is true (Conv1D layout): not supported")
+    }
     if let m = present("modules_to_save") as? [Any], !m.isEmpty {
       throw fail("modules_to_save \(m) (fully trained modules) is not supported")
     }

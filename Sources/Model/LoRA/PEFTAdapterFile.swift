@@ -88,7 +88,9 @@ public enum PEFTAdapterFile {
     func index(_ naming: ModuleNaming) -> [String: ModuleEntry] {
       var map: [String: ModuleEntry] = [:]
       for e in modules {
-        if naming == .original { map[e.path] = e } else if let p = ModuleNaming.nativePath(ofOriginal: e.path) {
+        if naming == .original {
+          map[e.path] = e
+        } else if let p = ModuleNaming.nativePath(ofOriginal: e.path) {
           map[p] = e
         }
       }
@@ -104,7 +106,8 @@ public enum PEFTAdapterFile {
     func list(_ title: String, _ items: [String]) {
       guard !items.isEmpty else { return }
       let shown = items.sorted().prefix(12).map { "  " + $0 }.joined(separator: "\n")
-      problems.append("\(items.count) \(title):\n\(shown)" + (items.count > 12 ? "\n  … and \(items.count - 12) more" : ""))
+      problems.append(
+        "\(items.count) \(title):\n\(shown)" + (items.count > 12 ? "\n  … and \(items.count - 12) more" : ""))
     }
     let targeted: [ModuleEntry]
     do { targeted = try model.loraTargets(config.targets, naming: naming) } catch let e as LoRAError {
@@ -141,7 +144,8 @@ public enum PEFTAdapterFile {
         let pair = pairs[own]!
         for (stored, target, half) in [(pair.a!, layer.lora.loraA, "A"), (pair.b!, layer.lora.loraB, "B")] {
           guard stored.shape == target.shape else {
-            shapeProblems.append("\(own).lora_\(half): \(stored.shape), expected \(target.shape) (r = \(layer.lora.rank))")
+            shapeProblems.append(
+              "\(own).lora_\(half): \(stored.shape), expected \(target.shape) (r = \(layer.lora.rank))")
             continue
           }
           do {

@@ -65,7 +65,9 @@ public enum ModuleNaming: String, Sendable, CaseIterable {
   public static func nativePath(ofOriginal path: String) -> String? {
     let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
     if path == "language_model.lm_head" { return "lm_head" }
-    if path.hasPrefix("language_model.model.") { return "model.language_model." + parts.dropFirst(2).joined(separator: ".") }
+    if path.hasPrefix("language_model.model.") {
+      return "model.language_model." + parts.dropFirst(2).joined(separator: ".")
+    }
     if ["image_proj_norm", "visual_temporal_embed"].contains(parts[0]) { return "model.multi_modal_projector." + path }
     if parts[0] == "image_pos_embed" {
       return "model.multi_modal_projector.image_position_embed" + parts.dropFirst().map { "." + $0 }.joined()
