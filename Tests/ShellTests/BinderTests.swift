@@ -53,7 +53,7 @@ final class BinderTests: XCTestCase {
     XCTAssertEqual(
       message("caption a save=maybe"), "caption: save=maybe: expected true or false (or just `save` for true)")
     XCTAssertEqual(
-      message("train optimizer=adam"), "train: optimizer=adam: expected one of adamw, adamw8bit (did you mean adamw?)")
+      message("set progress=bars"), "set: progress=bars: expected one of auto, bar, lines, off (did you mean bar?)")
     XCTAssertEqual(message("caption a shard=5/4"), "caption: shard=5/4: expected I/N: I/N with 1 <= I <= N, e.g. 2/4")
     XCTAssertEqual(
       message("caption a ext=txt"), "caption: ext=txt: expected .ext: an extension starting with a dot, e.g. .txt")

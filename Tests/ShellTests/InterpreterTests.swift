@@ -102,13 +102,6 @@ final class InterpreterTests: XCTestCase {
     XCTAssertEqual(captured.text, "")
   }
 
-  func testNotYetBuiltCommandsSaySo() {
-    XCTAssertEqual(
-      failure("lora rank=8")?.message, "lora: not available yet (LoRA is not built in this version of flr)")
-    XCTAssertEqual(
-      failure("train epochs=1")?.message, "train: not available yet (training is not built in this version of flr)")
-  }
-
   func testHelpListsEveryCommandAndShowsOptions() throws {
     try run("help")
     for command in Registry.commands { XCTAssertTrue(captured.text.contains("  \(command.name) "), command.name) }
