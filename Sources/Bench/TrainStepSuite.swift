@@ -7,14 +7,16 @@ import FlrModel
 import Foundation
 
 let trainStepSuite = BenchSuite(
-  name: "train-step", summary: "Florence-2 base: one forward+backward step (64-token caption), time and peak RSS per checkpointing mode"
+  name: "train-step",
+  summary: "Florence-2 base: one forward+backward step (64-token caption), time and peak RSS per checkpointing mode"
 ) {
   let model: Florence2
   do { model = try Florence2.random(config: FlorenceConfig()) } catch {
     print("train-step: \(error)")
     return
   }
-  print(String(format: "train-step: resident after building the weights %.2f GiB", residentBytes("VmRSS") / 1_073_741_824))
+  print(
+    String(format: "train-step: resident after building the weights %.2f GiB", residentBytes("VmRSS") / 1_073_741_824))
   let pixels = Bench.random([1, 3, 768, 768])
   let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
   var rng = SeededRNG(seed: 3)

@@ -61,7 +61,8 @@ final class BackwardTests: XCTestCase {
     for b in 0..<2 {
       for c in 0..<3 {
         for (k, y) in rows.enumerated() {
-          (gotRows.data + ((b * 3 + c) * 3 + k) * 768).update(from: dPixels.data + ((b * 3 + c) * 768 + y) * 768, count: 768)
+          (gotRows.data + ((b * 3 + c) * 3 + k) * 768).update(
+            from: dPixels.data + ((b * 3 + c) * 768 + y) * 768, count: 768)
         }
       }
     }
@@ -128,9 +129,11 @@ final class BackwardTests: XCTestCase {
 
   func testReachFromLowestModulePath() {
     XCTAssertEqual(GradientReach(lowestModulePath: "vision_tower.convs.0.proj"), .vision(stage: 0))
-    XCTAssertEqual(GradientReach(lowestModulePath: "vision_tower.blocks.2.3.spatial_block.window_attn.fn.qkv"), .vision(stage: 2))
+    XCTAssertEqual(
+      GradientReach(lowestModulePath: "vision_tower.blocks.2.3.spatial_block.window_attn.fn.qkv"), .vision(stage: 2))
     XCTAssertEqual(GradientReach(lowestModulePath: "language_model.model.encoder.layers.0.fc1"), .encoder)
-    XCTAssertEqual(GradientReach(lowestModulePath: "language_model.model.decoder.layers.1.encoder_attn.k_proj"), .decoder)
+    XCTAssertEqual(
+      GradientReach(lowestModulePath: "language_model.model.decoder.layers.1.encoder_attn.k_proj"), .decoder)
     XCTAssertEqual(GradientReach(lowestModulePath: nil), .decoder)
     XCTAssertLessThan(GradientReach.vision(stage: 1), .vision(stage: 0))
     XCTAssertLessThan(GradientReach.encoder, .vision(stage: 3))

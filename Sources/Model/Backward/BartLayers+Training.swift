@@ -41,7 +41,9 @@ struct BartEncoderLayerSaved {
 
 extension BartEncoderLayer {
   /// h [B, S, d] -> [B, S, d]
-  func forwardTrain(_ h: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (Tensor, BartEncoderLayerSaved) {
+  func forwardTrain(_ h: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
+    Tensor, BartEncoderLayerSaved
+  ) {
     let (a, attn) = selfAttn.forwardTrain(h, keyValueInput: h, batch: batch, causal: false)
     let attnMask = ctx.dropout(a, p: config.dropout)
     addResidual(a, h)
@@ -50,7 +52,11 @@ extension BartEncoderLayer {
     let ffnMask = ctx.dropout(f, p: config.dropout)
     addResidual(f, h1)
     let (out, finalNorm) = finalLayerNorm.forwardTrain(f)
-    return (out, BartEncoderLayerSaved(attn: attn, attnMask: attnMask, attnNorm: attnNorm, ffn: ffn, ffnMask: ffnMask, finalNorm: finalNorm))
+    return (
+      out,
+      BartEncoderLayerSaved(
+        attn: attn, attnMask: attnMask, attnNorm: attnNorm, ffn: ffn, ffnMask: ffnMask, finalNorm: finalNorm)
+    )
   }
 
   /// dy [B, S, d] -> dh

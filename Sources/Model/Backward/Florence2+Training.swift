@@ -74,7 +74,9 @@ extension Florence2 {
     }
     let positioned = merged.copy()
     for i in 0..<b {
-      for p in 0..<s { Elementwise.addInPlace(positioned.data + (i * s + p) * d, encoder.embedPositions.row(p), count: d) }
+      for p in 0..<s {
+        Elementwise.addInPlace(positioned.data + (i * s + p) * d, encoder.embedPositions.row(p), count: d)
+      }
     }
     let (encoderEmbedded, encoderEmbedNorm) = encoder.layernormEmbedding.forwardTrain(positioned)
     let encoderEmbedMask = ctx.dropout(encoderEmbedded, p: text.dropout)

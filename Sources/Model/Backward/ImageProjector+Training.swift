@@ -8,7 +8,8 @@ extension ImageProjector {
     let (b, h, w, d) = (tokens.shape[0], tokens.shape[1], tokens.shape[2], tokens.shape[3])
     guard h == w, h <= imagePosEmbed.maxPositions else {
       throw ModelError(
-        file: "image", "the vision grid is \(h)x\(w); Florence-2 needs a square grid of at most "
+        file: "image",
+        "the vision grid is \(h)x\(w); Florence-2 needs a square grid of at most "
           + "\(imagePosEmbed.maxPositions) per side")
     }
     let n = h * w

@@ -41,7 +41,9 @@ public enum GradientReach: Sendable, Equatable, Comparable {
       return
     }
     let parts = path.split(separator: ".")
-    if parts.count >= 3, parts[0] == "vision_tower", parts[1] == "convs" || parts[1] == "blocks", let stage = Int(parts[2]) {
+    if parts.count >= 3, parts[0] == "vision_tower", parts[1] == "convs" || parts[1] == "blocks",
+      let stage = Int(parts[2])
+    {
       self = .vision(stage: stage)
     } else if path.hasPrefix("vision_tower") {
       self = .pixels
@@ -63,8 +65,9 @@ public struct TrainingOptions: Sendable {
   public var reach: GradientReach
   public var seed: UInt64
 
-  public init(dropout: Bool = true, checkpointing: Checkpointing = .none, reach: GradientReach = .pixels, seed: UInt64 = 0)
-  {
+  public init(
+    dropout: Bool = true, checkpointing: Checkpointing = .none, reach: GradientReach = .pixels, seed: UInt64 = 0
+  ) {
     self.dropout = dropout
     self.checkpointing = checkpointing
     self.reach = reach
@@ -114,7 +117,9 @@ func dropoutBackward(_ dy: Tensor, mask: Tensor?) -> Tensor {
 func dropPathBackward(_ dy: Tensor, factors: [Float]?) -> Tensor {
   guard let factors else { return dy }
   let d = Tensor(zeros: dy.shape), per = dy.count / factors.count
-  for (i, f) in factors.enumerated() { Elementwise.scale(out: d.data + i * per, inp: dy.data + i * per, by: f, count: per) }
+  for (i, f) in factors.enumerated() {
+    Elementwise.scale(out: d.data + i * per, inp: dy.data + i * per, by: f, count: per)
+  }
   return d
 }
 
@@ -154,11 +159,4 @@ extension DepthwiseConvLayer {
       batch: dy.shape[0], height: dy.shape[1], width: dy.shape[2], channels: channels, kernel: 3)
     return dx
   }
-}
-
-/// a + b as a fresh tensor (gradients meeting at a residual fork).
-func sum(_ a: Tensor, _ b: Tensor) -> Tensor {
-  let y = Tensor(zeros: a.shape)
-  Elementwise.add(out: y.data, a: a.data, b: b.data, count: a.count)
-  return y
 }

@@ -31,7 +31,8 @@ extension WindowAttention {
     plan.forEachRun { src, dst, n in (y.data + src).update(from: projected.data + dst, count: n * c) }
     return (
       y,
-      WindowAttentionSaved(partitioned: partitioned, packed: packed, probs: probs, attended: attended, imageShape: x.shape)
+      WindowAttentionSaved(
+        partitioned: partitioned, packed: packed, probs: probs, attended: attended, imageShape: x.shape)
     )
   }
 
