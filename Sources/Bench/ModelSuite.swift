@@ -63,5 +63,8 @@ func benchModel(size: String, config: FlorenceConfig) {
       _ = try! model.decoderStep(tokens: Array(repeating: 5, count: beams), state: &s)
     }
   }
-  print(String(format: "%@: peak RSS %.2f GiB", size, residentBytes("VmHWM") / 1_073_741_824))
+  print(
+    String(
+      format: "%@: resident after the runs %.2f GiB, peak RSS %.2f GiB", size, residentBytes("VmRSS") / 1_073_741_824,
+      residentBytes("VmHWM") / 1_073_741_824))
 }

@@ -7,6 +7,13 @@ import XCTest
 
 @testable import FlrModel
 
+/// VmRSS / VmHWM of this process, GiB.
+func residentGiB(_ field: String) -> Double {
+  guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+  let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+  return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1_048_576
+}
+
 final class BaseLargeParityTests: XCTestCase {
   /// Same bars as the tiny models: 1e-4 relative per tensor, 1e-5 on the loss.
   func testFolderFromParityScript() throws {
@@ -21,7 +28,10 @@ final class BaseLargeParityTests: XCTestCase {
     }
     var clock = Date()
     func lap(_ what: String) {
-      print(String(format: "  %@: %.2f s", what, Date().timeIntervalSince(clock)))
+      print(
+        String(
+          format: "  %@: %.2f s (resident %.2f GiB, peak %.2f GiB)", what, Date().timeIntervalSince(clock),
+          residentGiB("VmRSS"), residentGiB("VmHWM")))
       clock = Date()
     }
     let model = try Florence2.load(folder: folder)
