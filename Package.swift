@@ -72,7 +72,7 @@ let package = Package(
     .testTarget(name: "FlrImageTests", dependencies: ["FlrImage"], path: "Tests/ImageTests"),
     .testTarget(name: "FlrTokenizerTests", dependencies: ["FlrTokenizer"], path: "Tests/TokenizerTests"),
     .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
-    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer"], path: "Tests/TrainTests"),
+    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Tests/TrainTests"),
     .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
     .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
   ],

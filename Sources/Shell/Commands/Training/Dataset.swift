@@ -1,4 +1,9 @@
-// `dataset`: a resident image+caption dataset (issue "Training"). Declared now; not built yet.
+import FlrTrain
+import Foundation
+
+// `dataset DIR | DIR/metadata.jsonl [recursive] [suffix=] [ext=] [column=] [strict] [memory=]`: load a
+// captioning dataset once and keep its images decoded in memory; `dataset split=0.1 [seed=N]` holds out an
+// eval part; `dataset reload` rescans (unchanged files keep their decoded images).
 
 enum DatasetCommand {
   static let command = Command(
@@ -12,8 +17,73 @@ enum DatasetCommand {
       .flag("strict", "Treat skipped items (missing captions, unreadable images) as an error"),
       OptionSpec("split", .float(0...0.9), "Fraction held out for `eval`"),
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the split"),
-      OptionSpec("memory", .string, "Memory budget for decoded images (e.g. 4G)"),
+      OptionSpec(
+        "memory", .custom(hint: "SIZE", check: { parseBytes($0) == nil ? "a size such as 512M or 4G" : nil }),
+        "Memory budget for decoded images (e.g. 4G; default 2G); beyond it images are re-decoded each epoch"),
     ],
     examples: ["dataset photos/ ext=.txt", "dataset data/metadata.jsonl column=caption", "dataset split=0.1 seed=1"],
-    run: { _, _ in throw notAvailableYet("dataset", "datasets") })
+    details: """
+      Pairs: img.jpg + img.txt (suffix=_combined finds img_combined.txt), images .png .jpg .jpeg .webp in any case. \
+      A metadata.jsonl (or a folder holding one) is Hugging Face's imagefolder layout: file_name relative to the \
+      file, the caption in `text` or column=NAME. Skipped items are listed with the reason; `strict` makes them an \
+      error. `show dataset` prints counts, caption token lengths and memory.
+      """,
+    run: run)
+
+  static func run(_ arguments: Arguments, _ session: Session) throws {
+    let state = TrainingState.of(session)
+    let word = arguments.positionals.first
+    if word == "reload" {
+      let data = try TrainingState.requireDataset(session, for: "dataset reload")
+      try data.reload()
+      report(data, session)
+    } else if let path = word {
+      var options = DatasetOptions()
+      options.recursive = arguments.flag("recursive")
+      options.captionSuffix = arguments.string("suffix") ?? ""
+      options.captionExtension = arguments.string("ext") ?? ".txt"
+      options.captionColumn = arguments.string("column") ?? "text"
+      options.strict = arguments.flag("strict")
+      if let text = arguments.string("memory"), let bytes = parseBytes(text) { options.memoryBudget = bytes }
+      let data = try CaptionDataset(at: URL(fileURLWithPath: expandTilde(path)), options: options)
+      guard !data.items.isEmpty else {
+        throw ShellError("dataset: no image+caption pairs in \(path)\(skippedText(data))")
+      }
+      // A new dataset: the previous run's position no longer means anything.
+      state.dataset = data
+      state.trainer = nil
+      report(data, session)
+    } else if arguments.values["split"] == nil {
+      throw ShellError("dataset: give a folder or metadata.jsonl, `reload`, or split=FRACTION")
+    }
+    if let fraction = arguments.double("split") {
+      let data = try TrainingState.requireDataset(session, for: "dataset split")
+      try data.split(fraction: fraction, seed: UInt64(arguments.int("seed") ?? 0))
+      session.out.line("split: \(data.trainIndices.count) for training, \(data.evalIndices.count) held out for eval")
+    }
+  }
+
+  static func report(_ data: CaptionDataset, _ session: Session) {
+    session.out.line("dataset: \(data.summary)")
+    for item in data.skipped.prefix(20) { session.out.line("  skipped \(item)") }
+    if data.skipped.count > 20 { session.out.line("  ... and \(data.skipped.count - 20) more skipped") }
+  }
+
+  static func skippedText(_ data: CaptionDataset) -> String {
+    data.skipped.isEmpty ? "" : "; skipped: " + data.skipped.prefix(5).map(\.description).joined(separator: "; ")
+  }
+
+  /// `512M`, `4G`, `1.5G`, `100000` (bytes).
+  static func parseBytes(_ text: String) -> Int? {
+    let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+    var t = text.uppercased()
+    if t.hasSuffix("B") { t.removeLast() }
+    var scale = 1.0
+    if let last = t.last, let u = units[last] {
+      scale = u
+      t.removeLast()
+    }
+    guard let value = Double(t), value >= 0, value.isFinite else { return nil }
+    return Int(value * scale)
+  }
 }

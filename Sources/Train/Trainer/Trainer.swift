@@ -1,0 +1,148 @@
+// The training loop: epochs of micro-batches over the resident dataset, k micro-batches per optimizer step
+// (accelerate's gradient accumulation: each micro-batch's gradient divided by k, the last group of an epoch
+// may be shorter and is still divided by k), the active adapter's LoRA factors as the only trainable tensors.
+//
+//     let trainer = try Trainer(model: m, tokenizer: tok, dataset: data, adapter: a, settings: s)
+//     trainer.onLine = { print($0) }                 // progress, epoch lines, notes
+//     trainer.onSample = { t in ... }                // generate captions (shell: sample_every_*)
+//     let outcome = try trainer.run(isCancelled: { ctrlC })   // .finished, .stopped, .diverged(message)
+//     ... later: try trainer.run(...) again continues at the same step with the same schedule (`train resume`)
+//
+// Position: `epoch` (0-based, in progress), `batchInEpoch` (micro-batches done in it), `step` (optimizer
+// steps done). It only changes at optimizer-step boundaries, which is where Ctrl-C stops and resume starts;
+// a resumed epoch rebuilds the same batches from (seed, epoch) and skips the ones done (EpochBatches).
+import FlrCore
+import FlrImage
+import FlrModel
+import FlrTokenizer
+import Foundation
+
+public final class Trainer {
+  public enum Outcome: Equatable {
+    /// Every epoch done.
+    case finished
+    /// Stopped at a step boundary (Ctrl-C); `run` again continues.
+    case stopped
+    /// A non-finite loss or gradient; the last good weights and optimizer state were restored.
+    case diverged(String)
+  }
+
+  public let model: Florence2
+  public let tokenizer: BartTokenizer
+  public let dataset: CaptionDataset
+  public let parameters: TrainableParameters
+  public let settings: TrainerSettings
+  public let optimizer: any Optimizer
+  public let schedule: any LRSchedule
+  /// The lr the schedule is built on (optimizer_args' lr if given, else settings.learningRate).
+  public let baseLR: Double
+  public let reach: GradientReach
+  public let promptIds: [Int32]
+  /// Micro-batches and optimizer steps of one full epoch (no image failing).
+  public let batchesPerEpoch: Int
+  public let stepsPerEpoch: Int
+  public var totalSteps: Int { stepsPerEpoch * settings.epochs }
+  public let optimizerWarnings: [String]
+
+  public internal(set) var epoch = 0
+  public internal(set) var batchInEpoch = 0
+  public internal(set) var step = 0
+  /// Mean loss of each optimizer step, and of each finished epoch.
+  public internal(set) var stepLosses: [Double] = []
+  public internal(set) var epochLosses: [Double] = []
+  /// Images skipped because they failed to decode during an epoch (counted, never fatal).
+  public internal(set) var failedImages: [SkippedItem] = []
+  public var isFinished: Bool { epoch >= settings.epochs }
+
+  /// Epoch lines, saves and notes, one line per call.
+  public var onLine: (String) -> Void = { _ in }
+  /// The per-step progress line (a terminal may redraw it in place).
+  public var onProgress: (String) -> Void = { _ in }
+  /// Called for sample_every_*: with dropout off and the optimizer's evaluation weights in place.
+  public var onSample: ((Trainer) throws -> Void)?
+  /// Files written by saves, in order (tests, the final report).
+  public internal(set) var savedFolders: [URL] = []
+  public internal(set) var logs: [any TrainingLog] = []
+
+  // Loss sums of the epoch in progress (kept across Ctrl-C so the epoch line stays right).
+  var epochLossSum = 0.0
+  var epochLossCount = 0
+  var progress: TrainerProgress
+  /// Weights, optimizer state and position before the latest update (NaN recovery).
+  var lastGood: (params: TrainableParameters.Snapshot, optimizer: OptimizerState, position: Position)?
+
+  struct Position {
+    var epoch, batchInEpoch, step: Int
+    var epochLossSum: Double
+    var epochLossCount: Int
+    var stepLossCount: Int
+  }
+
+  public init(
+    model: Florence2, tokenizer: BartTokenizer, dataset: CaptionDataset, adapter: LoRAAdapter,
+    settings: TrainerSettings
+  ) throws {
+    try settings.validate()
+    guard !dataset.trainIndices.isEmpty else {
+      throw TrainerError("the dataset has no training items (\(dataset.items.count) items, all held out or none)")
+    }
+    guard adapter.isAttached, !adapter.isMerged else {
+      throw TrainerError("adapter \(adapter.name) is not active (use \(adapter.name)), or it is merged (unmerge)")
+    }
+    self.model = model
+    self.tokenizer = tokenizer
+    self.dataset = dataset
+    self.settings = settings
+    parameters = TrainableParameters(adapter: adapter, loraPlusRatio: settings.loraPlusRatio)
+    let configured = try OptimizerFactory.make(
+      kind: settings.optimizer, params: parameters.groups, args: settings.optimizerArgs,
+      learningRate: settings.learningRate)
+    optimizer = configured.optimizer
+    optimizerWarnings = configured.warnings
+    baseLR = configured.lr
+    reach = GradientReach(lowestAdaptedModule: adapter.lowestModule)
+    let promptText = try FlorenceTask.prompt(for: settings.prompt)
+    promptIds = tokenizer.encode(promptText).map(Int32.init)
+    batchesPerEpoch = (dataset.trainIndices.count + settings.batchSize - 1) / settings.batchSize
+    stepsPerEpoch = (batchesPerEpoch + settings.accumulate - 1) / settings.accumulate
+    switch settings.schedule {
+    case .none: schedule = ConstantLR(configured.lr)
+    case .onecycle:
+      // The seed: OneCycleLR(total_steps = epochs × micro-batches per epoch), stepped once per optimizer step.
+      schedule = try OneCycleLR(maxLR: configured.lr, totalSteps: settings.epochs * batchesPerEpoch)
+    }
+    progress = TrainerProgress(totalSteps: stepsPerEpoch * settings.epochs)
+  }
+
+  /// The learning rate optimizer step `step` (0-based) runs with.
+  public func learningRate(atStep index: Int) throws -> Double { try schedule.lr(at: index) }
+
+  /// Trains until every epoch is done, Ctrl-C (`isCancelled`, polled between optimizer steps) or a
+  /// non-finite loss. Calling it again after `.stopped` or `.diverged` continues from the position it left.
+  public func run(isCancelled: () -> Bool = { false }) throws -> Outcome {
+    try openLogs()
+    parameters.adapter.setTraining(settings.dropout)
+    defer { parameters.adapter.setTraining(false) }
+    progress.startRun(stepsDone: step)
+    while epoch < settings.epochs {
+      let batches = EpochBatches(
+        dataset: dataset, epoch: epoch, seed: settings.seed, batchSize: settings.batchSize, tokenizer: tokenizer,
+        augmentation: settings.augmentation, maxLength: settings.maxLength)
+      batches.skip(batches: batchInEpoch)
+      let failuresBefore = batches.failures.count
+      while true {
+        if isCancelled() { return .stopped }
+        switch try optimizerStep(batches) {
+        case .epochEnded: break
+        case .stepped: continue
+        case .diverged(let message): return .diverged(message)
+        }
+        break
+      }
+      failedImages += batches.failures.dropFirst(failuresBefore)
+      try finishEpoch(failures: batches.failures.count - failuresBefore)
+    }
+    try finishRun()
+    return .finished
+  }
+}

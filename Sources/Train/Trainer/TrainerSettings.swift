@@ -1,0 +1,67 @@
+// What one `train` run is asked to do: every option of the seed's train_florence_peft.py that belongs to the
+// loop (the LoRA shape belongs to `lora`, the dataset to `dataset`). Defaults are the seed's except the
+// optimizer: flr's `train` defaults to AdamW (issue 7), the seed's to ProdigyPlusScheduleFree; the one-shot
+// `flr train` keeps the seed's default.
+import FlrModel
+import Foundation
+
+public struct TrainerSettings: Sendable {
+  public enum Schedule: String, Sendable, CaseIterable { case none, onecycle }
+  public enum LogKind: String, Sendable, CaseIterable { case none, jsonl, tensorboard, all }
+
+  public var epochs = 5
+  public var learningRate = 1e-4
+  public var batchSize = 1
+  /// Micro-batches per optimizer step (accelerate's gradient_accumulation_steps).
+  public var accumulate = 1
+  public var seed: UInt64 = 0
+  public var optimizer: OptimizerKind = .adamw
+  public var optimizerArgs = OptimizerArgs()
+  public var schedule: Schedule = .none
+  /// LoRA+: lora_B learns at lr × ratio (nil: off).
+  public var loraPlusRatio: Double?
+  public var checkpointing: Checkpointing = .none
+  /// Model dropout (BART dropout, DaViT drop path) and LoRA dropout while training (the seed trains in
+  /// train mode: on).
+  public var dropout = true
+  public var augmentation = CaptionAugmentation.none
+  /// Label ids kept per caption, `<s>` and `</s>` included (the processor's 1024 by default).
+  public var maxLength = 1024
+  /// The task prompt trained on (a task token such as `<DETAILED_CAPTION>`, or free text).
+  public var prompt = "<DETAILED_CAPTION>"
+  public var sampleEverySteps: Int?
+  public var sampleEveryEpochs: Int?
+  public var saveEverySteps: Int?
+  public var saveEveryEpochs: Int?
+  /// Where adapters go: `out/name/step-N`, `out/name/epoch-N`, and the final one in `out/name`.
+  public var outputFolder: URL?
+  public var name = "default"
+  public var log: LogKind = .none
+  /// Where logs go (default: `out/name/logs`, or `logs/name` without `out`).
+  public var logFolder: URL?
+  /// Progress line every this many optimizer steps (and always on the last of an epoch).
+  public var progressEverySteps = 1
+
+  public init() {}
+
+  public var runFolder: URL? { outputFolder?.appendingPathComponent(name, isDirectory: true) }
+  public var resolvedLogFolder: URL {
+    if let logFolder { return logFolder }
+    if let runFolder { return runFolder.appendingPathComponent("logs", isDirectory: true) }
+    return URL(fileURLWithPath: "logs", isDirectory: true).appendingPathComponent(name, isDirectory: true)
+  }
+
+  public func validate() throws {
+    guard epochs >= 1 else { throw TrainerError("epochs must be >= 1, got \(epochs)") }
+    guard batchSize >= 1, accumulate >= 1 else { throw TrainerError("batch and accumulate must be >= 1") }
+    guard learningRate > 0, learningRate.isFinite else { throw TrainerError("lr must be > 0, got \(learningRate)") }
+    guard maxLength >= 2 else { throw TrainerError("max_length must keep at least <s> and </s> (>= 2)") }
+    if let r = loraPlusRatio, !(r > 0) { throw TrainerError("lora_plus_ratio must be > 0, got \(r)") }
+  }
+}
+
+public struct TrainerError: Error, CustomStringConvertible, Equatable {
+  public let message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
