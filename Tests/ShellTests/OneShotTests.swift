@@ -73,11 +73,10 @@ final class OneShotTests: XCTestCase {
       "lora rank=4 alpha=4 targets=qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2 dropout=0.25 init=gaussian")
     XCTAssertEqual(
       parsed.commands[3],
-      "train epochs=5 lr=0.0001 batch=1 accumulate=1 optimizer=adamw frozen_parts=0 caption_dropout=0 out=o")
-    XCTAssertEqual(parsed.notes.count, 1, "the Prodigy default is replaced openly")
+      "train epochs=5 lr=0.0001 batch=1 accumulate=1 optimizer=prodigy-sf frozen_parts=0 caption_dropout=0 out=o")
+    XCTAssertEqual(parsed.notes.count, 0, "the seed's ProdigyPlusScheduleFree default is kept")
     for refused in [
-      ["--device", "cuda"], ["--quantize"], ["--optimizer_name", "ProdigyPlusScheduleFree"],
-      ["--optimizer_name", "Flora"],
+      ["--device", "cuda"], ["--quantize"], ["--optimizer_name", "Lion"],
       ["--accumulation_rank", "4"], ["--accumulation-rank", "4"], ["--optimizer_rank", "2"], ["-ac"],
       ["--activation_checkpointing"], ["--log_with", "mlflow"],
     ] {

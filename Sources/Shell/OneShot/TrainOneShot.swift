@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlrTrain
 
 // `flr train ...`: every flag of the seed's train_florence_peft.py, same meanings and defaults,
 // translated into `load ...; dataset ...; lora ...; train ...`. Flags that need something flr does not
@@ -41,7 +42,7 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("max_length"), help: "Max label length in tokens.") var maxLength: Int?
   @Option(name: .customLong("prompt"), help: "Task prompt for Florence.") var prompt: String?
   // Optimizer
-  @Option(name: .customLong("optimizer_name"), help: "AdamW or AdamW8bit.") var optimizerName: String?
+  @Option(name: .customLong("optimizer_name"), help: "AdamW, AdamW8bit, ProdigyPlusScheduleFree (default) or Flora.") var optimizerName: String?
   @Option(name: .customLong("scheduler"), help: "OneCycle.") var scheduler: String?
   @Option(name: [.customLong("accumulation_rank"), .customLong("accumulation-rank")], help: "Flora (not available).")
   var accumulationRank: Int?
@@ -67,8 +68,8 @@ struct TrainOneShot: ParsableCommand {
     if accumulationRank != nil || optimizerRank != nil || activationCheckpointing {
       throw ValidationError("--accumulation_rank/--optimizer_rank/-ac need Flora, which is not available in flr")
     }
-    if let optimizerName, !["adamw", "adamw8bit"].contains(optimizerName.lowercased()) {
-      throw ValidationError("--optimizer_name \(optimizerName): not available in flr (AdamW and AdamW8bit are)")
+    if let optimizerName {
+      do { _ = try OptimizerKind(name: optimizerName) } catch { throw ValidationError("--optimizer_name \(error)") }
     }
     if let scheduler, scheduler != "OneCycle" { throw ValidationError("--scheduler must be OneCycle") }
     if let logWith, !["all", "wandb", "tensorboard"].contains(logWith) {
@@ -77,13 +78,13 @@ struct TrainOneShot: ParsableCommand {
     if (datasetDir == nil) == (dataset == nil) { throw ValidationError("give one of --dataset_dir or --dataset") }
   }
 
-  /// Notes printed before running: where flr's defaults differ from the seed's.
-  var notes: [String] {
-    optimizerName == nil
-      ? [
-        "the seed's default optimizer is ProdigyPlusScheduleFree, which flr does not have; using AdamW (--optimizer_name AdamW)"
-      ]
-      : []
+  /// Notes printed before running: where flr's defaults differ from the seed's (none now: the seed's default
+  /// ProdigyPlusScheduleFree is flr's prodigy-sf).
+  var notes: [String] { [] }
+
+  /// flr's name for --optimizer_name (validated above); the seed's default when absent.
+  var optimizerWord: String {
+    ((try? OptimizerKind(name: optimizerName)) ?? .prodigy).rawValue
   }
 
   var commands: [String] {
@@ -102,7 +103,7 @@ struct TrainOneShot: ParsableCommand {
         [
           ("epochs", String(epochs)), ("lr", formatFloat(learningRate)), ("batch", String(batchSize)),
           ("accumulate", String(gradientAccumulationSteps)), ("seed", seedText),
-          ("optimizer", (optimizerName ?? "adamw").lowercased()), ("optimizer_args", optimizerArgs),
+          ("optimizer", optimizerWord), ("optimizer_args", optimizerArgs),
           ("scheduler", scheduler == nil ? nil : "onecycle"), ("checkpointing", gradientCheckpointing ? "all" : nil),
           ("frozen_parts", String(frozenParts)), ("caption_dropout", formatFloat(captionDropout)),
           ("max_length", maxLength.map(String.init)), ("prompt", prompt),
