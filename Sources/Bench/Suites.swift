@@ -4,6 +4,7 @@ let allSuites: [BenchSuite] = [
   opsSuite,
   modelSuite,
   modelLargeSuite,
+  modelNF4Suite,
   tokenizerSuite,
   generateSuite,
   optimSuite,

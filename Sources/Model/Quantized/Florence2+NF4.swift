@@ -48,6 +48,10 @@ extension Florence2 {
       summary.fp32Bytes += layer.weight.count * 4
       summary.nf4Bytes += q.quantized.residentBytes
     }
+    // The replaced fp32 weights went to the activation buffer pool (up to 1 GB); free them for real.
+    let poolLimit = TensorBuffer.poolLimitBytes
+    TensorBuffer.poolLimitBytes = 0
+    TensorBuffer.poolLimitBytes = poolLimit
     return summary
   }
 

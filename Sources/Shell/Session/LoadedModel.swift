@@ -31,9 +31,11 @@ public final class LoadedModel: @unchecked Sendable {
   }
 
   /// Resolves `source` (folder, or hub id in the local cache) and loads weights and tokenizer.
-  public static func load(_ source: String, revision: String?) throws -> LoadedModel {
+  public static func load(_ source: String, revision: String?, quantize: WeightQuantization = .none) throws
+    -> LoadedModel
+  {
     let folder = try HubCache.resolve(source, revision: revision)
-    let model = try Florence2.load(folder: folder)
+    let model = try Florence2.load(folder: folder, quantize: quantize)
     let tokenizer = try BartTokenizer(folder: URL(fileURLWithPath: folder))
     return LoadedModel(folder: folder, source: source, revision: revision, model: model, tokenizer: tokenizer)
   }

@@ -1,3 +1,4 @@
+import FlrModel
 import Foundation
 
 // `load MODEL`: make a Florence-2 model resident (folder or hub id from the local HF cache).
@@ -10,6 +11,9 @@ enum LoadCommand {
       "MODEL", .path, minimum: 0, maximum: 1, "model folder or hub id (microsoft/Florence-2-base-ft)"),
     options: [
       OptionSpec("revision", .string, "Hub revision (branch, tag or commit) in the local cache"),
+      OptionSpec(
+        "quantize", .choice(["none", "nf4"]), default: .string("none"),
+        "nf4: every Linear but lm_head as bitsandbytes NF4 (QLoRA base, about 1/7 of the fp32 bytes)"),
       OptionSpec("adapter", .path, settable: false, "Load a PEFT LoRA adapter folder onto the loaded model instead"),
       OptionSpec("name", .string, settable: false, "Name for the adapter loaded with adapter="),
     ],
@@ -30,7 +34,8 @@ enum LoadCommand {
       let start = Date()
       let loaded: LoadedModel
       do {
-        loaded = try LoadedModel.load(source, revision: arguments.string("revision"))
+        let quantize = WeightQuantization(rawValue: arguments.string("quantize") ?? "none") ?? .none
+        loaded = try LoadedModel.load(source, revision: arguments.string("revision"), quantize: quantize)
       } catch {
         let kept = session.model.map { "; still using \($0.source)" } ?? ""
         throw ShellError("load: \(describeError(error))\(kept)")
@@ -38,5 +43,10 @@ enum LoadCommand {
       session.model = loaded
       let seconds = String(format: "%.1f", Date().timeIntervalSince(start))
       session.note("loaded \(source) from \(loaded.folder) in \(seconds) s")
+      let nf4 = loaded.model.nf4Layers()
+      if !nf4.isEmpty {
+        let bytes = nf4.reduce(0) { $0 + $1.layer.quantized.residentBytes }
+        session.note(String(format: "%d Linear weights as NF4: %.1f MB", nf4.count, Double(bytes) / 1e6))
+      }
     })
 }
