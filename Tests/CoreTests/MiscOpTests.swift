@@ -206,6 +206,11 @@ final class InfrastructureTests: XCTestCase {
   }
 
   func testBufferPoolReusesZeroedMemory() {
+    let saved = TensorBuffer.poolLimitBytes
+    defer { TensorBuffer.poolLimitBytes = saved }
+    // Start from an empty pool: other tests in this process leave freed buffers of close sizes in it.
+    TensorBuffer.poolLimitBytes = 0
+    TensorBuffer.poolLimitBytes = saved
     let n = BufferPool.minFloats + 1001
     var first: UnsafeMutablePointer<Float>?
     do {
@@ -217,8 +222,6 @@ final class InfrastructureTests: XCTestCase {
     XCTAssertEqual(again.data, first, "a freed buffer of a close size comes back from the pool")
     XCTAssertTrue(again.toArray().allSatisfy { $0 == 0 }, "zeroed")
     XCTAssertEqual(again.buffer.capacity, n - 1000)
-    let saved = TensorBuffer.poolLimitBytes
-    defer { TensorBuffer.poolLimitBytes = saved }
     TensorBuffer.poolLimitBytes = 0
     XCTAssertNil(BufferPool.take(n), "a zero limit empties the pool")
     do { _ = Tensor(zeros: [n]) }
