@@ -31,8 +31,9 @@ def build_model(size: str):
     vision = Florence2VisionConfig(
         embed_dim=v["dim_embed"], num_heads=v["num_heads"], num_groups=v["num_groups"], depths=v["depths"],
         window_size=v["window_size"], projection_dim=raw["projection_dim"], drop_path_rate=0.0)
+    # 51328 rows as transformers' converted Florence-2 checkpoints (51289 + <image>, padded to 64).
     text = BartConfig(
-        vocab_size=51289, d_model=t["d_model"], encoder_layers=t["encoder_layers"], decoder_layers=t["decoder_layers"],
+        vocab_size=51328, d_model=t["d_model"], encoder_layers=t["encoder_layers"], decoder_layers=t["decoder_layers"],
         encoder_attention_heads=t["encoder_attention_heads"], decoder_attention_heads=t["decoder_attention_heads"],
         encoder_ffn_dim=t["encoder_ffn_dim"], decoder_ffn_dim=t["decoder_ffn_dim"],
         max_position_embeddings=t["max_position_embeddings"], dropout=0.0, attention_dropout=0.0,
