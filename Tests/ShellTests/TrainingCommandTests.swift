@@ -73,6 +73,21 @@ final class TrainingCommandTests: XCTestCase {
     XCTAssertEqual(stdout.text.components(separatedBy: "training done").count - 1, 2, stdout.text)
   }
 
+  func testShowDatasetPrintsCountsTokenLengthsAndMemory() throws {
+    let stdout = CapturedOutput(), stderr = CapturedOutput()  // kept alive: Session holds them unowned
+    let session = Session(out: stdout.output, err: stderr.output)
+    let interpreter = Interpreter(session: session)
+    try interpreter.run("show dataset", name: "s")
+    XCTAssertTrue(stdout.text.contains("dataset: none (dataset DIR)"), stdout.text)
+    let demo = Self.fixtures.appendingPathComponent("demo-tiny").path
+    let data = Self.fixtures.appendingPathComponent("demo-dataset").path
+    try interpreter.run("load \(demo)\ndataset \(data)\nshow dataset", name: "s")
+    // Both captions tokenize to 10 and 11 ids with <s> and </s> (the real tokenizer of the demo model).
+    XCTAssertTrue(stdout.text.contains("images: 2 (train 2, eval 0), skipped 0"), stdout.text)
+    XCTAssertTrue(stdout.text.contains("caption tokens (<s> ... </s>): min 10, mean 10.5, max 11"), stdout.text)
+    XCTAssertTrue(stdout.text.contains("memory: 2 of 2 images resident"), stdout.text)
+  }
+
   func testTrainWithoutDatasetOrAdapterSaysWhatIsMissing() throws {
     let session = Session(out: CapturedOutput().output, err: CapturedOutput().output)
     XCTAssertThrowsError(try Interpreter(session: session).run("train", name: "t")) { error in

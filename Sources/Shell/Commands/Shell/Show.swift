@@ -1,4 +1,5 @@
 import FlrCore
+import FlrTrain
 
 // `show [model|settings|lora|dataset]`: what the session holds.
 
@@ -16,10 +17,26 @@ enum ShowCommand {
         case "model": showModel(session)
         case "settings": showSettings(session)
         case "lora": AdapterActions.show(session)
-        default: session.out.line("dataset: none (datasets are not built in this version)")
+        default: showDataset(session)
         }
       }
     })
+
+  /// Counts, caption token lengths (with the loaded model's tokenizer) and resident memory.
+  static func showDataset(_ session: Session) {
+    guard let dataset = TrainingState.of(session).dataset else {
+      session.out.line("dataset: none (dataset DIR)")
+      return
+    }
+    session.out.line("dataset: \(dataset.location.path)")
+    guard let tokenizer = session.model?.tokenizer else {
+      session.out.line("  \(dataset.summary) (load a model for caption token lengths)")
+      return
+    }
+    for line in dataset.stats(tokenizer: tokenizer).description.split(separator: "\n") {
+      session.out.line("  \(line)")
+    }
+  }
 
   static func showModel(_ session: Session) {
     guard let model = session.model else {
