@@ -18,24 +18,9 @@ struct VisionBlockSaved<Attn> {
 
 extension SpatialBlock {
   func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, VisionBlockSaved<WindowAttentionSaved>) {
-    let afterConv1 = conv1.forward(x)
-    addResidual(afterConv1, x)
-    let (normed, attnNorm) = windowAttnNorm.forwardTrain(afterConv1)
-    let (afterAttn, attn) = windowAttn.forwardTrain(normed)
-    let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
-    addResidual(afterAttn, afterConv1)
-    let afterConv2 = conv2.forward(afterAttn)
-    addResidual(afterConv2, afterAttn)
-    let (normed2, ffnNorm) = self.ffnNorm.forwardTrain(afterConv2)
-    let (out, ffnSaved) = ffn.forwardTrain(normed2)
-    let ffnDrop = ctx.dropPath(out, rate: dropPath)
-    addResidual(out, afterConv2)
-    return (
-      out,
-      VisionBlockSaved(
-        input: x, afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterAttn: afterAttn,
-        ffnNorm: ffnNorm, ffn: ffnSaved, ffnDrop: ffnDrop)
-    )
+    visionBlockForwardTrain(
+      x, ctx: ctx, dropPath: dropPath, conv1: conv1, conv2: conv2, attnNorm: windowAttnNorm, ffnNorm: ffnNorm,
+      ffn: ffn, attnForward: { windowAttn.forwardTrain($0) })
   }
 
   func backward(_ dy: Tensor, _ s: VisionBlockSaved<WindowAttentionSaved>) -> Tensor {
@@ -47,24 +32,9 @@ extension SpatialBlock {
 
 extension ChannelBlock {
   func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, VisionBlockSaved<ChannelAttentionSaved>) {
-    let afterConv1 = conv1.forward(x)
-    addResidual(afterConv1, x)
-    let (normed, attnNorm) = channelAttnNorm.forwardTrain(afterConv1)
-    let (afterAttn, attn) = channelAttn.forwardTrain(normed, batch: x.shape[0])
-    let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
-    addResidual(afterAttn, afterConv1)
-    let afterConv2 = conv2.forward(afterAttn)
-    addResidual(afterConv2, afterAttn)
-    let (normed2, ffnNorm) = self.ffnNorm.forwardTrain(afterConv2)
-    let (out, ffnSaved) = ffn.forwardTrain(normed2)
-    let ffnDrop = ctx.dropPath(out, rate: dropPath)
-    addResidual(out, afterConv2)
-    return (
-      out,
-      VisionBlockSaved(
-        input: x, afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterAttn: afterAttn,
-        ffnNorm: ffnNorm, ffn: ffnSaved, ffnDrop: ffnDrop)
-    )
+    visionBlockForwardTrain(
+      x, ctx: ctx, dropPath: dropPath, conv1: conv1, conv2: conv2, attnNorm: channelAttnNorm, ffnNorm: ffnNorm,
+      ffn: ffn, attnForward: { channelAttn.forwardTrain($0, batch: x.shape[0]) })
   }
 
   func backward(_ dy: Tensor, _ s: VisionBlockSaved<ChannelAttentionSaved>) -> Tensor {
@@ -72,6 +42,33 @@ extension ChannelBlock {
       dy, s, conv1: conv1, conv2: conv2, attnNorm: channelAttnNorm, ffnNorm: ffnNorm, ffn: ffn,
       attnBackward: { channelAttn.backward($0, $1) })
   }
+}
+
+/// The shared residual chain of both block kinds (SPEC §3.3): x += dw(x); x += DP(attn(LN(x)));
+/// x += dw(x); x += DP(mlp(LN(x))), keeping what `visionBlockBackward` needs.
+func visionBlockForwardTrain<Attn>(
+  _ x: Tensor, ctx: TrainingContext, dropPath: Float, conv1: DepthwiseConvLayer, conv2: DepthwiseConvLayer,
+  attnNorm attnNormLayer: LayerNormLayer, ffnNorm ffnNormLayer: LayerNormLayer, ffn: Mlp,
+  attnForward: (Tensor) -> (Tensor, Attn)
+) -> (Tensor, VisionBlockSaved<Attn>) {
+  let afterConv1 = conv1.forward(x)
+  addResidual(afterConv1, x)
+  let (normed, attnNorm) = attnNormLayer.forwardTrain(afterConv1)
+  let (afterAttn, attn) = attnForward(normed)
+  let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
+  addResidual(afterAttn, afterConv1)
+  let afterConv2 = conv2.forward(afterAttn)
+  addResidual(afterConv2, afterAttn)
+  let (normed2, ffnNorm) = ffnNormLayer.forwardTrain(afterConv2)
+  let (out, ffnSaved) = ffn.forwardTrain(normed2)
+  let ffnDrop = ctx.dropPath(out, rate: dropPath)
+  addResidual(out, afterConv2)
+  return (
+    out,
+    VisionBlockSaved(
+      input: x, afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterAttn: afterAttn,
+      ffnNorm: ffnNorm, ffn: ffnSaved, ffnDrop: ffnDrop)
+  )
 }
 
 /// The shared residual chain of both block kinds, in reverse.
