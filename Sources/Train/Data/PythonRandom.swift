@@ -4,8 +4,7 @@
 // generator, so the same seed gives the same augmented captions as `random.seed(n)` + `shuffle_caption`.
 
 public struct PythonRandom: Sendable, Equatable {
-  private var mt = [UInt32](repeating: 0, count: 624)
-  private var index = 624
+  private var twister = MT19937(seed: 19_650_218)
 
   /// `random.seed(n)` for a non-negative n (Python hashes negative ints by absolute value, as here for UInt64).
   public init(seed: UInt64) { self.init(words: [UInt32(truncatingIfNeeded: seed), UInt32(seed >> 32)]) }
@@ -23,7 +22,7 @@ public struct PythonRandom: Sendable, Equatable {
     var key = words
     while key.count > 1 && key.last == 0 { key.removeLast() }
     if key.isEmpty { key = [0] }
-    initGenrand(19_650_218)
+    var mt = MT19937(seed: 19_650_218).state
     var i = 1
     var j = 0
     for _ in 0..<max(624, key.count) {
@@ -45,32 +44,11 @@ public struct PythonRandom: Sendable, Equatable {
       }
     }
     mt[0] = 0x8000_0000
-    index = 624
-  }
-
-  private mutating func initGenrand(_ s: UInt32) {
-    mt[0] = s
-    for i in 1..<624 { mt[i] = 1_812_433_253 &* (mt[i - 1] ^ (mt[i - 1] >> 30)) &+ UInt32(i) }
-    index = 624
+    twister.state = mt
   }
 
   /// genrand_uint32.
-  public mutating func next32() -> UInt32 {
-    if index >= 624 {
-      for k in 0..<624 {
-        let y = (mt[k] & 0x8000_0000) | (mt[(k + 1) % 624] & 0x7FFF_FFFF)
-        mt[k] = mt[(k + 397) % 624] ^ (y >> 1) ^ (y & 1 == 1 ? 0x9908_B0DF : 0)
-      }
-      index = 0
-    }
-    var y = mt[index]
-    index += 1
-    y ^= y >> 11
-    y ^= (y << 7) & 0x9D2C_5680
-    y ^= (y << 15) & 0xEFC6_0000
-    y ^= y >> 18
-    return y
-  }
+  public mutating func next32() -> UInt32 { twister.next32() }
 
   /// `random.random()`: uniform in [0, 1) with 53 bits.
   public mutating func random() -> Double {

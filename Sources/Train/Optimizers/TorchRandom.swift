@@ -8,33 +8,13 @@
 import Foundation
 
 public struct TorchGenerator {
-  private var state = [UInt32](repeating: 0, count: 624)
-  private var index = 624
+  private var twister: MT19937
   private var cachedNormal: Double?
 
-  public init(seed: UInt64) {
-    state[0] = UInt32(truncatingIfNeeded: seed)
-    for i in 1..<624 {
-      state[i] = 1_812_433_253 &* (state[i - 1] ^ (state[i - 1] >> 30)) &+ UInt32(i)
-    }
-  }
+  /// `torch.Generator().manual_seed(seed)`: mt19937 seeded with the seed's low 32 bits.
+  public init(seed: UInt64) { twister = MT19937(seed: UInt32(truncatingIfNeeded: seed)) }
 
-  public mutating func next32() -> UInt32 {
-    if index >= 624 {
-      for k in 0..<624 {
-        let y = (state[k] & 0x8000_0000) | (state[(k + 1) % 624] & 0x7FFF_FFFF)
-        state[k] = state[(k + 397) % 624] ^ (y >> 1) ^ (y & 1 == 1 ? 0x9908_B0DF : 0)
-      }
-      index = 0
-    }
-    var y = state[index]
-    index += 1
-    y ^= y >> 11
-    y ^= (y << 7) & 0x9D2C_5680
-    y ^= (y << 15) & 0xEFC6_0000
-    y ^= y >> 18
-    return y
-  }
+  public mutating func next32() -> UInt32 { twister.next32() }
 
   public mutating func next64() -> UInt64 {
     let hi = UInt64(next32())
