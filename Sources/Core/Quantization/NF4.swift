@@ -123,3 +123,44 @@ public struct NF4Tensor: Sendable {
     }
   }
 }
+
+extension NF4Tensor {
+  /// All `count` values into `out`, bit-identical to `dequantize(from:count:into:)` (same fp32 products),
+  /// block by block: each 64-block's 16 possible values are computed once and the codes index them; blocks
+  /// are split over the worker threads.
+  public func dequantizeFast(into out: UnsafeMutablePointer<Float>) {
+    let n = count, bs = Self.blockSize, abs2 = Self.absmaxBlockSize, offset = absmaxOffset
+    packed.withUnsafeBufferPointer { packedBuf in
+      absmaxCodes.withUnsafeBufferPointer { codes in
+        absmaxScales.withUnsafeBufferPointer { scales in
+          QuantizationMaps.nf4.withUnsafeBufferPointer { table in
+            QuantizationMaps.signed.withUnsafeBufferPointer { signed in
+              let p = packedBuf.baseAddress!
+              Threads.parallelChunks(blockCount, grain: 256) { blocks in
+                var lut = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+                  Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+                withUnsafeMutableBytes(of: &lut) { raw in
+                  let l = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                  for b in blocks {
+                    let scale = signed[Int(codes[b])] * scales[b / abs2] + offset
+                    for c in 0..<16 { l[c] = table[c] * scale }
+                    let start = b * bs, end = Swift.min(n, start + bs)
+                    // blocks start at even indices (64 is even), so pairs never straddle a block
+                    var j = start
+                    while j + 1 < end {
+                      let byte = p[j >> 1]
+                      out[j] = l[Int(byte >> 4)]
+                      out[j + 1] = l[Int(byte & 0xF)]
+                      j += 2
+                    }
+                    if j < end { out[j] = l[Int(p[j >> 1] >> 4)] }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

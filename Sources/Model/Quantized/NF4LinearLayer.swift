@@ -1,9 +1,9 @@
 // bitsandbytes' Linear4bit (nf4, blocks of 64, double-quantized absmax; OPTIMIZERS.md §7) as a LinearLayer:
-// the frozen weight lives only as NF4 codes (about 1/7 of its fp32 bytes) and is expanded into a per-layer
-// temporary just for the matrix product, forward and backward, so at most one layer's fp32 weight exists at
-// a time. The expansion is bitsandbytes' dequantize_4bit (NF4[code] · absmax, fp32), and the product is the
-// same Linear kernel the fp32 model runs: a quantized model computes exactly what the fp32 model computes
-// with its weights replaced by their dequantized values. (bitsandbytes then casts to bf16, the seed's compute
+// the frozen weight lives only as NF4 codes (about 1/7 of its fp32 bytes). Forward and backward multiply by
+// it without expanding it (NF4Matmul.swift: a fused kernel for a decoder step's few rows, L2-sized expanded
+// tiles and sgemm for many rows). Every weight value used is bitsandbytes' dequantize_4bit (NF4[code] ·
+// absmax, fp32): a quantized model computes what the fp32 model computes with its weights replaced by their
+// dequantized values, up to the order of fp32 sums. (bitsandbytes then casts to bf16, the seed's compute
 // dtype; flr computes in fp32 throughout, so that cast is the one deliberate difference.)
 import FlrCore
 
@@ -43,14 +43,8 @@ public final class NF4LinearLayer: LinearLayer {
 
   /// x [..., in] -> [..., out]
   public override func forward(_ x: Tensor) -> Tensor {
-    let rows = x.count / inFeatures
     let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-    Scratch.withFloats(outFeatures * inFeatures) { w in
-      quantized.dequantizeFast(into: w)
-      Linear.forward(
-        out: y.data, inp: x.data, weight: w, bias: bias?.data, rows: rows, inFeatures: inFeatures,
-        outFeatures: outFeatures)
-    }
+    quantized.linearForward(out: y.data, inp: x.data, bias: bias?.data, rows: x.count / inFeatures)
     return y
   }
 
@@ -58,53 +52,7 @@ public final class NF4LinearLayer: LinearLayer {
   /// frozen, no weight or bias gradient).
   public override func backward(dout: Tensor, input: Tensor) -> Tensor {
     let dinput = Tensor(zeros: input.shape)
-    Scratch.withFloats(outFeatures * inFeatures) { w in
-      quantized.dequantizeFast(into: w)
-      Linear.backward(
-        dinp: dinput.data, dweight: nil, dbias: nil, dout: dout.data, inp: input.data, weight: w,
-        rows: input.count / inFeatures, inFeatures: inFeatures, outFeatures: outFeatures)
-    }
+    quantized.linearBackwardInput(dinp: dinput.data, dout: dout.data, rows: input.count / inFeatures)
     return dinput
-  }
-}
-
-extension NF4Tensor {
-  /// All `count` values into `out`, bit-identical to `dequantize(from:count:into:)` (same fp32 products),
-  /// block by block: each 64-block's 16 possible values are computed once and the codes index them; blocks
-  /// are split over the worker threads.
-  public func dequantizeFast(into out: UnsafeMutablePointer<Float>) {
-    let n = count, bs = Self.blockSize, abs2 = Self.absmaxBlockSize, offset = absmaxOffset
-    packed.withUnsafeBufferPointer { packedBuf in
-      absmaxCodes.withUnsafeBufferPointer { codes in
-        absmaxScales.withUnsafeBufferPointer { scales in
-          QuantizationMaps.nf4.withUnsafeBufferPointer { table in
-            QuantizationMaps.signed.withUnsafeBufferPointer { signed in
-              let p = packedBuf.baseAddress!
-              Threads.parallelChunks(blockCount, grain: 256) { blocks in
-                var lut = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-                  Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-                withUnsafeMutableBytes(of: &lut) { raw in
-                  let l = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-                  for b in blocks {
-                    let scale = signed[Int(codes[b])] * scales[b / abs2] + offset
-                    for c in 0..<16 { l[c] = table[c] * scale }
-                    let start = b * bs, end = Swift.min(n, start + bs)
-                    // blocks start at even indices (64 is even), so pairs never straddle a block
-                    var j = start
-                    while j + 1 < end {
-                      let byte = p[j >> 1]
-                      out[j] = l[Int(byte >> 4)]
-                      out[j + 1] = l[Int(byte & 0xF)]
-                      j += 2
-                    }
-                    if j < end { out[j] = l[Int(p[j >> 1] >> 4)] }
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
   }
 }
