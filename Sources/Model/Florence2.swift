@@ -37,6 +37,10 @@ public final class Florence2 {
     let config = try FlorenceConfig.load(URL(fileURLWithPath: folder).appendingPathComponent("config.json"))
     let set = try CheckpointSet.open(folder: folder)
     let file = set.files.first ?? folder
+    // A bitsandbytes 4-bit checkpoint (`save model … quantized`) loads as NF4 whatever `quantize` says.
+    if BitsAndBytesCheckpoint.isQuantized(set) {
+      return try BitsAndBytesCheckpoint.load(set, config: config, file: file)
+    }
     let sources = try CheckpointNaming.canonicalSources(set.tensors, config: config, file: file)
     let model = try Florence2(config: config, weights: Weights(file: file, sources: sources))
     if quantize == .nf4 { try model.quantizeLinearsNF4(sourceDType: set.torchWeightDType) }

@@ -10,8 +10,8 @@ public enum PEFTAdapterFile {
 
   // MARK: save
 
-  /// Writes `adapter` into `folder` (created if needed). Each file is replaced atomically (temp file, fsync,
-  /// rename); the tensors go first, so a crash while writing them leaves the old adapter as it was.
+  /// Writes `adapter` into `folder` (created if needed): adapter_config.json and adapter_model.safetensors are
+  /// replaced together, so a failure or crash at any point leaves the old adapter as it was.
   public static func save(_ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original) throws {
     var tensors: [(name: String, tensor: Tensor)] = []
     var paths: [String] = []
@@ -38,12 +38,13 @@ public enum PEFTAdapterFile {
     }
     let json = PEFTAdapterConfig.json(
       config, targets: targets, rankPattern: config.rankPattern, alphaPattern: config.alphaPattern)
-    do {
-      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    } catch { throw LoRAError("\(folder): cannot create the folder (\(error.localizedDescription))") }
-    try SafetensorsWriter.write(tensors, to: folder + "/adapter_model.safetensors", metadata: ["format": "pt"])
-    try Array(json.utf8).withUnsafeBytes {
-      try SafetensorsWriter.writeAtomically($0, to: folder + "/adapter_config.json")
+    // Both files as one unit: built in a temporary folder, renamed into place (AtomicFolder). A stale legacy
+    // adapter_model.bin is dropped (a loader would otherwise find two weight files); other files stay.
+    try AtomicFolder.write(folder, existing: .replaceEntries(dropping: ["adapter_model.bin"])) { temporary in
+      try SafetensorsWriter.write(
+        entries: tensors.map { .float($0.name, $0.tensor) }, to: temporary + "/adapter_model.safetensors",
+        metadata: ["format": "pt"])
+      try AtomicFolder.writeFile(Data(json.utf8), to: temporary + "/adapter_config.json")
     }
   }
 

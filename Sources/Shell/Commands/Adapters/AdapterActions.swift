@@ -69,12 +69,13 @@ enum AdapterActions {
     } catch { throw ShellError("unmerge: \(describeError(error))") }
   }
 
-  /// `save [NAME] DIR [naming=original|native]`
+  /// `save [NAME] DIR [naming=original|native]`, `save model DIR [quantized] [overwrite]`
   static func save(_ arguments: Arguments, _ session: Session) throws {
     let adapters = try adapters(session, "save")
     let positionals = arguments.positionals
-    if positionals.first == "model" && positionals.count == 2 {
-      throw notAvailableYet("save model", "writing a merged model")
+    if positionals.first == "model" && positionals.count == 2 { return try saveModel(arguments, session) }
+    for flag in ["quantized", "overwrite"] where arguments.flag(flag) {
+      throw ShellError("save: `\(flag)` applies to `save model DIR` only")
     }
     let folder = positionals.last ?? ""
     let adapter: LoRAAdapter
@@ -92,6 +93,30 @@ enum AdapterActions {
       throw ShellError("save: \(describeError(error))")
     }
     session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names)")
+  }
+
+  /// `save model DIR [quantized] [overwrite]`: the model as it computes now (active adapter folded in).
+  static func saveModel(_ arguments: Arguments, _ session: Session) throws {
+    guard let loaded = session.model else { throw ShellError("save model: no model loaded (load MODEL)") }
+    let folder = arguments.positionals[1]
+    let quantized = arguments.flag("quantized")
+    let summary: ModelExport.Summary
+    do {
+      summary = try ModelExport.save(
+        loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
+        overwrite: arguments.flag("overwrite"))
+    } catch { throw ShellError("save model: \(describeError(error))") }
+    var what = loaded.adapters.active.map { "with \($0.name) merged in" } ?? "base weights"
+    if let merged = loaded.adapters.merged { what += " (\(merged.name) already merged)" }
+    let m = summary.model
+    let form =
+      quantized
+      ? "\(m.quantizedLayers) Linears as bitsandbytes NF4"
+      : "fp32" + (m.dequantizedLayers > 0 ? ", \(m.dequantizedLayers) NF4 Linears dequantized" : "")
+    session.note(
+      "saved model to \(folder): \(what); \(summary.tensors) tensors, "
+        + String(format: "%.1f MB", Double(summary.bytes) / 1e6) + " (\(form), original names); config.json"
+        + (summary.copied.isEmpty ? "" : " + " + summary.copied.joined(separator: ", ")))
   }
 
   /// `load adapter=DIR [name=NAME]`

@@ -1,16 +1,39 @@
-// `save`: write an adapter in PEFT's layout (AdapterActions.save). `save model DIR` is not built yet.
+// `save`: write an adapter in PEFT's layout, or (`save model DIR`) the whole model with the active adapter
+// merged in, as a snapshot folder (AdapterActions.save / saveModel).
 
 enum SaveCommand {
   static let command = Command(
-    "save", group: .adapters, summary: "Save an adapter in PEFT's layout (or `save model DIR` a merged model)",
+    "save", group: .adapters, summary: "Save an adapter in PEFT's layout, or `save model DIR` the merged model",
     positionals: PositionalSpec(
-      "[NAME] DIR", .string, minimum: 1, maximum: 2, "adapter name (default: active) and folder"),
+      "[NAME] DIR", .string, minimum: 1, maximum: 2,
+      "adapter name (default: active) and folder (`save model DIR`: the word model, then a folder)"),
     options: [
       OptionSpec(
         "naming", .choice(["original", "native"]), default: .string("original"),
-        "Key names: the remote-code model's (original) or transformers' native Florence2"),
+        "Adapter key names: the remote-code model's (original) or transformers' native Florence2"),
       .flag("state", settable: false, "Also write optimizer state, step and RNG so `train resume` continues"),
+      .flag(
+        "quantized", settable: false, "save model: NF4 Linears in bitsandbytes' 4-bit layout (quantize=nf4 models)"),
+      .flag("overwrite", settable: false, "save model: replace an existing DIR"),
     ],
-    examples: ["save loras/mine", "save mylora loras/mine naming=native", "save model merged/"],
+    examples: [
+      "save loras/mine", "save mylora loras/mine naming=native", "save model merged/", "save model q4/ quantized",
+    ],
+    details: """
+      An adapter folder gets adapter_config.json and adapter_model.safetensors, written together as one unit \
+      (a temporary folder renamed into place): a failed or interrupted save leaves the previous adapter as it \
+      was, and other files in the folder (training logs, checkpoints) stay.
+      `save model DIR` writes model.safetensors in the original (microsoft remote-code) naming with the active \
+      adapter folded into the weights it wraps (as `merge` folds it; the resident model is not changed), or the \
+      base model when none is active (a merged adapter is already in the base). config.json is the loaded \
+      model's own file; the tokenizer, processor and generation files and any remote-code .py files of the \
+      folder the model came from are copied. The folder is built beside DIR and renamed into place; an existing \
+      DIR is replaced only with `overwrite`. Weights are fp32 (a model loaded with quantize=nf4 is written \
+      dequantized unless `quantized`). With `quantized`, every NF4 Linear is written as transformers writes \
+      bitsandbytes 4-bit weights (weight codes, absmax, quant_map, nested_absmax, nested_quant_map, \
+      quant_state.bitsandbytes__nf4) and config.json gets a quantization_config (nf4, double quant, compute \
+      dtype float32 as flr computes). An active adapter is refused there: PEFT would dequantize, add and \
+      requantize, writing 4-bit weights that are not the ones flr computes with.
+      """,
     run: { arguments, session in try AdapterActions.save(arguments, session) })
 }

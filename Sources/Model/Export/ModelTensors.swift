@@ -1,0 +1,156 @@
+// The tensors `save model` writes: the model's state dict in the original (remote-code, microsoft) key naming,
+// as the remote code's save_pretrained leaves it (tied embeddings once, as `language_model.model.shared.weight`;
+// final_logits_bias and the visual_temporal_embed table included, since microsoft's files hold them). What the
+// model computes now is what is written: an attached (active) LoRA adapter is folded into each weight it wraps
+// as `merge` would fold it (same GEMM, same rounding) without touching the resident model; an adapter already
+// merged is already in the base weights. NF4 Linears are written in bitsandbytes' serialized layout when
+// `quantized`, else dequantized to fp32.
+import FlrCheckpoints
+import FlrCore
+
+/// What `exportEntries` found while listing the tensors.
+public struct ModelTensorsSummary: Sendable {
+  public var mergedModules = 0  // LoRA layers folded into their base weight
+  public var quantizedLayers = 0  // NF4 Linears written as bitsandbytes 4-bit
+  public var dequantizedLayers = 0  // NF4 Linears written as fp32
+}
+
+extension Florence2 {
+  /// The safetensors entries of the whole model (bytes produced one tensor at a time by the writer).
+  /// `quantized` requires every Linear to be NF4 and no adapter attached (flr does not requantize a merge).
+  public func exportEntries(quantized: Bool) throws -> (entries: [SafetensorsEntry], summary: ModelTensorsSummary) {
+    var entries: [SafetensorsEntry] = []
+    var summary = ModelTensorsSummary()
+    func add(_ name: String, _ t: Tensor) { entries.append(.float(name, t)) }
+
+    for entry in namedModules() {
+      switch entry.kind {
+      case .linear(let slot):
+        let layer = slot.get()
+        let lora = layer as? LoRALinear
+        let base = lora?.base ?? layer
+        if let bias = base.bias { add(entry.path + ".bias", bias) }
+        if let q = base as? NF4LinearLayer, quantized {
+          guard lora == nil else {
+            throw ModelError(
+              file: entry.path,
+              "an adapter is active on this NF4 layer; flr does not requantize a merged weight (see `save model`)")
+          }
+          entries += nf4Entries(entry.path + ".weight", q)
+          summary.quantizedLayers += 1
+          continue
+        }
+        guard !quantized else {
+          throw ModelError(
+            file: entry.path, "is not NF4; `save model … quantized` needs a model loaded with quantize=nf4")
+        }
+        if base is NF4LinearLayer { summary.dequantizedLayers += 1 }
+        if lora != nil { summary.mergedModules += 1 }
+        entries.append(linearWeight(entry.path + ".weight", base: base, lora: lora?.lora))
+      case .conv2d(let slot):
+        let layer = slot.get()
+        let lora = layer as? LoRAConv2d
+        let base = lora?.base ?? layer
+        add(entry.path + ".bias", base.bias)
+        if let p = lora?.lora {
+          summary.mergedModules += 1
+          let rows = base.outChannels, cols = base.inChannels * base.kernel * base.kernel
+          entries.append(
+            SafetensorsEntry(name: entry.path + ".weight", dtype: .f32, shape: base.weight.shape) { out in
+              let w = out.assumingMemoryBound(to: Float.self)
+              w.update(from: base.weight.data, count: base.weight.count)
+              // W [out, in·k·k] += s · B [out, r] · A [r, in·k·k]  (LoRAConv2d.foldIntoBase)
+              Gemm.matmul(p.loraB.data, p.loraA.data, w, m: rows, n: cols, k: p.rank, alpha: p.scaling, beta: 1)
+            })
+        } else {
+          add(entry.path + ".weight", base.weight)
+        }
+      case .other:
+        break
+      }
+    }
+
+    // Everything that is not a Linear or Conv2d slot.
+    for (i, conv) in visionTower.convs.enumerated() { norm(&entries, "vision_tower.convs.\(i).norm", conv.norm) }
+    for (s, stage) in visionTower.blocks.enumerated() {
+      for (b, block) in stage.enumerated() {
+        let sp = block.spatialBlock, ch = block.channelBlock
+        let p = "vision_tower.blocks.\(s).\(b)"
+        depthwise(&entries, p + ".spatial_block.conv1.fn.dw", sp.conv1)
+        norm(&entries, p + ".spatial_block.window_attn.norm", sp.windowAttnNorm)
+        depthwise(&entries, p + ".spatial_block.conv2.fn.dw", sp.conv2)
+        norm(&entries, p + ".spatial_block.ffn.norm", sp.ffnNorm)
+        depthwise(&entries, p + ".channel_block.conv1.fn.dw", ch.conv1)
+        norm(&entries, p + ".channel_block.channel_attn.norm", ch.channelAttnNorm)
+        depthwise(&entries, p + ".channel_block.conv2.fn.dw", ch.conv2)
+        norm(&entries, p + ".channel_block.ffn.norm", ch.ffnNorm)
+      }
+    }
+    let ip = imageProjector
+    add("image_projection", ip.imageProjection)  // [D, P] as the remote code's bare parameter
+    norm(&entries, "image_proj_norm", ip.imageProjNorm)
+    add("image_pos_embed.row_embeddings.weight", ip.imagePosEmbed.rowEmbeddings)
+    add("image_pos_embed.column_embeddings.weight", ip.imagePosEmbed.columnEmbeddings)
+    add(CheckpointNaming.temporalTable, ip.visualTemporalEmbed)
+
+    let lm = languageModel
+    add(CheckpointNaming.shared, lm.shared)
+    add(CheckpointNaming.finalLogitsBias, lm.finalLogitsBias)
+    let e = "language_model.model.encoder", d = "language_model.model.decoder"
+    add(e + ".embed_positions.weight", lm.encoder.embedPositions.weight)
+    norm(&entries, e + ".layernorm_embedding", lm.encoder.layernormEmbedding)
+    for (i, layer) in lm.encoder.layers.enumerated() {
+      norm(&entries, "\(e).layers.\(i).self_attn_layer_norm", layer.selfAttnLayerNorm)
+      norm(&entries, "\(e).layers.\(i).final_layer_norm", layer.finalLayerNorm)
+    }
+    add(d + ".embed_positions.weight", lm.decoder.embedPositions.weight)
+    norm(&entries, d + ".layernorm_embedding", lm.decoder.layernormEmbedding)
+    for (i, layer) in lm.decoder.layers.enumerated() {
+      norm(&entries, "\(d).layers.\(i).self_attn_layer_norm", layer.selfAttnLayerNorm)
+      norm(&entries, "\(d).layers.\(i).encoder_attn_layer_norm", layer.encoderAttnLayerNorm)
+      norm(&entries, "\(d).layers.\(i).final_layer_norm", layer.finalLayerNorm)
+    }
+    return (entries, summary)
+  }
+}
+
+private func norm(_ entries: inout [SafetensorsEntry], _ path: String, _ n: LayerNormLayer) {
+  entries.append(.float(path + ".weight", n.weight))
+  entries.append(.float(path + ".bias", n.bias))
+}
+
+private func depthwise(_ entries: inout [SafetensorsEntry], _ path: String, _ c: DepthwiseConvLayer) {
+  entries.append(.float(path + ".weight", c.weight))
+  entries.append(.float(path + ".bias", c.bias))
+}
+
+/// W [out, in] as fp32: the plain weight or the dequantized NF4 one, plus s·B·A when a LoRA layer wraps it
+/// (LoRALinear.foldIntoBase's GEMM, so the file holds exactly what `merge` would leave in memory).
+private func linearWeight(_ name: String, base: LinearLayer, lora: LoRAParameters?) -> SafetensorsEntry {
+  SafetensorsEntry(name: name, dtype: .f32, shape: [base.outFeatures, base.inFeatures]) { out in
+    let w = out.assumingMemoryBound(to: Float.self)
+    if let q = base as? NF4LinearLayer {
+      q.quantized.dequantizeFast(into: w)
+    } else {
+      w.update(from: base.weight.data, count: base.weight.count)
+    }
+    if let p = lora {
+      Gemm.matmul(
+        p.loraB.data, p.loraA.data, w, m: base.outFeatures, n: base.inFeatures, k: p.rank, alpha: p.scaling, beta: 1)
+    }
+  }
+}
+
+/// bitsandbytes' Linear4bit state-dict entries for `key` (`<key>` packed codes, then QuantState.as_dict(packed=True)).
+private func nf4Entries(_ key: String, _ layer: NF4LinearLayer) -> [SafetensorsEntry] {
+  let s = layer.quantized.serialized(dtype: layer.sourceDType)
+  let suffix = NF4Serialized.suffixes  // absmax, quant_map, nested_absmax, nested_quant_map, quant_state…
+  return [
+    .bytes(key, s.weight, shape: s.weightShape),
+    .bytes(key + "." + suffix[0], s.absmax, shape: [s.absmax.count]),
+    .floats(key + "." + suffix[1], s.quantMap, shape: [s.quantMap.count]),
+    .floats(key + "." + suffix[2], s.nestedAbsmax, shape: [s.nestedAbsmax.count]),
+    .floats(key + "." + suffix[3], s.nestedQuantMap, shape: [s.nestedQuantMap.count]),
+    .bytes(key + "." + suffix[4], s.quantState, shape: [s.quantState.count]),
+  ]
+}
