@@ -58,17 +58,23 @@ public enum GradientReach: Sendable, Equatable, Comparable {
 }
 
 public struct TrainingOptions: Sendable {
-  /// Dropout (BART hidden/activation, rates from the config) and DaViT drop path. Off: the forward is the
-  /// inference function exactly (parity tests). Attention-probability dropout is not applied (see report).
+  /// Text dropout (BART hidden/activation, rates from the config). Off: the text forward is the inference
+  /// function exactly (parity tests). Attention-probability dropout is not applied (see report).
   public var dropout: Bool
+  /// DaViT drop path. Off: the vision forward is `Florence2.imageFeatures(pixelValues:)`, so image features can be
+  /// computed once and reused (`trainingStep(imageFeatures:...)`).
+  public var visionDropout: Bool
   public var checkpointing: Checkpointing
   public var reach: GradientReach
   public var seed: UInt64
 
+  /// `visionDropout` nil: the same as `dropout`.
   public init(
-    dropout: Bool = true, checkpointing: Checkpointing = .none, reach: GradientReach = .pixels, seed: UInt64 = 0
+    dropout: Bool = true, visionDropout: Bool? = nil, checkpointing: Checkpointing = .none,
+    reach: GradientReach = .pixels, seed: UInt64 = 0
   ) {
     self.dropout = dropout
+    self.visionDropout = visionDropout ?? dropout
     self.checkpointing = checkpointing
     self.reach = reach
     self.seed = seed
@@ -97,7 +103,7 @@ final class TrainingContext {
   /// timm DropPath on a residual branch y [B, ...]: per sample, keep with 1-p and scale by 1/(1-p), in place.
   /// Returns the per-sample factors, nil when off.
   func dropPath(_ y: Tensor, rate: Float) -> [Float]? {
-    guard options.dropout, rate > 0 else { return nil }
+    guard options.visionDropout, rate > 0 else { return nil }
     let b = y.shape[0], per = y.count / b
     let factors = (0..<b).map { _ in rng.nextFloat() < rate ? 0 : 1 / (1 - rate) }
     for i in 0..<b { Elementwise.scale(y.data + i * per, by: factors[i], count: per) }

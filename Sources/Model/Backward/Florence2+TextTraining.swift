@@ -1,0 +1,135 @@
+// The text half of a training step (remote code Florence2ForConditionalGeneration.forward after
+// _encode_image): merge [image features ‖ prompt embeddings], BART encoder, decoder, SPEC §3.14 loss, and the
+// backward of all of it down to the image features. `trainingStep(pixelValues:)` calls it after the tower; a
+// trainer that adapts no vision module and has vision drop path off calls it directly with cached features.
+import FlrCore
+
+extension Florence2 {
+  /// Forward + backward from image features [B, N, d] (what `imageFeatures(pixelValues:)` returns), prompts
+  /// [B][T] (equal lengths) and labels [B][L] (-100 = ignored). The step's `imageFeatures` holds d loss / d
+  /// image features when `options.reach` is a vision reach; nothing below the features is run. Equal to
+  /// `trainingStep(pixelValues:)` when `options.visionDropout` is off (the random stream then starts here).
+  public func trainingStep(imageFeatures: Tensor, promptIds: [[Int32]], labels: [[Int32]], options: TrainingOptions)
+    throws -> TrainingStep
+  {
+    guard imageFeatures.rank == 3, imageFeatures.shape[2] == languageModel.dim else {
+      throw ModelError(
+        file: "image features", "expected [B, N, \(languageModel.dim)], got \(imageFeatures.shape)")
+    }
+    let b = imageFeatures.shape[0]
+    guard labels.count == b, promptIds.count == b else {
+      throw ModelError(file: "labels", "\(labels.count) label rows and \(promptIds.count) prompts for \(b) images")
+    }
+    return try textStep(
+      imageFeatures: imageFeatures, promptIds: promptIds, labels: labels, ctx: TrainingContext(options: options))
+  }
+
+  /// The shared text forward + backward; `ctx` carries the random stream on from the tower when there is one.
+  func textStep(imageFeatures: Tensor, promptIds: [[Int32]], labels: [[Int32]], ctx: TrainingContext) throws
+    -> TrainingStep
+  {
+    let options = ctx.options, reach = options.reach
+    let text = config.text, d = languageModel.dim
+    let b = imageFeatures.shape[0]
+
+    // MARK: merge and encoder
+    let ids = try flatten(promptIds, rows: b, what: "prompt ids")
+    let t = ids.count / b, n = imageFeatures.shape[1], s = n + t
+    let encoder = languageModel.encoder
+    guard s <= encoder.embedPositions.maxPositions else {
+      throw ModelError(
+        file: "encoder input", "\(s) tokens exceed max_position_embeddings \(encoder.embedPositions.maxPositions)")
+    }
+    let decoderIds = try flatten(decoderInputIds(labels: labels), rows: b, what: "decoder input ids")
+    let targets = try flatten(labels, rows: b, what: "labels", allowIgnore: true)
+    let decoder = languageModel.decoder
+    let tl = decoderIds.count / b
+    guard tl <= decoder.embedPositions.maxPositions else {
+      throw ModelError(
+        file: "labels", "\(tl) tokens exceed max_position_embeddings \(decoder.embedPositions.maxPositions)")
+    }
+    let kept = targets.filter { $0 != -100 }.count
+    guard kept > 0 else { throw ModelError(file: "labels", "every label is -100: the loss is undefined") }
+
+    let prompt = languageModel.embedTokens(ids, rows: b)
+    let positioned = Tensor(zeros: [b, s, d])  // merged + positions: the merge itself is not needed in backward
+    for i in 0..<b {
+      (positioned.data + i * s * d).update(from: imageFeatures.data + i * n * d, count: n * d)
+      (positioned.data + (i * s + n) * d).update(from: prompt.data + i * t * d, count: t * d)
+      for p in 0..<s {
+        Elementwise.addInPlace(positioned.data + (i * s + p) * d, encoder.embedPositions.row(p), count: d)
+      }
+    }
+    let (encoderEmbedded, encoderEmbedNorm) = encoder.layernormEmbedding.forwardTrain(positioned)
+    let encoderEmbedMask = ctx.dropout(encoderEmbedded, p: text.dropout)
+    let textRecompute = options.checkpointing != .none
+    var h = encoderEmbedded
+    var encoderLayers: [LayerActivations<BartEncoderLayerSaved>] = []
+    for layer in encoder.layers {
+      if textRecompute { encoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
+      let (y, saved) = layer.forwardTrain(h, batch: b, config: text, ctx: ctx)
+      if !textRecompute && reach >= .encoder { encoderLayers.append(.kept(saved)) }
+      h = y
+    }
+    let encoderOutput = h
+
+    // MARK: decoder and loss
+    h = decoder.embed(decoderIds, rows: b, firstPosition: 0, shared: languageModel.shared)
+    _ = ctx.dropout(h, p: text.dropout)  // frozen embeddings: the mask is not needed for backward
+    var decoderLayers: [LayerActivations<BartDecoderLayerSaved>] = []
+    for layer in decoder.layers {
+      if textRecompute { decoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
+      let (y, saved) = layer.forwardTrain(h, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx)
+      if !textRecompute { decoderLayers.append(.kept(saved)) }
+      h = y
+    }
+    let hidden = h
+    let logits = languageModel.logits(hidden)
+    let dLogits = Tensor(zeros: logits.shape)
+    let v = languageModel.vocabSize
+    let loss = targets.withUnsafeBufferPointer {
+      CrossEntropy.forwardBackward(
+        logits: logits.data, targets: $0.baseAddress!, rows: targets.count, vocab: v, dlogits: dLogits.data)
+    }
+    var result = TrainingStep(loss: loss, keptTokens: kept)
+
+    // MARK: backward, top down
+    var dh = Tensor(zeros: hidden.shape)
+    Linear.backward(
+      dinp: dh.data, dweight: nil, dbias: nil, dout: dLogits.data, inp: hidden.data, weight: languageModel.shared.data,
+      rows: hidden.count / d, inFeatures: d, outFeatures: v)
+    let dEncoderOutput = Tensor(zeros: encoderOutput.shape)
+    for (layer, activations) in zip(decoder.layers, decoderLayers).reversed() {
+      let saved: BartDecoderLayerSaved
+      switch activations {
+      case .kept(let s): saved = s
+      case .recompute(let input, let rng):
+        ctx.rng = rng
+        saved = layer.forwardTrain(input, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx).1
+      }
+      dh = layer.backward(dh, saved, dEncoderOutput: dEncoderOutput)
+    }
+    result.encoderOutput = dEncoderOutput
+    guard reach >= .encoder else { return result }
+
+    dh = dEncoderOutput
+    for (layer, activations) in zip(encoder.layers, encoderLayers).reversed() {
+      let saved: BartEncoderLayerSaved
+      switch activations {
+      case .kept(let s): saved = s
+      case .recompute(let input, let rng):
+        ctx.rng = rng
+        saved = layer.forwardTrain(input, batch: b, config: text, ctx: ctx).1
+      }
+      dh = layer.backward(dh, saved)
+    }
+    let dMerged = encoder.layernormEmbedding.backward(dropoutBackward(dh, mask: encoderEmbedMask), encoderEmbedNorm)
+    result.inputsEmbeds = dMerged
+    guard reach >= .vision(stage: 4) else { return result }
+
+    let dFeatures = Tensor(zeros: imageFeatures.shape)
+    for i in 0..<b { (dFeatures.data + i * n * d).update(from: dMerged.data + i * s * d, count: n * d) }
+    result.imageFeatures = dFeatures
+    return result
+  }
+}
