@@ -76,7 +76,7 @@ final class OneShotTests: XCTestCase {
       "train epochs=5 lr=0.0001 batch=1 accumulate=1 optimizer=prodigy-sf frozen_parts=0 caption_dropout=0 out=o")
     XCTAssertEqual(parsed.notes.count, 0, "the seed's ProdigyPlusScheduleFree default is kept")
     for refused in [
-      ["--device", "cuda"], ["--quantize"], ["--optimizer_name", "Lion"],
+      ["--device", "cuda"], ["--optimizer_name", "Lion"],
       ["--accumulation_rank", "4"], ["--accumulation-rank", "4"], ["--optimizer_rank", "2"], ["-ac"],
       ["--activation_checkpointing"], ["--log_with", "mlflow"],
     ] {

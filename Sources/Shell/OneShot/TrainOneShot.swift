@@ -26,7 +26,8 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("epochs"), help: "Epochs.") var epochs = 5
   @Flag(name: .customLong("gradient_checkpointing"), help: "Recompute activations in backward.")
   var gradientCheckpointing = false
-  @Flag(name: .customLong("quantize"), help: "4-bit base model (not available in flr).") var quantize = false
+  @Flag(name: .customLong("quantize"), help: "4-bit NF4 base model (QLoRA): load ... quantize=nf4.")
+  var quantize = false
   @Option(name: .customLong("sample_every_n_epochs")) var sampleEveryNEpochs: Int?
   @Option(name: .customLong("sample_every_n_steps")) var sampleEveryNSteps: Int?
   @Option(name: .customLong("save_every_n_epochs")) var saveEveryNEpochs: Int?
@@ -64,7 +65,6 @@ struct TrainOneShot: ParsableCommand {
     if device.lowercased() != "cpu" {
       throw ValidationError("--device \(device): flr runs on the CPU only; leave --device out or give cpu")
     }
-    if quantize { throw ValidationError("--quantize: 4-bit quantized training is not available in flr") }
     if accumulationRank != nil || optimizerRank != nil || activationCheckpointing {
       throw ValidationError("--accumulation_rank/--optimizer_rank/-ac need Flora, which is not available in flr")
     }
@@ -90,7 +90,7 @@ struct TrainOneShot: ParsableCommand {
   var commands: [String] {
     let seedText = seed.map(String.init)
     return [
-      ShellWords.line("load", [modelID]),
+      ShellWords.line("load", [modelID], [("quantize", quantize ? "nf4" : nil)]),
       ShellWords.line("dataset", [datasetDir ?? dataset ?? ""]),
       ShellWords.line(
         "lora", [],
