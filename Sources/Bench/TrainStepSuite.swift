@@ -21,8 +21,17 @@ let trainStepSuite = BenchSuite(
   let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
   var rng = SeededRNG(seed: 3)
   let caption: [[Int32]] = [[0] + (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) } + [2]]
-  // Lightest first: the process's peak RSS (VmHWM) is reset before each mode where the kernel allows it.
-  for mode in [Checkpointing.all, .text, .none] {
+  // FLR_POOL_MB: the tensor buffer pool's limit (default 1024), to measure its share of the peak.
+  if let mb = Int(ProcessInfo.processInfo.environment["FLR_POOL_MB"] ?? "") { TensorBuffer.poolLimitBytes = mb << 20 }
+  // FLR_TRAIN_STEP_MODES: a comma list of checkpointing modes (default all four, lightest first).
+  let modes =
+    (ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_MODES"]?.split(separator: ",").compactMap {
+      Checkpointing(rawValue: String($0))
+    }).flatMap { $0.isEmpty ? nil : $0 } ?? [.all, .partial, .text, .none]
+  // The process's peak RSS (VmHWM) is reset before each mode where the kernel allows it, and the pool
+  // emptied, so each mode's peak starts from the same resident set.
+  for mode in modes {
+    TensorBuffer.trimPool()
     resetPeakResident()
     var seconds: [Double] = []
     let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
@@ -40,9 +49,11 @@ let trainStepSuite = BenchSuite(
     }
     print(
       String(
-        format: "train-step checkpointing=%@: %.2f s median of %d (best %.2f s, first %.2f s), peak RSS %.2f GiB",
+        format:
+          "train-step checkpointing=%@: %.2f s median of %d (best %.2f s, first %.2f s), peak RSS %.2f GiB "
+          + "(pool now %.2f GiB)",
         mode.rawValue, seconds.sorted()[seconds.count / 2], seconds.count, seconds.min() ?? 0, seconds[0],
-        residentBytes("VmHWM") / 1_073_741_824))
+        residentBytes("VmHWM") / 1_073_741_824, Double(TensorBuffer.pooledBytes) / 1_073_741_824))
   }
 }
 

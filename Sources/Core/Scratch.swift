@@ -13,7 +13,7 @@ public final class ScratchArena: @unchecked Sendable {
 
   /// `capacity` floats up front; the arena grows by extra chunks and consolidates them at the next reset.
   public init(capacity: Int = 0) {
-    if capacity > 0 { chunks = [TensorBuffer(capacity: capacity)] }
+    if capacity > 0 { chunks = [TensorBuffer(capacity: capacity, zeroed: false)] }
   }
 
   /// An uninitialised tensor (contents are whatever the last pass left); valid until `reset()`.
@@ -21,7 +21,7 @@ public final class ScratchArena: @unchecked Sendable {
     let n = shape.reduce(1, *)
     let rounded = (n + 15) & ~15  // keep every tensor 64-byte aligned
     if chunks.isEmpty || used + rounded > chunks[chunks.count - 1].capacity {
-      chunks.append(TensorBuffer(capacity: max(rounded, 1 << 20)))
+      chunks.append(TensorBuffer(capacity: max(rounded, 1 << 20), zeroed: false))
       used = 0
     }
     let t = Tensor(shape: shape, buffer: chunks[chunks.count - 1], offset: used)
@@ -41,7 +41,7 @@ public final class ScratchArena: @unchecked Sendable {
   /// Makes all memory reusable. Tensors handed out earlier must no longer be used.
   public func reset() {
     if chunks.count > 1 {  // several chunks last time: replace them by one that holds the whole pass
-      chunks = [TensorBuffer(capacity: highWater)]
+      chunks = [TensorBuffer(capacity: highWater, zeroed: false)]
     }
     used = 0
     total = 0
@@ -65,10 +65,13 @@ public enum Scratch {
     if let i = free.indices.filter({ free[$0].capacity >= count }).min(by: { free[$0].capacity < free[$1].capacity }) {
       return free.remove(at: i)
     }
-    return TensorBuffer(capacity: count)
+    return TensorBuffer(capacity: count, zeroed: false)
   }
 
+  /// Small buffers stay here; large ones go back to the tensor buffer pool (bounded, shared with
+  /// activations) when released, rather than staying resident in this list after the pass that needed them.
   private static func give(_ buffer: TensorBuffer) {
+    if buffer.capacity >= BufferPool.minFloats { return }
     lock.lock()
     defer { lock.unlock() }
     free.append(buffer)

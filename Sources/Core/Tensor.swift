@@ -5,6 +5,10 @@
 
 import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Owned, 64-byte aligned fp32 memory. Freed when the last `Tensor` viewing it goes away; large buffers
 /// go back to a pool instead, so the next forward pass gets warm pages (a fresh 56 MB buffer costs
 /// ~40 ms of page faults and kernel zeroing, a pooled one ~5 ms of memset).
@@ -15,16 +19,18 @@ public final class TensorBuffer: @unchecked Sendable {
   private let onFree: (() -> Void)?
 
   /// Zero-filled buffer of `capacity` floats.
-  public init(capacity: Int) {
+  public convenience init(capacity: Int) { self.init(capacity: capacity, zeroed: true) }
+
+  /// `zeroed: false`: contents undefined (a pooled buffer holds what its last user wrote), for outputs every
+  /// element of which the caller overwrites; skips a full write pass over memory.
+  public init(capacity: Int, zeroed: Bool) {
     let count = max(capacity, 1)
     if let (pooled, size) = BufferPool.take(count) {
       base = pooled
       allocated = size
-      Elementwise.fill(base, 0, count: count)
+      if zeroed { Elementwise.fill(base, 0, count: count) }
     } else {
-      let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
-      raw.initializeMemory(as: Float.self, repeating: 0, count: count)
-      base = raw.assumingMemoryBound(to: Float.self)
+      base = BufferPool.allocate(count)  // zero-filled
       allocated = count
     }
     self.capacity = capacity
@@ -40,7 +46,7 @@ public final class TensorBuffer: @unchecked Sendable {
   }
 
   deinit {
-    if allocated > 0 && !BufferPool.give(base, allocated) { UnsafeMutableRawPointer(base).deallocate() }
+    if allocated > 0 && !BufferPool.give(base, allocated) { BufferPool.deallocate(base, allocated) }
     onFree?()
   }
 
@@ -49,11 +55,19 @@ public final class TensorBuffer: @unchecked Sendable {
     get { BufferPool.limitBytes }
     set { BufferPool.setLimit(newValue) }
   }
+
+  /// Bytes of freed buffers the pool holds now.
+  public static var pooledBytes: Int { BufferPool.held }
+
+  /// Gives pooled buffers back to the system until at most `keepingBytes` stay (oldest first), so an idle
+  /// process does not hold the last pass's working set. The limit is unchanged: later passes refill the pool.
+  public static func trimPool(keepingBytes: Int = 0) { BufferPool.trim(to: keepingBytes) }
 }
 
-/// Freed large buffers, oldest first. A request takes the smallest one within 25% of its size
-/// (activation shapes mostly repeat from one pass to the next; caption lengths vary a little); when the
-/// pool is over its limit the oldest buffers are freed.
+/// Freed large buffers, oldest first. A request takes the smallest one that holds it; one much larger
+/// gives its tail pages back to the system first (each buffer is its own mapping), so the pool never holds
+/// sizes no later request can use (a step's stage-0 temporaries serve stage 2's requests). When the pool
+/// is over its limit the oldest buffers are freed.
 enum BufferPool {
   static let minFloats = 1 << 16  // 256 KB: below this malloc is fast enough
   private static let lock = NSLock()
@@ -61,19 +75,76 @@ enum BufferPool {
   nonisolated(unsafe) private static var heldBytes = 0
   nonisolated(unsafe) static var limitBytes = 1 << 30
 
+  /// Large buffers are their own anonymous mappings: fresh pages are zero (no fill pass), and a freed one the
+  /// pool does not keep goes back to the system at once. Through malloc they stayed in glibc's heap after
+  /// free (its mmap threshold rises with each large free), resident but unusable by other sizes, and a
+  /// training step's peak RSS grew by those fragments.
+  static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+    #if canImport(Glibc)
+      if count >= minFloats {
+        let p = mmap(nil, count * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { fatalError("out of memory: \(count * 4) bytes for a tensor") }
+        // Transparent huge pages where the system allows them on request: a 2 MB fault instead of 512
+        // small ones (a fresh 75 MB activation took ~50 ms of page faults).
+        if count * 4 >= 4 << 20 { madvise(p, count * 4, MADV_HUGEPAGE) }
+        return p.assumingMemoryBound(to: Float.self)
+      }
+    #endif
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+    raw.initializeMemory(as: Float.self, repeating: 0, count: count)
+    return raw.assumingMemoryBound(to: Float.self)
+  }
+
+  /// Frees what `allocate(count)` returned.
+  static func deallocate(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    #if canImport(Glibc)
+      if count >= minFloats {
+        munmap(p, count * 4)
+        return
+      }
+    #endif
+    UnsafeMutableRawPointer(p).deallocate()
+  }
+
+  static var held: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return heldBytes
+  }
+
   /// A pooled buffer of at least `count` floats and its actual size.
   static func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int)? {
     if count < minFloats { return nil }
     lock.lock()
     defer { lock.unlock() }
     var best: Int? = nil
-    for (i, entry) in free.enumerated() where entry.size >= count && entry.size <= count + count / 4 {
+    for (i, entry) in free.enumerated() where entry.size >= count && (canTrim || entry.size <= count + count / 4) {
       if best == nil || entry.size < free[best!].size { best = i }
     }
     guard let i = best else { return nil }
     let entry = free.remove(at: i)
     heldBytes -= entry.size * 4
-    return (entry.pointer, entry.size)
+    return (entry.pointer, trimTail(entry.pointer, from: entry.size, to: count))
+  }
+
+  #if canImport(Glibc)
+    static let canTrim = true
+    static let pageFloats = max(1024, sysconf(Int32(_SC_PAGESIZE)) / 4)
+  #else
+    static let canTrim = false
+  #endif
+
+  /// Unmaps the pages of a pooled mapping beyond `count` floats (kept whole within 25%); its new size.
+  static func trimTail(_ p: UnsafeMutablePointer<Float>, from size: Int, to count: Int) -> Int {
+    #if canImport(Glibc)
+      let keep = (count + pageFloats - 1) / pageFloats * pageFloats
+      if size > count + count / 4, keep < size, Int(bitPattern: p) % (pageFloats * 4) == 0,
+        munmap(p + keep, (size - keep) * 4) == 0
+      {
+        return keep
+      }
+    #endif
+    return size
   }
 
   /// Keeps `p` (`size` floats) for reuse if it is large; false means the caller frees it.
@@ -84,7 +155,36 @@ enum BufferPool {
     free.append((size, p))
     heldBytes += size * 4
     evictOverLimit()
+    lastGive = DispatchTime.now().uptimeNanoseconds
+    if !idleTrimScheduled && idleTrimSeconds > 0 {
+      idleTrimScheduled = true
+      scheduleIdleTrim(after: idleTrimSeconds)
+    }
     return true
+  }
+
+  /// An idle process gives its pool back: `idleTrimSeconds` after the last buffer came back (a forward pass,
+  /// a generate, a training run ended), the pool is emptied. A loaded model waiting at the prompt then holds
+  /// its weights, not its last pass's activations. Passes in progress keep giving and taking, so they never
+  /// see it. 0 disables.
+  nonisolated(unsafe) static var idleTrimSeconds: Double = 2
+  nonisolated(unsafe) private static var lastGive: UInt64 = 0
+  nonisolated(unsafe) private static var idleTrimScheduled = false
+
+  private static func scheduleIdleTrim(after seconds: Double) {
+    DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + seconds) {
+      lock.lock()
+      defer { lock.unlock() }
+      let idle = Double(DispatchTime.now().uptimeNanoseconds &- lastGive) / 1e9
+      if idleTrimSeconds <= 0 {
+        idleTrimScheduled = false
+      } else if idle >= idleTrimSeconds {
+        evict(downTo: 0)
+        idleTrimScheduled = false
+      } else {
+        scheduleIdleTrim(after: idleTrimSeconds - idle)
+      }
+    }
   }
 
   static func setLimit(_ bytes: Int) {
@@ -94,12 +194,20 @@ enum BufferPool {
     evictOverLimit()
   }
 
+  static func trim(to bytes: Int) {
+    lock.lock()
+    defer { lock.unlock() }
+    evict(downTo: max(0, bytes))
+  }
+
   /// Frees the oldest buffers until the pool fits its limit (lock held).
-  private static func evictOverLimit() {
-    while heldBytes > limitBytes, !free.isEmpty {
+  private static func evictOverLimit() { evict(downTo: limitBytes) }
+
+  private static func evict(downTo bytes: Int) {
+    while heldBytes > bytes, !free.isEmpty {
       let entry = free.removeFirst()
       heldBytes -= entry.size * 4
-      UnsafeMutableRawPointer(entry.pointer).deallocate()
+      deallocate(entry.pointer, entry.size)
     }
   }
 }
@@ -119,6 +227,15 @@ public struct Tensor: @unchecked Sendable {
     precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
     self.shape = shape
     buffer = TensorBuffer(capacity: shape.reduce(1, *))
+    offset = 0
+  }
+
+  /// A new tensor whose contents are undefined: for outputs the caller overwrites element by element (never
+  /// for a kernel that accumulates with +=).
+  public init(uninitialized shape: [Int]) {
+    precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+    self.shape = shape
+    buffer = TensorBuffer(capacity: shape.reduce(1, *), zeroed: false)
     offset = 0
   }
 
@@ -162,7 +279,7 @@ public struct Tensor: @unchecked Sendable {
 
   /// A contiguous copy.
   public func copy() -> Tensor {
-    let t = Tensor(zeros: shape)
+    let t = Tensor(uninitialized: shape)
     t.data.update(from: data, count: count)
     return t
   }

@@ -130,11 +130,6 @@ public final class DepthwiseConvLayer {
   }
 }
 
-extension Tensor {
-  /// A tensor whose every element the caller overwrites (zero-filled today; named for intent).
-  init(uninitialized shape: [Int]) { self.init(zeros: shape) }
-}
-
 /// x += y (same shape): the residual connections.
 @inline(__always) func addResidual(_ x: Tensor, _ y: Tensor) {
   Elementwise.addInPlace(x.data, y.data, count: x.count)

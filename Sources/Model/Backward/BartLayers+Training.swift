@@ -9,11 +9,10 @@ enum LayerActivations<Saved> {
   case recompute(input: Tensor, rng: SeededRNG)
 }
 
-/// BART's fc2(dropout(gelu(fc1(x)))).
+/// BART's fc2(dropout(gelu(fc1(x)))). fc2's input is recomputed in backward when an adapted fc2 reads it.
 struct FeedForwardSaved {
   let input: Tensor  // [rows, d]: fc1 input
   let preActivation: Tensor  // [rows, F]: fc1 output
-  let activated: Tensor  // [rows, F]: gelu (then dropout) output = fc2 input
   let mask: Tensor?
 }
 
@@ -21,14 +20,20 @@ func feedForwardTrain(_ x: Tensor, fc1: LinearLayer, fc2: LinearLayer, dropout p
   Tensor, FeedForwardSaved
 ) {
   let pre = fc1.forward(x)
-  let activated = Tensor(zeros: pre.shape)
+  let activated = Tensor(uninitialized: pre.shape)
   Gelu.forward(out: activated.data, inp: pre.data, count: pre.count)
   let mask = ctx.dropout(activated, p: p)
-  return (fc2.forward(activated), FeedForwardSaved(input: x, preActivation: pre, activated: activated, mask: mask))
+  return (fc2.forward(activated), FeedForwardSaved(input: x, preActivation: pre, mask: mask))
 }
 
 func feedForwardBackward(_ dy: Tensor, _ s: FeedForwardSaved, fc1: LinearLayer, fc2: LinearLayer) -> Tensor {
-  let dActivated = dropoutBackward(fc2.backward(dout: dy, input: s.activated), mask: s.mask)
+  var activated = s.preActivation  // same shape: stands in where a frozen fc2 does not read its input
+  if fc2.backwardReadsInput {  // the forward's gelu, then the same mask: bitwise the forward's fc2 input
+    activated = Tensor(uninitialized: s.preActivation.shape)
+    Gelu.forward(out: activated.data, inp: s.preActivation.data, count: activated.count)
+    if let mask = s.mask { Elementwise.mul(out: activated.data, a: activated.data, b: mask.data, count: mask.count) }
+  }
+  let dActivated = dropoutBackward(fc2.backward(dout: dy, input: activated), mask: s.mask)
   let dPre = Tensor(zeros: s.preActivation.shape)
   Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: s.preActivation.data, count: dPre.count)
   return fc1.backward(dout: dPre, input: s.input)

@@ -3,14 +3,16 @@
 // LayerNorms are frozen; only input gradients flow through them.
 import FlrCore
 
-/// x += dw1(x); x += DP(attn(LN(x))); x += dw2(x); x += DP(mlp(LN(x))): what backward reads.
+/// x += dw1(x); x += DP(attn(LN(x))); x += dw2(x); x += DP(mlp(LN(x))): what backward reads. Kept lean (the
+/// vision tower's activations are most of a step's memory): the block input and the conv2 input are not kept
+/// (a frozen depthwise conv's input gradient does not read its input), and the two LayerNorm outputs and the
+/// GELU output are recomputed in backward from what is kept (one cheap pass each; bitwise the forward's).
 struct VisionBlockSaved<Attn> {
-  let input: Tensor  // [B, H, W, C]: conv1 input
-  let afterConv1: Tensor  // x + dw1(x): input of the attention branch's LayerNorm
+  let afterConv1: Tensor  // x + dw1(x): the attention branch's LayerNorm input
   let attnNorm: LayerNormSaved
   let attn: Attn
   let attnDrop: [Float]?
-  let afterAttn: Tensor  // conv2 input
+  let afterConv2: Tensor  // the MLP branch's LayerNorm input
   let ffnNorm: LayerNormSaved
   let ffn: MlpSaved
   let ffnDrop: [Float]?
@@ -26,7 +28,7 @@ extension SpatialBlock {
   func backward(_ dy: Tensor, _ s: VisionBlockSaved<WindowAttentionSaved>) -> Tensor {
     visionBlockBackward(
       dy, s, conv1: conv1, conv2: conv2, attnNorm: windowAttnNorm, ffnNorm: ffnNorm, ffn: ffn,
-      attnBackward: { windowAttn.backward($0, $1) })
+      attnBackward: { windowAttn.backward($0, $1, input: $2) })
   }
 }
 
@@ -40,7 +42,7 @@ extension ChannelBlock {
   func backward(_ dy: Tensor, _ s: VisionBlockSaved<ChannelAttentionSaved>) -> Tensor {
     visionBlockBackward(
       dy, s, conv1: conv1, conv2: conv2, attnNorm: channelAttnNorm, ffnNorm: ffnNorm, ffn: ffn,
-      attnBackward: { channelAttn.backward($0, $1) })
+      attnBackward: { channelAttn.backward($0, $1, input: $2) })
   }
 }
 
@@ -66,28 +68,30 @@ func visionBlockForwardTrain<Attn>(
   return (
     out,
     VisionBlockSaved(
-      input: x, afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterAttn: afterAttn,
+      afterConv1: afterConv1, attnNorm: attnNorm, attn: attn, attnDrop: attnDrop, afterConv2: afterConv2,
       ffnNorm: ffnNorm, ffn: ffnSaved, ffnDrop: ffnDrop)
   )
 }
 
-/// The shared residual chain of both block kinds, in reverse.
+/// The shared residual chain of both block kinds, in reverse. `attnBackward(dy, saved, recompute the input)`.
 func visionBlockBackward<Attn>(
   _ dy: Tensor, _ s: VisionBlockSaved<Attn>, conv1: DepthwiseConvLayer, conv2: DepthwiseConvLayer,
-  attnNorm: LayerNormLayer, ffnNorm: LayerNormLayer, ffn: Mlp, attnBackward: (Tensor, Attn) -> Tensor
+  attnNorm: LayerNormLayer, ffnNorm: LayerNormLayer, ffn: Mlp, attnBackward: (Tensor, Attn, () -> Tensor) -> Tensor
 ) -> Tensor {
   // out = afterConv2 + DP(mlp(LN(afterConv2)))
-  let dAfterConv2 = ffnNorm.backward(ffn.backward(dropPathBackward(dy, factors: s.ffnDrop), s.ffn), s.ffnNorm)
+  let dMlp = ffn.backward(dropPathBackward(dy, factors: s.ffnDrop), s.ffn, input: { ffnNorm.forward(s.afterConv2) })
+  let dAfterConv2 = ffnNorm.backward(dMlp, s.ffnNorm)
   addResidual(dAfterConv2, dy)
   // afterConv2 = afterAttn + dw2(afterAttn)
-  let dAfterAttn = conv2.backward(dAfterConv2, input: s.afterAttn)
+  let dAfterAttn = conv2.backward(dAfterConv2)
   addResidual(dAfterAttn, dAfterConv2)
   // afterAttn = afterConv1 + DP(attn(LN(afterConv1)))
-  let dAfterConv1 = attnNorm.backward(
-    attnBackward(dropPathBackward(dAfterAttn, factors: s.attnDrop), s.attn), s.attnNorm)
+  let dAttn = attnBackward(
+    dropPathBackward(dAfterAttn, factors: s.attnDrop), s.attn, { attnNorm.forward(s.afterConv1) })
+  let dAfterConv1 = attnNorm.backward(dAttn, s.attnNorm)
   addResidual(dAfterConv1, dAfterAttn)
   // afterConv1 = x + dw1(x)
-  let dx = conv1.backward(dAfterConv1, input: s.input)
+  let dx = conv1.backward(dAfterConv1)
   addResidual(dx, dAfterConv1)
   return dx
 }
@@ -133,9 +137,10 @@ extension ConvEmbed {
 }
 
 /// One DaViT stage: patch embedding, then its blocks (each kept, or only its input with checkpointing).
+/// `blocks` is consumed by backward, last first, so each block's activations are freed once used.
 struct DaViTStageSaved {
   let embed: ConvEmbedSaved
-  let blocks: [LayerActivations<DaViTBlockSaved>]
+  var blocks: [LayerActivations<DaViTBlockSaved>]
 }
 
 extension DaViT {
@@ -153,10 +158,12 @@ extension DaViT {
     return (h, DaViTStageSaved(embed: embed, blocks: saved))
   }
 
-  /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels)
-  func stageBackward(_ i: Int, _ dy: Tensor, _ s: DaViTStageSaved, ctx: TrainingContext) -> Tensor {
+  /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels). Empties
+  /// `s.blocks` as it goes.
+  func stageBackward(_ i: Int, _ dy: Tensor, _ s: inout DaViTStageSaved, ctx: TrainingContext) -> Tensor {
     var d = dy
-    for (block, activations) in zip(blocks[i], s.blocks).reversed() {
+    for block in blocks[i].reversed() {
+      guard let activations = s.blocks.popLast() else { break }
       switch activations {
       case .kept(let saved): d = block.backward(d, saved)
       case .recompute(let input, let rng):

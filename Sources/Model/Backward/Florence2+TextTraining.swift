@@ -84,12 +84,12 @@ extension Florence2 {
       h = y
     }
     let hidden = h
-    let logits = languageModel.logits(hidden)
-    let dLogits = Tensor(zeros: logits.shape)
     let v = languageModel.vocabSize
-    let loss = targets.withUnsafeBufferPointer {
-      CrossEntropy.forwardBackward(
-        logits: logits.data, targets: $0.baseAddress!, rows: targets.count, vocab: v, dlogits: dLogits.data)
+    let dLogits = Tensor(zeros: Array(hidden.shape.dropLast()) + [v])
+    let loss = targets.withUnsafeBufferPointer { ids in
+      let logits = languageModel.logits(hidden)
+      return CrossEntropy.forwardBackward(
+        logits: logits.data, targets: ids.baseAddress!, rows: targets.count, vocab: v, dlogits: dLogits.data)
     }
     var result = TrainingStep(loss: loss, keptTokens: kept)
 
@@ -99,7 +99,9 @@ extension Florence2 {
       dinp: dh.data, dweight: nil, dbias: nil, dout: dLogits.data, inp: hidden.data, weight: languageModel.shared.data,
       rows: hidden.count / d, inFeatures: d, outFeatures: v)
     let dEncoderOutput = Tensor(zeros: encoderOutput.shape)
-    for (layer, activations) in zip(decoder.layers, decoderLayers).reversed() {
+    // Each layer's activations are popped as backward reaches them, so they are freed once used.
+    for layer in decoder.layers.reversed() {
+      guard let activations = decoderLayers.popLast() else { break }
       let saved: BartDecoderLayerSaved
       switch activations {
       case .kept(let s): saved = s
@@ -113,7 +115,8 @@ extension Florence2 {
     guard reach >= .encoder else { return result }
 
     dh = dEncoderOutput
-    for (layer, activations) in zip(encoder.layers, encoderLayers).reversed() {
+    for layer in encoder.layers.reversed() {
+      guard let activations = encoderLayers.popLast() else { break }
       let saved: BartEncoderLayerSaved
       switch activations {
       case .kept(let s): saved = s

@@ -42,14 +42,14 @@ extension Florence2 {
       default: 4
       }
     }()
-    let visionRecompute = options.checkpointing == .all
 
     // MARK: vision tower: stages below `lowestStage` need no backward (nor their drop path draws, when off)
     var x = channelsLast(pixelValues)
     var stages: [DaViTStageSaved] = []
     for i in 0..<visionTower.convs.count {
       if i >= lowestStage || options.visionDropout {
-        let (y, saved) = visionTower.stageTrain(i, x, ctx: ctx, recompute: visionRecompute)
+        let recompute = options.checkpointing.recomputes(visionStage: i)
+        let (y, saved) = visionTower.stageTrain(i, x, ctx: ctx, recompute: recompute)
         if i >= lowestStage { stages.append(saved) }
         x = y
       } else {
@@ -68,8 +68,9 @@ extension Florence2 {
     guard reach >= .vision(stage: 4), let dFeatures = result.imageFeatures else { return result }
     var dx = imageProjector.backward(dFeatures, projectorNorm, gridSide: gridSide)
     result.visionOutput = dx
-    for (i, saved) in zip(lowestStage..<visionTower.convs.count, stages).reversed() {
-      dx = visionTower.stageBackward(i, dx, saved, ctx: ctx)
+    for i in (lowestStage..<visionTower.convs.count).reversed() {
+      guard var saved = stages.popLast() else { break }  // freed stage by stage
+      dx = visionTower.stageBackward(i, dx, &saved, ctx: ctx)
     }
     if reach == .pixels { result.pixelValues = channelsFirst(dx) }
     return result

@@ -3,8 +3,9 @@
 // qkv/proj/fc1/fc2 through LinearLayer.backward so adapters see their gradients).
 import FlrCore
 
+/// The qkv input (the normalised image cut into windows) is not kept: backward re-partitions the recomputed
+/// LayerNorm output it is given.
 struct WindowAttentionSaved {
-  let partitioned: Tensor  // [windows, T, C]: qkv input (zeros where padded)
   let packed: Tensor  // [windows, T, 3C]
   let probs: Tensor  // [windows, H, T, T]
   let attended: Tensor  // [windows, T, C]: proj input
@@ -17,27 +18,30 @@ extension WindowAttention {
     let (b, h, wd, c) = (x.shape[0], x.shape[1], x.shape[2], dim)
     let plan = WindowPlan(batch: b, height: h, width: wd, window: window, channels: c)
     let windows = plan.windows, tokens = window * window, hd = c / heads
-    let partitioned = Tensor(zeros: [windows, tokens, c])
-    plan.forEachRun { src, dst, n in (partitioned.data + dst).update(from: x.data + src, count: n * c) }
-    let packed = qkv.forward(partitioned)
-    let attended = Tensor(zeros: [windows, tokens, c])
-    let probs = Tensor(zeros: [windows, heads, tokens, tokens])
+    let packed = qkv.forward(partition(x, plan))
+    let attended = Tensor(uninitialized: [windows, tokens, c])
+    let probs = Tensor(uninitialized: [windows, heads, tokens, tokens])
     Attention.forward(
       out: attended.data, outStride: c, probs: probs.data, q: packed.data, qStride: 3 * c, k: packed.data + c,
       kStride: 3 * c, v: packed.data + 2 * c, vStride: 3 * c, batch: windows, heads: heads, queryLength: tokens,
       keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
     let projected = proj.forward(attended)
-    let y = Tensor(zeros: x.shape)
+    let y = Tensor(uninitialized: x.shape)  // every image token lies in exactly one window
     plan.forEachRun { src, dst, n in (y.data + src).update(from: projected.data + dst, count: n * c) }
-    return (
-      y,
-      WindowAttentionSaved(
-        partitioned: partitioned, packed: packed, probs: probs, attended: attended, imageShape: x.shape)
-    )
+    return (y, WindowAttentionSaved(packed: packed, probs: probs, attended: attended, imageShape: x.shape))
   }
 
-  /// dy [B, H, W, C] -> dx [B, H, W, C] (padded tokens get gradient but are not inputs: dropped)
-  func backward(_ dy: Tensor, _ s: WindowAttentionSaved) -> Tensor {
+  /// x [B, H, W, C] -> [windows, T, C], zeros where a window reaches past the image.
+  func partition(_ x: Tensor, _ plan: WindowPlan) -> Tensor {
+    let c = plan.channels
+    let partitioned = Tensor(zeros: [plan.windows, window * window, c])
+    plan.forEachRun { src, dst, n in (partitioned.data + dst).update(from: x.data + src, count: n * c) }
+    return partitioned
+  }
+
+  /// dy [B, H, W, C], the forward's input x [B, H, W, C] (made only if an adapted qkv reads it) -> dx
+  /// [B, H, W, C] (padded tokens get gradient but are not inputs: dropped).
+  func backward(_ dy: Tensor, _ s: WindowAttentionSaved, input: () -> Tensor) -> Tensor {
     let (b, h, wd, c) = (s.imageShape[0], s.imageShape[1], s.imageShape[2], dim)
     let plan = WindowPlan(batch: b, height: h, width: wd, window: window, channels: c)
     let tokens = window * window, hd = c / heads
@@ -50,8 +54,9 @@ extension WindowAttention {
       probs: s.probs.data, q: s.packed.data, qStride: 3 * c, k: s.packed.data + c, kStride: 3 * c,
       v: s.packed.data + 2 * c, vStride: 3 * c, batch: plan.windows, heads: heads, queryLength: tokens,
       keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
-    let dPartitioned = qkv.backward(dout: dPacked, input: s.partitioned)
-    let dx = Tensor(zeros: s.imageShape)
+    let dPartitioned = qkv.backward(
+      dout: dPacked, input: qkv.backwardReadsInput ? partition(input(), plan) : dAttended)  // same shape
+    let dx = Tensor(uninitialized: s.imageShape)  // every image token lies in exactly one window
     plan.forEachRun { src, dst, n in (dx.data + src).update(from: dPartitioned.data + dst, count: n * c) }
     return dx
   }
@@ -85,8 +90,8 @@ struct WindowPlan {
   }
 }
 
+/// The qkv input (the normalised tokens) is not kept: backward is given it recomputed.
 struct ChannelAttentionSaved {
-  let input: Tensor  // [B, N, C]: qkv input
   let packed: Tensor  // [B, N, 3C]
   let attention: Tensor  // [B, G, Cg, Cg] softmax rows
   let attended: Tensor  // [B, N, C]: proj input
@@ -99,8 +104,8 @@ extension ChannelAttention {
     let c = dim, g = groups, cg = dim / groups
     let n = x.count / (batch * c)
     let packed = qkv.forward(x)
-    let attended = Tensor(zeros: x.shape)
-    let attention = Tensor(zeros: [batch, g, cg, cg])
+    let attended = Tensor(uninitialized: x.shape)  // each (image, group) block written by its GEMM
+    let attention = Tensor(uninitialized: [batch, g, cg, cg])
     let scale = 1 / Float(n).squareRoot()
     Threads.parallelFor(batch * g) { bg in
       let bi = bg / g, gi = bg % g
@@ -114,15 +119,16 @@ extension ChannelAttention {
     }
     return (
       proj.forward(attended),
-      ChannelAttentionSaved(input: x, packed: packed, attention: attention, attended: attended, batch: batch)
+      ChannelAttentionSaved(packed: packed, attention: attention, attended: attended, batch: batch)
     )
   }
 
   /// dy -> dx. Per (image, group), with A = softmax(S), S = scale·qᵀk, out = v·Aᵀ:
   /// dv = dout·A ; dA = doutᵀ·v ; dS = softmax backward ; dq = scale·k·dSᵀ ; dk = scale·q·dS.
-  func backward(_ dy: Tensor, _ s: ChannelAttentionSaved) -> Tensor {
+  /// `input`: the forward's input x, made only if an adapted qkv reads it.
+  func backward(_ dy: Tensor, _ s: ChannelAttentionSaved, input: () -> Tensor) -> Tensor {
     let c = dim, g = groups, cg = dim / groups, batch = s.batch
-    let n = s.input.count / (batch * c)
+    let n = s.attended.count / (batch * c)
     let scale = 1 / Float(n).squareRoot()
     let dAttended = proj.backward(dout: dy, input: s.attended)
     let dPacked = Tensor(zeros: s.packed.shape)
@@ -147,28 +153,41 @@ extension ChannelAttention {
         Gemm.matmul(q, dS, dk, m: n, n: cg, k: cg, alpha: scale, lda: 3 * c, ldb: cg, ldc: 3 * c)
       }
     }
-    return qkv.backward(dout: dPacked, input: s.input)
+    return qkv.backward(dout: dPacked, input: qkv.backwardReadsInput ? input() : dAttended)
   }
 }
 
+/// fc2(gelu(fc1(x))): only fc1's output is kept; the GELU output (fc2's input) is recomputed in backward and
+/// x is given back recomputed (each is read only by an adapted fc's own gradient).
 struct MlpSaved {
-  let input: Tensor  // [..., C]
   let preActivation: Tensor  // [..., 4C]
-  let activated: Tensor  // [..., 4C]: fc2 input
 }
 
 extension Mlp {
   func forwardTrain(_ x: Tensor) -> (Tensor, MlpSaved) {
     let pre = fc1.forward(x)
-    let activated = Tensor(zeros: pre.shape)
+    let activated = Tensor(uninitialized: pre.shape)
     Gelu.forward(out: activated.data, inp: pre.data, count: pre.count)
-    return (fc2.forward(activated), MlpSaved(input: x, preActivation: pre, activated: activated))
+    return (fc2.forward(activated), MlpSaved(preActivation: pre))
   }
 
-  func backward(_ dy: Tensor, _ s: MlpSaved) -> Tensor {
-    let dActivated = fc2.backward(dout: dy, input: s.activated)
-    let dPre = Tensor(zeros: s.preActivation.shape)
-    Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: s.preActivation.data, count: dPre.count)
-    return fc1.backward(dout: dPre, input: s.input)
+  /// dy [..., C], the forward's input x (made only if an adapted fc1 reads it) -> dx
+  func backward(_ dy: Tensor, _ s: MlpSaved, input: () -> Tensor) -> Tensor {
+    let pre = s.preActivation
+    var activated = pre  // same shape: stands in where a frozen fc2 does not read its input
+    if fc2.backwardReadsInput {
+      activated = Tensor(uninitialized: pre.shape)
+      Gelu.forward(out: activated.data, inp: pre.data, count: activated.count)
+    }
+    let dActivated = fc2.backward(dout: dy, input: activated)
+    let dPre = Tensor(zeros: pre.shape)
+    Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: pre.data, count: dPre.count)
+    return fc1.backward(dout: dPre, input: fc1.backwardReadsInput ? input() : dy)
   }
+}
+
+extension LinearLayer {
+  /// Whether backward reads the forward's input: a frozen fp32 Linear's input gradient does not (no weight
+  /// gradient), so backward need not keep or recompute it; an adapter (LoRA) or other subclass may.
+  var backwardReadsInput: Bool { type(of: self) != LinearLayer.self }
 }
