@@ -103,6 +103,8 @@ public final class CaptionDataset: @unchecked Sendable {
   public private(set) var trainIndices: [Int] = []
   public private(set) var evalIndices: [Int] = []
   public private(set) var splitSetting: (fraction: Double, seed: UInt64) = (0, 0)
+  /// Image features of the items, when training can reuse them (FeatureCache); emptied by `reload`.
+  public let features = FeatureCache(budget: 0)
 
   private var fileRecords: [FileRecord] = []  // per item: size, mtime, content hash
 
@@ -150,6 +152,9 @@ public final class CaptionDataset: @unchecked Sendable {
     skipped = allSkipped
     fileRecords = loaded.records
     images = ResidentImages(files: items.map(\.image), resident: loaded.resident)
+    // Item indices may now name other images; features share the budget the resident images leave.
+    features.clear()
+    features.budget = max(0, options.memoryBudget - images.residentBytes)
     try split(fraction: splitSetting.fraction, seed: splitSetting.seed)
   }
 
@@ -199,7 +204,7 @@ public final class CaptionDataset: @unchecked Sendable {
     DatasetStats(
       items: items.count, train: trainIndices.count, eval: evalIndices.count, skipped: skipped.count,
       tokenLengths: items.map { tokenizer.encode($0.caption).count },
-      residentImages: images.residentCount, residentBytes: images.residentBytes)
+      residentImages: images.residentCount, residentBytes: images.residentBytes, featureCache: features.summary)
   }
 
   static func list(_ skipped: [SkippedItem]) -> String {

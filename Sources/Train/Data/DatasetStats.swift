@@ -10,6 +10,8 @@ public struct DatasetStats: Sendable, Equatable {
   public let tokenLengths: [Int]
   public let residentImages: Int
   public let residentBytes: Int
+  /// The feature cache's line (FeatureCache.summary).
+  public var featureCache = ""
 
   public var minTokens: Int { tokenLengths.min() ?? 0 }
   public var maxTokens: Int { tokenLengths.max() ?? 0 }
@@ -25,8 +27,8 @@ public struct DatasetStats: Sendable, Equatable {
     images: \(items) (train \(train), eval \(eval)), skipped \(skipped)
     caption tokens (<s> ... </s>): min \(minTokens), mean \(String(format: "%.1f", meanTokens)), max \(maxTokens)
     memory: \(residentImages) of \(items) images resident, \(Self.mebibytes(residentBytes))
-    """
+    """ + (featureCache.isEmpty ? "" : "\nimage features: \(featureCache)")
   }
 
-  static func mebibytes(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+  public static func mebibytes(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
 }

@@ -59,24 +59,42 @@ extension Trainer {
 
   /// Forward + backward of one micro-batch; the adapter's gradA/gradB now hold its gradient.
   func microBatch(_ batch: TrainingBatch) throws -> Float {
-    let b = batch.count, side = PixelValues.size, plane = side * side
-    let pixels = Tensor(zeros: [b, 3, side, side])
-    batch.pixels.withUnsafeBufferPointer { src in
-      for i in 0..<b {
-        PixelValues.write(hwc: src.baseAddress! + i * plane * 3, count: plane, to: pixels.data + i * 3 * plane)
-      }
-    }
+    let b = batch.count
     let t = batch.length
     let labels = (0..<b).map { Array(batch.labels[$0 * t..<($0 + 1) * t]) }
-    // One dropout stream per micro-batch, derived from (seed, micro-batch index): a resumed or restored run
-    // draws the same masks for the same batch.
+    // Every random stream of a micro-batch derives from (seed, micro-batch index): model dropout through the
+    // options' seed, LoRA dropout by reseeding each layer's stream here. A resumed run (in this process or after
+    // `save DIR state` in another) or a restored step draws the same masks for the same batch, with no RNG
+    // state to save.
     let microIndex = UInt64(epoch * batchesPerEpoch + batchInEpoch)
+    let seed = settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ microIndex
+    for (i, layer) in parameters.adapter.layers.enumerated() {
+      layer.lora.rng = SeededRNG(seed: seed ^ (UInt64(i + 1) &* 0xD1B5_4A32_D192_ED03))
+    }
     let options = TrainingOptions(
-      dropout: settings.dropout, checkpointing: settings.checkpointing, reach: reach,
-      seed: settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ microIndex)
-    let result = try model.trainingStep(
-      pixelValues: pixels, promptIds: Array(repeating: promptIds, count: b), labels: labels, options: options)
-    return result.loss
+      dropout: settings.dropout, visionDropout: settings.visionDropoutOn, checkpointing: settings.checkpointing,
+      reach: reach, seed: seed)
+    let prompts = Array(repeating: promptIds, count: b)
+    if cachesFeatures {
+      dataset.features.validate(model: model, key: featureCacheKey)
+      let features = try dataset.features.features(
+        indices: batch.indices, model: model, pixels: { Self.pixelValues(batch, positions: $0) })
+      return try model.trainingStep(imageFeatures: features, promptIds: prompts, labels: labels, options: options).loss
+    }
+    let pixels = Self.pixelValues(batch, positions: Array(0..<b))
+    return try model.trainingStep(pixelValues: pixels, promptIds: prompts, labels: labels, options: options).loss
+  }
+
+  /// Pixel values [k, 3, 768, 768] of the batch images at `positions`.
+  static func pixelValues(_ batch: TrainingBatch, positions: [Int]) -> Tensor {
+    let side = PixelValues.size, plane = side * side
+    let pixels = Tensor(zeros: [positions.count, 3, side, side])
+    batch.pixels.withUnsafeBufferPointer { src in
+      for (row, i) in positions.enumerated() {
+        PixelValues.write(hwc: src.baseAddress! + i * plane * 3, count: plane, to: pixels.data + row * 3 * plane)
+      }
+    }
+    return pixels
   }
 
   var position: Position {
@@ -155,7 +173,8 @@ extension Trainer {
     onLine("saved \(folder.path)")
   }
 
-  /// PEFT adapter files (each replaced atomically by PEFTAdapterFile) with the evaluation weights.
+  /// PEFT adapter files (each replaced atomically by PEFTAdapterFile) with the evaluation weights, and with
+  /// `saveState` the training state beside them (TrainerCheckpoint).
   public func save(to folder: URL) throws {
     do {
       try parameters.withEvaluationWeights(optimizer) {
@@ -164,6 +183,7 @@ extension Trainer {
     } catch {
       throw TrainerError("cannot save the adapter to \(folder.path): \(error)")
     }
+    if settings.saveState { try saveState(to: folder) }
     savedFolders.append(folder)
   }
 

@@ -60,6 +60,14 @@ public final class Trainer {
   public var onProgress: (String) -> Void = { _ in }
   /// Called for sample_every_*: with dropout off and the optimizer's evaluation weights in place.
   public var onSample: ((Trainer) throws -> Void)?
+  /// What the dataset's cached image features must have been computed under besides this model object (the
+  /// shell passes the merged adapter, which rewrites base weights); see FeatureCache.
+  public var featureCacheKey = ""
+  /// Image features come from the dataset's FeatureCache: exact because no vision module is adapted (backward
+  /// stops above the image features) and DaViT drop path is off (the tower is a fixed function of the pixels).
+  public var cachesFeatures: Bool {
+    settings.featureCaching && !settings.visionDropoutOn && !reach.reachesVision
+  }
   /// Files written by saves, in order (tests, the final report).
   public internal(set) var savedFolders: [URL] = []
   public internal(set) var logs: [any TrainingLog] = []
@@ -124,6 +132,9 @@ public final class Trainer {
     parameters.adapter.setTraining(settings.dropout)
     defer { parameters.adapter.setTraining(false) }
     progress.startRun(stepsDone: step)
+    dataset.features.use = cachesFeatures
+      ? "on for the last run (computed once per image, exact)"
+      : "off for the last run (\(reach.reachesVision ? "a vision module is adapted" : settings.visionDropoutOn ? "vision drop path is on" : "feature_cache=off"))"
     while epoch < settings.epochs {
       let batches = EpochBatches(
         dataset: dataset, epoch: epoch, seed: settings.seed, batchSize: settings.batchSize, tokenizer: tokenizer,

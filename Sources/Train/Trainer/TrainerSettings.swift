@@ -24,6 +24,15 @@ public struct TrainerSettings: Sendable {
   /// Model dropout (BART dropout, DaViT drop path) and LoRA dropout while training (the seed trains in
   /// train mode: on).
   public var dropout = true
+  /// DaViT drop path (the model's drop_path_rate, 0.1 in Florence-2's configs) while training; nil: as `dropout`
+  /// (the seed trains in train mode: on). Off, and no vision module adapted, image features are computed once
+  /// per image and reused (`featureCaching`).
+  public var visionDropout: Bool?
+  /// Reuse each image's features across epochs and runs when that is exact (see `Trainer.cachesFeatures`).
+  public var featureCaching = true
+  /// Auto-saves (`save_every_*` and the final one in `out/name`) also write the optimizer state, position and
+  /// options, so `load adapter=DIR` + `train resume` continues from them in a new process.
+  public var saveState = false
   public var augmentation = CaptionAugmentation.none
   /// Label ids kept per caption, `<s>` and `</s>` included (the processor's 1024 by default).
   public var maxLength = 1024
@@ -43,6 +52,9 @@ public struct TrainerSettings: Sendable {
   public var progressEverySteps = 1
 
   public init() {}
+
+  /// Whether DaViT drop path is on.
+  public var visionDropoutOn: Bool { visionDropout ?? dropout }
 
   public var runFolder: URL? { outputFolder?.appendingPathComponent(name, isDirectory: true) }
   public var resolvedLogFolder: URL {
