@@ -93,6 +93,7 @@ enum AdapterActions {
       throw ShellError("save: \(describeError(error))")
     }
     session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names)")
+    if arguments.flag("state") { try TrainingState.saveState(of: adapter, to: expand(folder), session) }
   }
 
   /// `save model DIR [quantized] [overwrite]`: the model as it computes now (active adapter folded in).
@@ -127,6 +128,7 @@ enum AdapterActions {
     do {
       let (adapter, naming) = try PEFTAdapterFile.load(from: path, name: name, model: adapters.model)
       try adapters.add(adapter)
+      TrainingState.adapterLoaded(adapter, from: path, session)
       session.note(
         "loaded adapter \(name) from \(folder): \(adapter.layers.count) modules, "
           + "\(grouped(adapter.parameterCount)) parameters (\(naming.rawValue) names); active")

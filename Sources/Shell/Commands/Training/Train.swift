@@ -36,6 +36,12 @@ enum TrainCommand {
       OptionSpec("prompt", .string, "Task prompt trained on (default <DETAILED_CAPTION>)"),
       OptionSpec("task", .string, "Same as prompt="),
       .flag("no_dropout", "Train without model and LoRA dropout (deterministic; the seed trains with dropout)"),
+      OptionSpec(
+        "vision_dropout", .choice(["on", "off"]),
+        "DaViT drop path (the model's drop_path_rate, 0.1; the seed trains with it); default: off with no_dropout"),
+      OptionSpec(
+        "feature_cache", .choice(["on", "off"]), default: .string("on"),
+        "Reuse image features across epochs when exact (vision_dropout=off, no vision module adapted)"),
       OptionSpec("sample_every_steps", .int(1...Int(Int32.max)), "Print sample captions every N steps"),
       OptionSpec("sample_every_epochs", .int(1...Int(Int32.max)), "Print sample captions every N epochs"),
       OptionSpec("save_every_steps", .int(1...Int(Int32.max)), "Save the adapter every N steps (out/NAME/step-N)"),
@@ -43,6 +49,8 @@ enum TrainCommand {
         "save_every_epochs", .int(1...Int(Int32.max)), "Save the adapter every N epochs (out/NAME/epoch-N)"),
       OptionSpec("out", .path, settable: false, "Folder for saved adapters (out/NAME/step-N, final in out/NAME)"),
       OptionSpec("name", .string, "Run name for saving and logging (default: the adapter's name)"),
+      .flag("save_state", "Saves also write optimizer state and position, for `train resume` in a new process"),
+      OptionSpec("from", .path, settable: false, "train resume: the folder a run was saved to with its state"),
       OptionSpec(
         "log", .choice(["tensorboard", "jsonl", "none", "wandb", "all"]), default: .string("none"),
         "Logs in out/NAME/logs: JSONL, TensorBoard event files, or both (all); wandb = TensorBoard + how to sync"),
@@ -50,7 +58,7 @@ enum TrainCommand {
     ],
     examples: [
       "train epochs=3 lr=1e-4 out=loras name=mine", "train optimizer=prodigy-sf lr=1 scheduler=none",
-      "train resume",
+      "train resume", "train resume from=loras/mine/step-200",
     ],
     details: """
       Trains the active adapter (lora ...) on the dataset (dataset DIR), minus any eval split. flr's default \
@@ -58,7 +66,11 @@ enum TrainCommand {
       seed's default). Labels are padded with -100 (pads are not trained on; the seed trains on them). Ctrl-C \
       stops at a step boundary with adapter and optimizer state kept: `train resume` continues. A NaN or \
       infinite loss stops training and restores the last good step. With out=, the final adapter is saved in \
-      out/NAME (PEFT format, files replaced atomically).
+      out/NAME (PEFT format, files replaced atomically). After a restart: `save DIR state` (or train save_state \
+      for the auto-saves) writes optimizer state, position and options beside the adapter; `load adapter=DIR` then \
+      `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and dropout masks. \
+      Image features: when no vision module is adapted and vision_dropout is off, each image's features are \
+      computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it is on).
       """,
     run: run)
 
@@ -66,20 +78,9 @@ enum TrainCommand {
     let state = TrainingState.of(session)
     let trainer: Trainer
     if arguments.positionals.first == "resume" {
-      guard let previous = state.trainer else { throw ShellError("train resume: no stopped run in this session") }
-      guard !previous.isFinished else {
-        throw ShellError("train resume: the last run finished all \(previous.settings.epochs) epochs")
-      }
-      guard let active = try? SessionAdapters.active(session), active === previous.parameters.adapter else {
-        throw ShellError("train resume: the adapter of the stopped run (\(previous.parameters.adapter.name)) is not active")
-      }
-      let ignored = arguments.given.sorted()
-      if !ignored.isEmpty {
-        session.note("train resume: continuing with the stopped run's options; ignored \(ignored.joined(separator: ", "))")
-      }
-      trainer = previous
-      session.note("resuming at epoch \(trainer.epoch + 1), step \(trainer.step)/\(trainer.totalSteps)")
+      trainer = try resumed(arguments, session)
     } else {
+      if arguments.string("from") != nil { throw ShellError("train: from= goes with `train resume from=DIR`") }
       let loaded = try session.requireModel(for: "train")
       let dataset = try TrainingState.requireDataset(session, for: "train")
       let adapter = try SessionAdapters.active(session)
@@ -87,12 +88,10 @@ enum TrainCommand {
       trainer = try Trainer(
         model: loaded.model, tokenizer: loaded.tokenizer, dataset: dataset, adapter: adapter, settings: settings)
       for warning in trainer.optimizerWarnings { session.note("train: \(warning)") }
-      let samples = arguments.int("samples") ?? 3
-      trainer.onSample = { t in try SampleCommand.show(t.dataset, items: Array(t.dataset.trainIndices.prefix(samples)),
-                                                       task: t.settings.prompt, beams: nil, loaded: loaded, session: session) }
-      state.trainer = trainer
+      prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
       session.out.line(describe(trainer))
     }
+    state.trainer = trainer
     trainer.onLine = { session.out.line($0) }
     trainer.onProgress = { session.err.line($0) }
     let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
@@ -111,6 +110,65 @@ enum TrainCommand {
     }
   }
 
+  /// `train resume [from=DIR]`: the stopped run of this session, or the run saved with its state in DIR (default:
+  /// the folder the active adapter was loaded from).
+  static func resumed(_ arguments: Arguments, _ session: Session) throws -> Trainer {
+    let state = TrainingState.of(session)
+    let active = try SessionAdapters.active(session)
+    let ignored = arguments.given.subtracting(["from"]).sorted()
+    if !ignored.isEmpty {
+      session.note("train resume: continuing with the stopped run's options; ignored \(ignored.joined(separator: ", "))")
+    }
+    var folder = arguments.string("from").map { URL(fileURLWithPath: expandTilde($0), isDirectory: true) }
+    if folder == nil, let previous = state.trainer, previous.parameters.adapter === active {
+      guard !previous.isFinished else {
+        throw ShellError("train resume: the last run finished all \(previous.settings.epochs) epochs")
+      }
+      session.note("resuming at epoch \(previous.epoch + 1), step \(previous.step)/\(previous.totalSteps)")
+      return previous
+    }
+    if folder == nil, let source = state.loadedFolder(of: active),
+      FileManager.default.fileExists(atPath: source.appendingPathComponent(TrainerCheckpoint.stateFile).path)
+    {
+      folder = source
+    }
+    guard let folder else {
+      if let previous = state.trainer {
+        throw ShellError(
+          "train resume: the adapter of the stopped run (\(previous.parameters.adapter.name)) is not active, and "
+            + "\(active.name) was not loaded from a folder with a training state (save DIR state; load adapter=DIR)")
+      }
+      throw ShellError(
+        "train resume: no stopped run in this session; after a restart: load adapter=DIR (saved with `save DIR "
+          + "state`), then train resume, or train resume from=DIR")
+    }
+    let loaded = try session.requireModel(for: "train resume")
+    let dataset = try TrainingState.requireDataset(session, for: "train resume")
+    let trainer: Trainer
+    do {
+      trainer = try Trainer(
+        resumingFrom: folder, model: loaded.model, tokenizer: loaded.tokenizer, dataset: dataset, adapter: active)
+    } catch let error as TrainerError { throw ShellError("train resume: \(error.message)") }
+    guard !trainer.isFinished else {
+      throw ShellError("train resume: the run saved in \(folder.path) finished all \(trainer.settings.epochs) epochs")
+    }
+    prepare(trainer, samples: 3, loaded: loaded, session: session)
+    session.out.line(describe(trainer))
+    session.note("resuming from \(folder.path) at epoch \(trainer.epoch + 1), step \(trainer.step)/\(trainer.totalSteps)")
+    return trainer
+  }
+
+  /// Sampling hook and the feature cache key shared by new and resumed runs.
+  static func prepare(_ trainer: Trainer, samples: Int, loaded: LoadedModel, session: Session) {
+    trainer.onSample = { t in
+      try SampleCommand.show(
+        t.dataset, items: Array(t.dataset.trainIndices.prefix(samples)), task: t.settings.prompt, beams: nil,
+        loaded: loaded, session: session)
+    }
+    // Cached features are those of the base vision weights; a merged adapter rewrites them in place.
+    trainer.featureCacheKey = loaded.adapters.merged.map { "merged \($0.name) \(ObjectIdentifier($0))" } ?? "base"
+  }
+
   static func settings(_ a: Arguments, adapter: LoRAAdapter, session: Session) throws -> TrainerSettings {
     var s = TrainerSettings()
     s.epochs = a.int("epochs") ?? 5
@@ -124,6 +182,9 @@ enum TrainCommand {
     s.loraPlusRatio = a.double("lora_plus_ratio")
     s.checkpointing = Checkpointing(rawValue: a.string("checkpointing") ?? "none") ?? .none
     s.dropout = !a.flag("no_dropout")
+    if let v = a.string("vision_dropout") { s.visionDropout = v == "on" }
+    s.featureCaching = a.string("feature_cache") != "off"
+    s.saveState = a.flag("save_state")
     s.augmentation = CaptionAugmentation(
       shuffle: a.flag("shuffle_captions"), frozenParts: a.int("frozen_parts") ?? 0,
       dropout: a.double("caption_dropout") ?? 0)
@@ -173,10 +234,22 @@ enum TrainCommand {
         + "\(t.stepsPerEpoch) steps (batch \(s.batchSize), accumulate \(s.accumulate))",
       "  optimizer \(t.optimizer.name) lr \(t.baseLR), scheduler \(s.schedule.rawValue), checkpointing "
         + "\(s.checkpointing.rawValue), dropout \(s.dropout ? "on" : "off"), prompt \(s.prompt)",
-      "  backward reaches \(t.reach); image features: computed every step "
-        + (t.reach.reachesVision ? "(a vision module is adapted)" : "(feature caching is not available yet)"),
+      "  backward reaches \(t.reach); vision drop path \(s.visionDropoutOn ? "on" : "off"); image features: "
+        + featureCaching(t),
     ]
-    if let run = s.runFolder { parts.append("  saving to \(run.path)") }
+    if let run = s.runFolder { parts.append("  saving to \(run.path)\(s.saveState ? " with training state" : "")") }
     return parts.joined(separator: "\n")
+  }
+
+  /// Whether image features are cached, and why not.
+  static func featureCaching(_ t: Trainer) -> String {
+    if t.cachesFeatures {
+      let cache = t.dataset.features
+      return "cached (computed once per image, exact; \(cache.count) cached now, "
+        + "\(DatasetStats.mebibytes(cache.bytes)) of \(DatasetStats.mebibytes(cache.budget)) budget)"
+    }
+    if t.reach.reachesVision { return "computed every step (a vision module is adapted)" }
+    if t.settings.visionDropoutOn { return "computed every step (vision drop path is on; vision_dropout=off caches)" }
+    return "computed every step (feature_cache=off)"
   }
 }

@@ -9,6 +9,34 @@ import Foundation
 final class TrainingState: @unchecked Sendable {
   var dataset: CaptionDataset?
   var trainer: Trainer?
+  /// The folder each adapter was loaded from (`load adapter=DIR`), for `train resume` after a restart.
+  private var adapterFolders: [(adapter: WeakAdapter, folder: URL)] = []
+
+  struct WeakAdapter { weak var value: LoRAAdapter? }
+
+  func loadedFolder(of adapter: LoRAAdapter) -> URL? {
+    adapterFolders.last { $0.adapter.value === adapter }?.folder
+  }
+
+  /// Hook for `load adapter=DIR`: remembers where `adapter` came from.
+  static func adapterLoaded(_ adapter: LoRAAdapter, from folder: String, _ session: Session) {
+    let state = of(session)
+    state.adapterFolders.removeAll { $0.adapter.value == nil }
+    state.adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
+  }
+
+  /// Hook for `save [NAME] DIR state`: writes the training state of `adapter`'s run beside the adapter files.
+  static func saveState(of adapter: LoRAAdapter, to folder: String, _ session: Session) throws {
+    guard let trainer = of(session).trainer, trainer.parameters.adapter === adapter else {
+      throw ShellError("save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
+    }
+    do { try trainer.saveState(to: URL(fileURLWithPath: folder, isDirectory: true)) } catch let error as TrainerError {
+      throw ShellError("save: \(error.message)")
+    }
+    session.note(
+      "saved the training state of \(adapter.name) (step \(trainer.step)/\(trainer.totalSteps)); after a restart: "
+        + "load adapter=\(folder), then train resume")
+  }
 
   private static let lock = NSLock()
   nonisolated(unsafe) private static var table: [ObjectIdentifier: (session: WeakSession, state: TrainingState)] = [:]
