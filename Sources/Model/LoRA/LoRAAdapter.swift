@@ -64,8 +64,9 @@ public final class LoRAAdapter {
   /// Where gradients must reach: the lowest adapted module in execution order (vision first).
   public var lowestModule: String? { entries.first?.path }
 
-  /// Swaps the LoRA layers in for the base layers.
-  func attach() {
+  /// Swaps the LoRA layers in for the base layers (LoRAAdapters.use does this with its bookkeeping; benchmarks
+  /// and tests attach directly).
+  public func attach() {
     guard !isAttached else { return }
     for (entry, layer) in zip(entries, layers) {
       switch entry.kind {
@@ -78,7 +79,7 @@ public final class LoRAAdapter {
   }
 
   /// Puts the base layers back.
-  func detach() {
+  public func detach() {
     guard isAttached else { return }
     for (entry, layer) in zip(entries, layers) {
       switch entry.kind {

@@ -68,11 +68,13 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     if let mask = savedMask {
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
     }
+    lora.backwardDone()
     withExtendedLifetime((xd, down, ddown, dxd)) {}
     return dinput
   }
 
   public func releaseSaved() {
+    lora.backwardDone()
     savedDropped = nil
     savedMask = nil
     savedDown = nil

@@ -64,12 +64,14 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     } else {
       Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
     }
+    lora.backwardDone()
     withExtendedLifetime((xd, down, ddown)) {}
     return dinput
   }
 
   /// Drops what the training forward kept (after backward, or when leaving training).
   public func releaseSaved() {
+    lora.backwardDone()
     savedDropped = nil
     savedMask = nil
     savedDown = nil

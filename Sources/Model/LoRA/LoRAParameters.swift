@@ -65,6 +65,12 @@ public final class LoRAParameters {
   }
 
   /// x [count] -> (dropout(x), mask) in training with p > 0; (x, nil) otherwise. The base layer keeps x.
+  ///
+  /// Gradient checkpointing runs a layer's forward a second time (the recompute) before its backward. That
+  /// second call must apply the same mask, or backward differentiates another function than the loss came
+  /// from. So each draw remembers the stream's state and a fingerprint of its input until the layer's backward
+  /// (`backwardDone`): a forward on the same input before then replays the mask from that state instead of
+  /// drawing a new one. Any other forward (a new step, a skipped backward) draws fresh.
   func dropped(_ x: Tensor) -> (Tensor, Tensor?) {
     guard training, dropout > 0 else { return (x, nil) }
     let out = Tensor(zeros: x.shape)
@@ -74,8 +80,37 @@ public final class LoRAParameters {
       return (out, mask)
     }
     let mask = Tensor(zeros: x.shape)
-    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &rng)
+    let fingerprint = Self.fingerprint(x)
+    if let p = pendingDraw, p.count == x.count, p.fingerprint == fingerprint {
+      var replay = p.state  // the recompute: same state, same count -> the same mask
+      Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &replay)
+    } else {
+      pendingDraw = (rng, x.count, fingerprint)
+      Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &rng)
+    }
     return (out, mask)
+  }
+
+  /// The last draw whose backward has not run: the stream before it, the input's size and fingerprint.
+  var pendingDraw: (state: SeededRNG, count: Int, fingerprint: UInt64)?
+
+  /// Called by the layer's backward (and when leaving training): the next forward is a new one.
+  func backwardDone() { pendingDraw = nil }
+
+  /// FNV-1a over the bit patterns of about 4,096 evenly spaced elements (and the last): a recompute reproduces
+  /// its input bit for bit (checkpointing replays the model's own random stream too), while the input of a new
+  /// forward (other images, captions or masks) differs almost everywhere. Sampling keeps this O(1) per call.
+  static func fingerprint(_ x: Tensor) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    let bits = UnsafeRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
+    let n = x.count, stride = max(1, n / 4096)
+    var i = 0
+    while i < n {
+      h = (h ^ UInt64(bits[i])) &* 0x0000_0100_0000_01B3
+      i += stride
+    }
+    if n > 0 { h = (h ^ UInt64(bits[n - 1])) &* 0x0000_0100_0000_01B3 }
+    return h
   }
 }
 
