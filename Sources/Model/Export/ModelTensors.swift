@@ -143,7 +143,9 @@ private func linearWeight(_ name: String, base: LinearLayer, lora: LoRAParameter
 
 /// bitsandbytes' Linear4bit state-dict entries for `key` (`<key>` packed codes, then QuantState.as_dict(packed=True)).
 private func nf4Entries(_ key: String, _ layer: NF4LinearLayer) -> [SafetensorsEntry] {
-  let s = layer.quantized.serialized(dtype: layer.sourceDType)
+  // quant_state's dtype is what dequantize_4bit returns. flr's weights are NF4[code]·absmax in fp32 and it
+  // computes in fp32, so "float32" (not the checkpoint's bf16/fp16) makes a loader compute what flr computes.
+  let s = layer.quantized.serialized(dtype: "float32")
   let suffix = NF4Serialized.suffixes  // absmax, quant_map, nested_absmax, nested_quant_map, quant_state…
   return [
     .bytes(key, s.weight, shape: s.weightShape),
