@@ -44,6 +44,48 @@ public enum Attention {
     }
   }
 
+  /// `forward` without keeping the probabilities (inference): each (batch, head) is cut into blocks of query
+  /// rows whose scores [rows, Tk] stay in the core's L2 between q·kᵀ, the softmax and ·v. Unblocked, BART's
+  /// encoder wrote and re-read 12 x 590x590 floats (17 MB) per layer through memory.
+  public static func forwardInference(
+    out: UnsafeMutablePointer<Float>, outStride: Int, q: UnsafePointer<Float>, qStride: Int,
+    k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int,
+    queryLength: Int, keyLength: Int, headDim: Int, scale: Float, causal: Bool = false
+  ) {
+    let Tq = queryLength, Tk = keyLength, hd = headDim
+    if Tq == 0 || Tk == 0 { return }
+    // About 128 KB of scores per block, at least 16 rows; blocks of one head split evenly.
+    let wanted = max(16, (32 * 1024) / max(Tk, 1))
+    let blocks = max(1, (Tq + wanted - 1) / wanted)
+    let rowsPerBlock = (Tq + blocks - 1) / blocks
+    Threads.parallelFor(batch * heads * blocks) { item in
+      let bh = item / blocks, block = item % blocks
+      let b = bh / heads, h = bh % heads
+      let i0 = block * rowsPerBlock, rows = min(rowsPerBlock, Tq - i0)
+      if rows <= 0 { return }
+      let qh = q + (b * Tq + i0) * qStride + h * hd
+      let kh = k + b * Tk * kStride + h * hd
+      let vh = v + b * Tk * vStride + h * hd
+      // Causal: rows i0..<i0+rows see keys 0...i, so only the first i0+rows keys take part.
+      let keys = causal ? min(Tk, i0 + rows) : Tk
+      Scratch.withFloats(rows * keys) { p in
+        Gemm.matmul(
+          qh, kh, p, m: rows, n: keys, k: hd, transB: true, alpha: scale, lda: qStride, ldb: kStride, ldc: keys)
+        for i in 0..<rows {
+          let row = p + i * keys
+          if causal {
+            let first = i0 + i + 1
+            if first < keys { (row + first).update(repeating: -.infinity, count: keys - first) }
+          }
+          Softmax.row(row, row, keys)
+        }
+        Gemm.matmul(
+          p, vh, out + (b * Tq + i0) * outStride + h * hd, m: rows, n: hd, k: keys, lda: keys, ldb: vStride,
+          ldc: outStride)
+      }
+    }
+  }
+
   /// With dP = dout·vᵀ and dS = scale · P ⊙ (dP - rowsum(dP ⊙ P)):
   /// dv += Pᵀ·dout ; dq += dS·k ; dk += dSᵀ·q. Gradients use the same strides as q/k/v/out.
   public static func backward(
@@ -111,6 +153,124 @@ public enum Attention {
     while i < n {
       g[i] = scale * p[i] * (g[i] - dot)
       i += 1
+    }
+  }
+}
+
+// MARK: one decoding step (a single new query per sequence)
+
+extension Attention {
+  /// Cross-attention of one decoding step for one head: `queries` rows that share one image's keys and values
+  /// (the beams of that image) read each key once for all of them, from a layout made once per image.
+  ///   q [queries, ·] at stride qStride, this head's hd channels at q; out likewise (outStride)
+  ///   keysT [hd, paddedKeys]: this head's keys transposed, columns keyLength..<paddedKeys zero
+  ///   (paddedKeys = keyLength rounded up to 16, see `paddedLength`)
+  ///   v [keyLength, ·] at stride vStride, this head's channels at v
+  ///   scores: scratch for queries · paddedKeys floats
+  /// Scores are (scale·q)·k: the same product as scale·(q·k) up to rounding.
+  public static func stepSharedKeys(
+    out: UnsafeMutablePointer<Float>, outStride: Int, q: UnsafePointer<Float>, qStride: Int, queries: Int,
+    keysT: UnsafePointer<Float>, v: UnsafePointer<Float>, vStride: Int, keyLength: Int, headDim: Int, scale: Float,
+    scores: UnsafeMutablePointer<Float>
+  ) {
+    let hd = headDim, padded = paddedLength(keyLength)
+    // scores [queries, padded]: four queries at a time against 16 keys, one load of keysT for all four.
+    var i0 = 0
+    while i0 < queries {
+      let n = min(4, queries - i0)
+      let q0 = q + i0 * qStride, q1 = q + (i0 + min(1, n - 1)) * qStride
+      let q2 = q + (i0 + min(2, n - 1)) * qStride, q3 = q + (i0 + min(3, n - 1)) * qStride
+      var j = 0
+      while j < padded {
+        var s0 = F16x(), s1 = F16x(), s2 = F16x(), s3 = F16x()
+        for c in 0..<hd {
+          let kv = load16(keysT + c * padded + j)
+          s0 = fma16(F16x(repeating: q0[c]), kv, s0)
+          s1 = fma16(F16x(repeating: q1[c]), kv, s1)
+          s2 = fma16(F16x(repeating: q2[c]), kv, s2)
+          s3 = fma16(F16x(repeating: q3[c]), kv, s3)
+        }
+        let vs = F16x(repeating: scale), row = scores + i0 * padded + j
+        store16(s0 * vs, row)
+        if n > 1 { store16(s1 * vs, row + padded) }
+        if n > 2 { store16(s2 * vs, row + 2 * padded) }
+        if n > 3 { store16(s3 * vs, row + 3 * padded) }
+        j += 16
+      }
+      i0 += 4
+    }
+    for i in 0..<queries {
+      let p = scores + i * padded
+      Softmax.row(p, p, keyLength)
+      weightedSum(out + i * outStride, probs: p, v: v, rowOffsets: nil, vStride: vStride, count: keyLength, headDim: hd)
+    }
+  }
+
+  /// Self-attention of one decoding step for one head and one sequence whose cached keys/values sit at
+  /// scattered rows (beam search shares a cache between beams): key p is at k + rowOffsets[p], its value at
+  /// v + rowOffsets[p] (this head's hd channels). q, out: this head's channels of the new position.
+  /// scores: scratch for keyLength floats.
+  public static func stepGathered(
+    out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    rowOffsets: UnsafePointer<Int>, keyLength: Int, headDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>
+  ) {
+    let hd16 = headDim / 16 * 16
+    for p in 0..<keyLength {
+      let kp = k + rowOffsets[p]
+      var acc = F16x()
+      var c = 0
+      while c < hd16 {
+        acc = fma16(load16(q + c), load16(kp + c), acc)
+        c += 16
+      }
+      var dot = sumLanes(acc)
+      while c < headDim {
+        dot += q[c] * kp[c]
+        c += 1
+      }
+      scores[p] = scale * dot
+    }
+    Softmax.row(scores, scores, keyLength)
+    weightedSum(out, probs: scores, v: v, rowOffsets: rowOffsets, vStride: 0, count: keyLength, headDim: headDim)
+  }
+
+  /// Keys padded to a multiple of 16 for `stepSharedKeys`' transposed layout.
+  public static func paddedLength(_ keyLength: Int) -> Int { (keyLength + 15) / 16 * 16 }
+
+  /// out [hd] = Σ_p probs[p] · v_p, v_p at v + rowOffsets[p] (or v + p·vStride).
+  @inline(__always) static func weightedSum(
+    _ out: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    rowOffsets: UnsafePointer<Int>?, vStride: Int, count: Int, headDim hd: Int
+  ) {
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { v + (rowOffsets?[p] ?? p * vStride) }
+    if hd == 64 {  // BART base/large: four accumulators in registers
+      var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
+      for p in 0..<count {
+        let w = F16x(repeating: probs[p]), vp = row(p)
+        a0 = fma16(w, load16(vp), a0)
+        a1 = fma16(w, load16(vp + 16), a1)
+        a2 = fma16(w, load16(vp + 32), a2)
+        a3 = fma16(w, load16(vp + 48), a3)
+      }
+      store16(a0, out)
+      store16(a1, out + 16)
+      store16(a2, out + 32)
+      store16(a3, out + 48)
+      return
+    }
+    out.update(repeating: 0, count: hd)
+    let hd16 = hd / 16 * 16
+    for p in 0..<count {
+      let w = probs[p], vp = row(p)
+      var c = 0
+      while c < hd16 {
+        store16(fma16(F16x(repeating: w), load16(vp + c), load16(out + c)), out + c)
+        c += 16
+      }
+      while c < hd {
+        out[c] += w * vp[c]
+        c += 1
+      }
     }
   }
 }

@@ -23,7 +23,7 @@ extension Florence2 {
     let imageOfRow = (0..<images).flatMap { Array(repeating: $0, count: max(1, beamsPerImage)) }
     return DecoderState(
       crossKeys: keys, crossValues: values, imageOfRow: imageOfRow, encoderLength: s, dim: languageModel.dim,
-      capacity: capacity)
+      heads: config.text.decoderAttentionHeads, capacity: capacity)
   }
 
   /// Feeds one token per row at position state.length -> logits [rows, V] of that position.

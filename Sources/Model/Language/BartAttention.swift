@@ -27,7 +27,8 @@ final class BartAttention {
 
   /// Cross-attention: queries from x [B, T, d], keys/values [B, S, d] made by `keysValues` once per image.
   func forward(_ x: Tensor, keys: Tensor, values: Tensor, batch: Int) -> Tensor {
-    attend(qProj.forward(x), keys: keys, values: values, batch: batch, keyLength: keys.count / (batch * dim),
+    attend(
+      qProj.forward(x), keys: keys, values: values, batch: batch, keyLength: keys.count / (batch * dim),
       causal: false)
   }
 
@@ -36,28 +37,13 @@ final class BartAttention {
     (kProj.forward(encoderOutput), vProj.forward(encoderOutput))
   }
 
-  private func attend(_ q: Tensor, keys: Tensor, values: Tensor, batch: Int, keyLength: Int, causal: Bool) -> Tensor
-  {
+  private func attend(_ q: Tensor, keys: Tensor, values: Tensor, batch: Int, keyLength: Int, causal: Bool) -> Tensor {
     let tq = q.count / (batch * dim)
     let attended = Tensor(uninitialized: q.shape)
-    Scratch.withFloats(batch * heads * tq * keyLength) { probs in
-      Attention.forward(
-        out: attended.data, outStride: dim, probs: probs, q: q.data, qStride: dim, k: keys.data, kStride: dim,
-        v: values.data, vStride: dim, batch: batch, heads: heads, queryLength: tq, keyLength: keyLength,
-        headDim: headDim, scale: scale, causal: causal)
-    }
+    Attention.forwardInference(
+      out: attended.data, outStride: dim, q: q.data, qStride: dim, k: keys.data, kStride: dim, v: values.data,
+      vStride: dim, batch: batch, heads: heads, queryLength: tq, keyLength: keyLength, headDim: headDim, scale: scale,
+      causal: causal)
     return outProj.forward(attended)
-  }
-
-  /// One query row against `keyLength` cached keys/values (row stride d) at k/v: out [d] for query q [d].
-  func attendOne(
-    out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-    keyLength: Int
-  ) {
-    Scratch.withFloats(heads * keyLength) { probs in
-      Attention.forward(
-        out: out, outStride: dim, probs: probs, q: q, qStride: dim, k: k, kStride: dim, v: v, vStride: dim,
-        batch: 1, heads: heads, queryLength: 1, keyLength: keyLength, headDim: headDim, scale: scale)
-    }
   }
 }

@@ -54,6 +54,7 @@ public final class BartDecoder {
         file: "decoder", "position \(state.length) is past max_position_embeddings \(embedPositions.maxPositions)")
     }
     var x = embed(tokens, rows: state.rows, firstPosition: state.length, shared: shared).reshaped([state.rows, dim])
+    state.beginStep()
     for (l, layer) in layers.enumerated() { x = layer.step(x, layer: l, state: &state) }
     state.length += 1
     return x

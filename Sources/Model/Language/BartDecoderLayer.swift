@@ -35,31 +35,45 @@ final class BartDecoderLayer {
     return finalLayerNorm.forward(f)
   }
 
-  /// One new token per row: h [rows, d] at position `state.length`; appends this layer's self-attention
-  /// key/value to the cache and reads the row's image's cross keys/values.
+  /// One new token per row: h [rows, d] at position `state.length` (after state.beginStep()); appends this
+  /// layer's self-attention key/value to the cache and reads the row's image's cross keys/values.
   func step(_ h: Tensor, layer l: Int, state: inout DecoderState) -> Tensor {
-    let d = selfAttn.dim, rows = state.rows, past = state.length
+    let d = selfAttn.dim, rows = state.rows, heads = selfAttn.heads, hd = selfAttn.headDim
     let q = selfAttn.qProj.forward(h), k = selfAttn.kProj.forward(h), v = selfAttn.vProj.forward(h)
     state.append(layer: l, keys: k, values: v)
-    let selfKeys = state.selfKeys[l], selfValues = state.selfValues[l], capacity = state.capacity
+    // Self-attention: one work item per (row, head); row r's cached rows are gathered through its offsets.
+    let keyLength = state.length + 1, selfKeys = state.selfKeys[l].data, selfValues = state.selfValues[l].data
     let attended = Tensor(uninitialized: [rows, d])
-    Threads.parallelFor(rows) { r in
-      selfAttn.attendOne(
-        out: attended.data + r * d, q: q.data + r * d, k: selfKeys.data + r * capacity * d,
-        v: selfValues.data + r * capacity * d, keyLength: past + 1)
+    state.selfOffsets.withUnsafeBufferPointer { offsets in
+      Threads.parallelFor(rows * heads) { rh in
+        let r = rh / heads, c = (rh % heads) * hd
+        Scratch.withFloats(keyLength) { scores in
+          Attention.stepGathered(
+            out: attended.data + r * d + c, q: q.data + r * d + c, k: selfKeys + c, v: selfValues + c,
+            rowOffsets: offsets.baseAddress! + r * keyLength, keyLength: keyLength, headDim: hd,
+            scale: selfAttn.scale, scores: scores)
+        }
+      }
     }
     let a = selfAttn.outProj.forward(attended)
     addResidual(a, h)
     let h1 = selfAttnLayerNorm.forward(a)
 
+    // Cross-attention: one work item per (run of rows of one image, head), each key read once per run.
     let cq = encoderAttn.qProj.forward(h1)
-    let crossKeys = state.crossKeys[l], crossValues = state.crossValues[l], s = state.encoderLength
-    let image = state.imageOfRow
+    let keysT = state.crossKeysT[l].data, values = state.crossValues[l].data, s = state.encoderLength
+    let padded = Attention.paddedLength(s)
+    let imageOfRow = state.imageOfRow, runs = Self.runs(imageOfRow)
     let crossAttended = Tensor(uninitialized: [rows, d])
-    Threads.parallelFor(rows) { r in
-      encoderAttn.attendOne(
-        out: crossAttended.data + r * d, q: cq.data + r * d, k: crossKeys.data + image[r] * s * d,
-        v: crossValues.data + image[r] * s * d, keyLength: s)
+    Threads.parallelFor(runs.count * heads) { item in
+      let run = runs[item / heads], head = item % heads, c = head * hd, image = imageOfRow[run.lowerBound]
+      Scratch.withFloats(run.count * padded) { scores in
+        Attention.stepSharedKeys(
+          out: crossAttended.data + run.lowerBound * d + c, outStride: d, q: cq.data + run.lowerBound * d + c,
+          qStride: d, queries: run.count, keysT: keysT + (image * heads + head) * hd * padded,
+          v: values + image * s * d + c, vStride: d, keyLength: s, headDim: hd, scale: encoderAttn.scale,
+          scores: scores)
+      }
     }
     let c = encoderAttn.outProj.forward(crossAttended)
     addResidual(c, h1)
@@ -67,5 +81,16 @@ final class BartDecoderLayer {
     let f = feedForward(h2, fc1: fc1, fc2: fc2)
     addResidual(f, h2)
     return finalLayerNorm.forward(f)
+  }
+
+  /// Consecutive rows of the same image (the beams of one image are adjacent).
+  static func runs(_ imageOfRow: [Int]) -> [Range<Int>] {
+    var runs: [Range<Int>] = []
+    var start = 0
+    for r in 1...imageOfRow.count where r == imageOfRow.count || imageOfRow[r] != imageOfRow[start] {
+      runs.append(start..<r)
+      start = r
+    }
+    return runs
   }
 }

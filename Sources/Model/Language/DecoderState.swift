@@ -1,6 +1,11 @@
 // The decoder's KV cache for generation (transformers' EncoderDecoderCache: a self-attention cache that
 // grows by one position per step, a cross-attention cache computed once per image). Rows are the sequences
 // being decoded (images × beams); `reorder` is beam search's `_reorder_cache`.
+//
+// Beam search forks and drops sequences every step. transformers gathers the whole cache along the batch
+// axis each time (index_select); here nothing is copied: each position keeps the keys/values of the rows
+// that were live when it was fed, in `slots`, and each row keeps the slot it descends from at every position
+// (`ancestry`). A reorder only permutes those short integer lists.
 import FlrCore
 
 public struct DecoderState {
@@ -11,57 +16,89 @@ public struct DecoderState {
   public internal(set) var length = 0
   /// S: encoder tokens per image.
   public let encoderLength: Int
-  let dim: Int
-  /// Per layer [images, S, d]: shared by all rows of an image, never copied per beam.
-  let crossKeys: [Tensor], crossValues: [Tensor]
-  /// Per layer [rows, capacity, d]: positions 0..<length are filled.
+  let dim: Int, heads: Int
+  /// Per layer [images, heads, hd, paddedS]: each head's cross keys transposed (Attention.stepSharedKeys),
+  /// shared by all rows of an image, never copied per beam.
+  let crossKeysT: [Tensor]
+  /// Per layer [images, S, d].
+  let crossValues: [Tensor]
+  /// Per layer [capacity, slots, d]: position p, slot s holds the key/value a row fed at p from slot s.
   var selfKeys: [Tensor], selfValues: [Tensor]
   var capacity: Int
+  /// Rows at the start (rows only ever shrink).
+  let slots: Int
+  /// ancestry[r][p]: the slot holding row r's key/value at position p, for p < length.
+  var ancestry: [[Int32]]
+  /// For the step being computed: row r's key/value rows as float offsets into selfKeys[l] (and selfValues[l]),
+  /// positions 0...length, at selfOffsets[r · (length + 1) + p]. Set by `beginStep`.
+  private(set) var selfOffsets: [Int] = []
 
-  init(crossKeys: [Tensor], crossValues: [Tensor], imageOfRow: [Int], encoderLength: Int, dim: Int, capacity: Int) {
-    self.crossKeys = crossKeys
+  init(
+    crossKeys: [Tensor], crossValues: [Tensor], imageOfRow: [Int], encoderLength: Int, dim: Int, heads: Int,
+    capacity: Int
+  ) {
+    crossKeysT = crossKeys.map { Self.transposedPerHead($0, keyLength: encoderLength, dim: dim, heads: heads) }
     self.crossValues = crossValues
     self.imageOfRow = imageOfRow
     rows = imageOfRow.count
+    slots = max(1, imageOfRow.count)
     self.encoderLength = encoderLength
     self.dim = dim
+    self.heads = heads
     self.capacity = max(1, capacity)
-    selfKeys = crossKeys.map { _ in Tensor(zeros: [imageOfRow.count, max(1, capacity), dim]) }
+    ancestry = Array(repeating: [], count: imageOfRow.count)
+    selfKeys = crossKeys.map { _ in Tensor(zeros: [max(1, capacity), max(1, imageOfRow.count), dim]) }
     selfValues = selfKeys.map { Tensor(zeros: $0.shape) }
   }
 
-  /// Beam search: new row i continues old row `sources[i]` (its cached keys/values and its image). The
-  /// number of rows may change (e.g. finished sequences dropped).
-  public mutating func reorder(_ sources: [Int]) throws {
-    guard sources.allSatisfy({ $0 >= 0 && $0 < rows }) else {
-      throw ModelError(file: "decoder state", "reorder rows \(sources) outside 0..<\(rows)")
+  /// keys [images, S, d] -> [images, heads, hd, paddedS] with zero columns S..<paddedS.
+  static func transposedPerHead(_ keys: Tensor, keyLength s: Int, dim: Int, heads: Int) -> Tensor {
+    let images = keys.count / max(1, s * dim), hd = dim / heads, padded = Attention.paddedLength(s)
+    let out = Tensor(zeros: [images, heads, hd, padded])
+    Threads.parallelFor(images * heads) { ih in
+      let image = ih / heads, h = ih % heads
+      let source = keys.data + image * s * dim + h * hd, target = out.data + ih * hd * padded
+      for p in 0..<s {
+        for c in 0..<hd { target[c * padded + p] = source[p * dim + c] }
+      }
     }
-    let n = sources.count, rowFloats = capacity * dim, used = length * dim
-    func gather(_ t: Tensor) -> Tensor {
-      let out = Tensor(zeros: [n, capacity, dim])
-      for (i, s) in sources.enumerated() { (out.data + i * rowFloats).update(from: t.data + s * rowFloats, count: used) }
-      return out
-    }
-    selfKeys = selfKeys.map(gather)
-    selfValues = selfValues.map(gather)
-    imageOfRow = sources.map { imageOfRow[$0] }
-    rows = n
+    return out
   }
 
-  /// Writes the new position's keys/values [rows, d] of layer l, growing the cache when full.
-  mutating func append(layer l: Int, keys: Tensor, values: Tensor) {
-    if length >= capacity { grow() }
-    for r in 0..<rows {
-      (selfKeys[l].data + (r * capacity + length) * dim).update(from: keys.data + r * dim, count: dim)
-      (selfValues[l].data + (r * capacity + length) * dim).update(from: values.data + r * dim, count: dim)
+  /// Beam search: new row i continues old row `sources[i]` (its cached keys/values and its image). The
+  /// number of rows may shrink (finished sequences dropped) but not grow past the rows of the start.
+  public mutating func reorder(_ sources: [Int]) throws {
+    guard sources.allSatisfy({ $0 >= 0 && $0 < rows }), sources.count <= slots else {
+      throw ModelError(file: "decoder state", "reorder rows \(sources) outside 0..<\(rows) (or more than \(slots))")
     }
+    ancestry = sources.map { ancestry[$0] }
+    imageOfRow = sources.map { imageOfRow[$0] }
+    rows = sources.count
+  }
+
+  /// Before a step at position `length`: row r's new key/value goes to slot r; fixes `selfOffsets`.
+  mutating func beginStep() {
+    if length >= capacity { grow() }
+    let n = length + 1
+    selfOffsets = Array(repeating: 0, count: rows * n)
+    for r in 0..<rows {
+      ancestry[r].append(Int32(r))
+      for p in 0..<n { selfOffsets[r * n + p] = (p * slots + Int(ancestry[r][p])) * dim }
+    }
+  }
+
+  /// Writes the new position's keys/values [rows, d] of layer l (after `beginStep`).
+  mutating func append(layer l: Int, keys: Tensor, values: Tensor) {
+    let base = length * slots * dim
+    (selfKeys[l].data + base).update(from: keys.data, count: rows * dim)
+    (selfValues[l].data + base).update(from: values.data, count: rows * dim)
   }
 
   private mutating func grow() {
     let newCapacity = capacity * 2
     func widen(_ t: Tensor) -> Tensor {
-      let out = Tensor(zeros: [rows, newCapacity, dim])
-      for r in 0..<rows { (out.data + r * newCapacity * dim).update(from: t.data + r * capacity * dim, count: length * dim) }
+      let out = Tensor(zeros: [newCapacity, slots, dim])
+      out.data.update(from: t.data, count: length * slots * dim)
       return out
     }
     selfKeys = selfKeys.map(widen)
