@@ -150,6 +150,17 @@ final class ExportTests: XCTestCase {
       XCTAssertTrue("\($0)".contains("requantize"), "\($0)")
     }
     XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    // Without `quantized` the same model saves: NF4 weights dequantized with the adapter folded in, fp32.
+    var rng = SeededRNG(seed: 9)
+    for layer in try XCTUnwrap(adapters.active).layers {
+      for i in 0..<layer.lora.loraB.count { layer.lora.loraB.data[i] = 0.05 * rng.normal() }
+    }
+    let plainOut = try temporaryFolder() + "/plain"
+    XCTAssertEqual(try ModelExport.save(model, sourceFolder: source, to: plainOut).model.mergedModules, adapters.active?.layers.count)
+    // fp32 kernels on W_deq + s·B·A vs NF4 kernels plus the unmerged LoRA branch: fp32 rounding only.
+    XCTAssertLessThan(
+      relativeError(try LoRAFixtures.logits(try Florence2.load(folder: plainOut)), try LoRAFixtures.logits(model)),
+      1e-5)
     try adapters.use(nil)  // the base alone saves
     XCTAssertNoThrow(try ModelExport.save(model, sourceFolder: source, to: out, quantized: true))
   }
