@@ -156,7 +156,9 @@ final class ExportTests: XCTestCase {
       for i in 0..<layer.lora.loraB.count { layer.lora.loraB.data[i] = 0.05 * rng.normal() }
     }
     let plainOut = try temporaryFolder() + "/plain"
-    XCTAssertEqual(try ModelExport.save(model, sourceFolder: source, to: plainOut).model.mergedModules, adapters.active?.layers.count)
+    XCTAssertEqual(
+      try ModelExport.save(model, sourceFolder: source, to: plainOut).model.mergedModules, adapters.active?.layers.count
+    )
     // fp32 kernels on W_deq + s·B·A vs NF4 kernels plus the unmerged LoRA branch: fp32 rounding only.
     XCTAssertLessThan(
       relativeError(try LoRAFixtures.logits(try Florence2.load(folder: plainOut)), try LoRAFixtures.logits(model)),
