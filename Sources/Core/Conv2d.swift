@@ -24,11 +24,26 @@ public enum Conv2d {
       var p0 = 0
       while p0 < g.pixels {
         let n = min(chunk, g.pixels - p0)
-        g.im2col(col, inp, pixels: p0..<(p0 + n))
         let o = out + p0 * outChannels
-        if let bias { for r in 0..<n { (o + r * outChannels).update(from: bias, count: outChannels) } }
-        // o [n, Cout] = col [n, CinKK] · weight [Cout, CinKK]ᵀ
-        Gemm.matmul(col, weight, o, m: n, n: outChannels, k: colWidth, transB: true, beta: bias == nil ? 0 : 1)
+        // o [n, Cout] = col [n, CinKK] · weight [Cout, CinKK]ᵀ + bias, the columns of each block of pixels
+        // built (and the bias written) by the worker that multiplies them, just before, while they are cached.
+        let first = p0
+        // Column blocks (fewer pixels than channels) all read every column: those are built up front.
+        let perBlock = Gemm.cutsRows(m: n, n: outChannels)
+        if !perBlock { g.im2col(col, inp, pixels: p0..<(p0 + n)) }
+        Gemm.matmulBlocks(
+          col, weight, o, m: n, n: outChannels, k: colWidth, transB: true, beta: bias == nil ? 0 : 1,
+          before: { rows, cols in
+            if perBlock {
+              g.im2col(
+                col + rows.lowerBound * colWidth, inp, pixels: (first + rows.lowerBound)..<(first + rows.upperBound))
+            }
+            if let bias {
+              for r in rows {
+                (o + r * outChannels + cols.lowerBound).update(from: bias + cols.lowerBound, count: cols.count)
+              }
+            }
+          }, after: nil)
         p0 += n
       }
     }

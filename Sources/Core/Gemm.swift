@@ -1,10 +1,20 @@
 // Matrix products on OpenBLAS's cblas_sgemm (row-major; transposes are flags and leading dimensions,
 // never copies). Very small M (decoding) goes through sgemv or a kernel that reads the weight once for
 // all rows, both faster than a thin sgemm.
-// Large products are split into row or column blocks of C, one per worker (see Threads.swift).
+// Large products are cut into blocks of C that the workers take as they come free (see Threads.swift):
+// row blocks of about `chunkRows` rows when M ≥ N (tall activations x·Wᵀ), else one column block per
+// worker. A caller can run its own code on each block just before and after its product (a bias
+// written in, an activation applied) while the block is still in cache: `matmulBlocks`.
+//
+// Why OpenBLAS and not oneDNN: measured per shape (scripts/gemm_libraries.c), oneDNN 2.6's fp32 sgemm and
+// matmul are level with OpenBLAS 0.3.21 on the DaViT stage 2-3 shapes that hold ~85% of the vision FLOPs
+// (both ~88% of the FMA peak), ahead only on the K = 128 stage-0 shapes (~8% of the FLOPs).
 import COpenBLAS
 
 public enum Gemm {
+  /// Code run on one block of C: rows `rows`, columns `cols` (C's own indices).
+  public typealias BlockBody = (_ rows: Range<Int>, _ cols: Range<Int>) -> Void
+
   /// C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C.
   /// op(A) = A [m, k] (lda ≥ k) or, with transA, Aᵀ where A is [k, m] (lda ≥ m); likewise B.
   public static func matmul(
@@ -12,47 +22,64 @@ public enum Gemm {
     m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
     lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
   ) {
+    matmulBlocks(
+      a, b, c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb,
+      ldc: ldc, before: nil, after: nil)
+  }
+
+  /// `matmul`, with `before(rows, cols)` run on each block of C just before its product and `after(rows, cols)`
+  /// just after, on the worker computing it. Blocks never overlap; each body runs once per block. Large
+  /// products get row blocks of about `chunkRows` rows when either body is given, so a bias or activation
+  /// touches C while it is in cache instead of in a separate pass over memory.
+  public static func matmulBlocks(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
+    lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil, before: BlockBody?, after: BlockBody?
+  ) {
     if m == 0 || n == 0 { return }
     Threads.ensureConfigured()
     let lda = lda ?? (transA ? m : k)
     let ldb = ldb ?? (transB ? k : n)
     let ldc = ldc ?? n
-    if k == 0 {
-      for i in 0..<m { scaleRow(c + i * ldc, n, beta) }
-      return
-    }
-    // One block per worker: each block repacks the shared operand, so more pieces would cost more packing.
-    let split = Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold && Threads.workerCount(2) > 1
-    let workers = split ? min(Threads.count, max(m, n)) : 1
-    if workers > 1 {
-      if m > gemvRowLimit && m >= n {
-        // Row blocks of C (multiples of 16 rows): rows of op(A) start at a + i·lda, or a + i when transposed.
-        let blocks = (m + 15) / 16
-        Threads.eachWorker(workers) { w in
-          let i0 = min(m, w * blocks / workers * 16), i1 = min(m, (w + 1) * blocks / workers * 16)
-          if i1 > i0 {
-            serial(
-              transA ? a + i0 : a + i0 * lda, b, c + i0 * ldc, m: i1 - i0, n: n, k: k, transA: transA,
-              transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
-          }
-        }
+    // One block: the product restricted to rows i0..<i1 of op(A) and columns j0..<j1 of op(B).
+    let block = { (rows: Range<Int>, cols: Range<Int>) in
+      before?(rows, cols)
+      let (i0, j0) = (rows.lowerBound, cols.lowerBound)
+      let cb = c + i0 * ldc + j0
+      if k == 0 {
+        for i in 0..<rows.count { scaleRow(cb + i * ldc, cols.count, beta) }
       } else {
-        // Column blocks of C: columns of op(B) start at b + j·ldb when transposed, else b + j.
-        let blocks = (n + 15) / 16
-        Threads.eachWorker(workers) { w in
-          let j0 = min(n, w * blocks / workers * 16), j1 = min(n, (w + 1) * blocks / workers * 16)
-          if j1 > j0 {
-            serial(
-              a, transB ? b + j0 * ldb : b + j0, c + j0, m: m, n: j1 - j0, k: k, transA: transA,
-              transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
-          }
-        }
+        serial(
+          transA ? a + i0 : a + i0 * lda, transB ? b + j0 * ldb : b + j0, cb, m: rows.count, n: cols.count, k: k,
+          transA: transA, transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
       }
+      after?(rows, cols)
+    }
+    let split = Threads.gemmThreading == .split && 2 * m * n * k >= splitThreshold && Threads.workerCount(2) > 1
+    let workers = split ? Threads.count : 1
+    let byRows = cutsRows(m: m, n: n)
+    var pieces = min(workers, byRows ? m : n)
+    if byRows && (split || before != nil || after != nil) {
+      // Row blocks: a whole number of rounds of about chunkRows rows (at least one block per worker), taken
+      // dynamically, so a core slowed by another process does not hold the others up.
+      pieces = workers * max(1, (m + workers * chunkRows / 2) / (workers * chunkRows))
+    }
+    if pieces <= 1 {
+      block(0..<m, 0..<n)
       return
     }
-    serial(
-      a, b, c, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta, lda: lda, ldb: ldb, ldc: ldc)
+    // Block bounds on multiples of 16 rows/columns (whole SIMD panels for OpenBLAS).
+    let extent = byRows ? m : n
+    let units = (extent + 15) / 16
+    Threads.eachWorker(pieces) { p in
+      let lo = min(extent, p * units / pieces * 16), hi = min(extent, (p + 1) * units / pieces * 16)
+      if hi > lo { byRows ? block(lo..<hi, 0..<n) : block(0..<m, lo..<hi) }
+    }
   }
+
+  /// Whether `matmulBlocks` cuts C into row blocks (each spanning all columns) rather than column blocks
+  /// (each spanning all rows).
+  static func cutsRows(m: Int, n: Int) -> Bool { m >= n && m > gemvRowLimit }
 
   /// One product on the calling thread (OpenBLAS threads permitting), no defaults left to resolve.
   static func serial(
@@ -116,6 +143,9 @@ public enum Gemm {
   public nonisolated(unsafe) static var perWorkerThreshold = 1 << 22
   /// Products of fewer flops than this run on one thread (splitting costs a few microseconds).
   public nonisolated(unsafe) static var splitThreshold = 1 << 20
+  /// Rows per block of C when a tall product is cut into row blocks (about 1 MB of C at N = 256). Smaller
+  /// blocks keep C in L2 for the block bodies; larger ones repack op(B) less often.
+  public nonisolated(unsafe) static var chunkRows = 1024
 
   /// c[i, j] = alpha · a_i · b_j + beta · c[i, j] for m ≤ gemvRowLimit rows a_i and weight rows b_j:
   /// one pass over the weight (m sgemv calls would read it m times, from DRAM for the vocabulary head).

@@ -1,16 +1,38 @@
-// Fully connected layer in PyTorch's layout: y = x·Wᵀ + b.
+// Fully connected layer in PyTorch's layout: y = x·Wᵀ + b, optionally followed by GELU.
+// The bias is written into each block of the output just before its GEMM (beta 1) and the activation
+// applied just after, on the worker that computes the block (Gemm.matmulBlocks): the output makes one trip
+// through memory instead of three (bias fill, GEMM, activation pass).
 
 public enum Linear {
-  /// out [rows, outF] = inp [rows, inF] · weight [outF, inF]ᵀ + bias [outF]
+  /// What runs on the output after x·Wᵀ + b. `.gelu` is exact GELU (Gelu.forward), for inference.
+  public enum Activation: Sendable { case none, gelu }
+
+  /// out [rows, outF] = act(inp [rows, inF] · weight [outF, inF]ᵀ + bias [outF])
   public static func forward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int
+    bias: UnsafePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int, activation: Activation = .none
   ) {
-    if let bias {
-      for r in 0..<rows { (out + r * outFeatures).update(from: bias, count: outFeatures) }
+    let n = outFeatures
+    let writeBias: Gemm.BlockBody? = bias.map { bias in
+      { block, cols in
+        for r in block { (out + r * n + cols.lowerBound).update(from: bias + cols.lowerBound, count: cols.count) }
+      }
     }
-    Gemm.matmul(
-      inp, weight, out, m: rows, n: outFeatures, k: inFeatures, transB: true, beta: bias == nil ? 0 : 1)
+    let activate: Gemm.BlockBody? =
+      activation == .none
+      ? nil
+      : { block, cols in
+        if cols.count == n {
+          Gelu.forward(out: out + block.lowerBound * n, inp: out + block.lowerBound * n, count: block.count * n)
+        } else {
+          for r in block {
+            Gelu.forward(out: out + r * n + cols.lowerBound, inp: out + r * n + cols.lowerBound, count: cols.count)
+          }
+        }
+      }
+    Gemm.matmulBlocks(
+      inp, weight, out, m: rows, n: n, k: inFeatures, transB: true, beta: bias == nil ? 0 : 1, before: writeBias,
+      after: activate)
   }
 
   /// dinp [rows, inF] += dout · W ; dweight [outF, inF] += doutᵀ · inp ; dbias [outF] += Σ_rows dout

@@ -36,6 +36,25 @@ final class ConvTests: XCTestCase {
     testBackwardMatchesFiniteDifferences()
   }
 
+  /// im2col built per block of output pixels by the worker multiplying it (row blocks), and up front when C
+  /// is cut into column blocks (more output channels than pixels).
+  func testBlockedIm2colMatches() {
+    let saved = (Threads.count, Gemm.splitThreshold, Gemm.chunkRows)
+    defer { (Threads.count, Gemm.splitThreshold, Gemm.chunkRows) = saved }
+    (Threads.count, Gemm.splitThreshold, Gemm.chunkRows) = (3, 0, 2)
+    testForwardMatchesReference()
+    var data = TestData(seed: 12)
+    let c = Case(B: 1, H: 5, W: 5, cin: 2, cout: 40, k: 3, s: 2, p: 1)  // 9 pixels, 40 channels
+    let x = data.tensor([1, c.H, c.W, c.cin]), w = data.tensor([c.cout, c.cin, 3, 3]), b = data.tensor([c.cout])
+    let y = Tensor(zeros: [1, 3, 3, c.cout])
+    Conv2d.forward(
+      out: y.data, inp: x.data, weight: w.data, bias: b.data, batch: 1, height: c.H, width: c.W, inChannels: c.cin,
+      outChannels: c.cout, kernel: 3, stride: 2, padding: 1)
+    let want = Ref.conv2d(
+      x.doubles, w.doubles, b.doubles, B: 1, H: c.H, W: c.W, cin: c.cin, cout: c.cout, k: 3, s: 2, p: 1)
+    assertForward(y, want, "conv column blocks")
+  }
+
   func testBackwardMatchesFiniteDifferences() {
     var data = TestData(seed: 11)
     for c in cases {

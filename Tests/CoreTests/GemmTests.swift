@@ -114,4 +114,62 @@ final class GemmTests: XCTestCase {
         rows: 4, inFeatures: 3, outFeatures: 2)
     }
   }
+
+  /// matmulBlocks: the blocks tile C exactly once (row blocks for tall C, column blocks for wide C), each
+  /// `before` runs ahead of its block's product (a value written there is added to with beta 1) and each
+  /// `after` behind it (it sees the finished product), on many small blocks over 3 workers, on one thread,
+  /// and with OpenBLAS owning the threads.
+  func testBlocksTileCAndRunTheirBodiesInOrder() {
+    let saved = (Threads.count, Gemm.splitThreshold, Gemm.chunkRows, Threads.gemmThreading)
+    defer { (Threads.count, Gemm.splitThreshold, Gemm.chunkRows, Threads.gemmThreading) = saved }
+    Gemm.splitThreshold = 0
+    Gemm.chunkRows = 4
+    var data = TestData(seed: 6)
+    for (threads, mode) in [(3, Threads.GemmThreading.split), (1, .split), (2, .openBLAS)] {
+      Threads.count = threads
+      Threads.gemmThreading = mode
+      for (m, n) in [(37, 9), (7, 40), (3, 5)] {  // row blocks; column blocks; the few-rows path
+        let k = 6
+        let a = data.tensor([m, k]), b = data.tensor([n, k]), c = Tensor(zeros: [m, n])
+        let visits = Tensor(zeros: [m, n])  // blocks never overlap, so unsynchronised counting is safe
+        Gemm.matmulBlocks(
+          a.data, b.data, c.data, m: m, n: n, k: k, transB: true, beta: 1,
+          before: { rows, cols in
+            for i in rows { for j in cols { c.data[i * n + j] = Float(j) } }
+          },
+          after: { rows, cols in
+            for i in rows {
+              for j in cols {
+                c.data[i * n + j] *= 2
+                visits.data[i * n + j] += 1
+              }
+            }
+          })
+        let prod = Ref.matmul(a.doubles, b.doubles, m: m, n: n, k: k, transB: true)
+        let want = (0..<(m * n)).map { 2 * (prod[$0] + Double($0 % n)) }
+        assertForward(c, want, "blocks m=\(m) n=\(n) threads=\(threads) \(mode)")
+        XCTAssertEqual(visits.toArray(), [Float](repeating: 1, count: m * n), "each element in exactly one block")
+      }
+    }
+  }
+
+  /// Linear with the GELU epilogue equals gelu(x·Wᵀ + b), whole and cut into blocks over workers.
+  func testLinearGeluEpilogue() {
+    let saved = (Threads.count, Gemm.splitThreshold, Gemm.chunkRows)
+    defer { (Threads.count, Gemm.splitThreshold, Gemm.chunkRows) = saved }
+    var data = TestData(seed: 7)
+    for (threads, chunkRows) in [(1, 1024), (3, 4)] {
+      (Threads.count, Gemm.splitThreshold, Gemm.chunkRows) = (threads, 0, chunkRows)
+      for (rows, inF, outF, bias) in [(33, 5, 8, true), (33, 5, 8, false), (4, 7, 40, true), (1, 6, 9, true)] {
+        let x = data.tensor([rows, inF]), w = data.tensor([outF, inF]), b = data.tensor([outF])
+        let y = Tensor(zeros: [rows, outF])
+        Linear.forward(
+          out: y.data, inp: x.data, weight: w.data, bias: bias ? b.data : nil, rows: rows, inFeatures: inF,
+          outFeatures: outF, activation: .gelu)
+        var pre = Ref.matmul(x.doubles, w.doubles, m: rows, n: outF, k: inF, transB: true)
+        if bias { for i in pre.indices { pre[i] += b.doubles[i % outF] } }
+        assertForward(y, Ref.gelu(pre), "linear+gelu rows=\(rows) outF=\(outF) bias=\(bias) threads=\(threads)")
+      }
+    }
+  }
 }

@@ -14,8 +14,18 @@ final class Mlp {
 
   /// x [..., C] -> [..., C]
   func forward(_ x: Tensor) -> Tensor {
-    let hidden = fc1.forward(x)  // [..., 4C]
-    Gelu.forward(out: hidden.data, inp: hidden.data, count: hidden.count)
+    let hidden: Tensor  // [..., 4C]
+    if type(of: fc1) == LinearLayer.self {
+      // A plain fc1 applies GELU to each block of its GEMM output while it is in cache (Linear.forward).
+      let (rows, inF, outF) = (x.count / fc1.inFeatures, fc1.inFeatures, fc1.outFeatures)
+      hidden = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+      Linear.forward(
+        out: hidden.data, inp: x.data, weight: fc1.weight.data, bias: fc1.bias?.data, rows: rows,
+        inFeatures: inF, outFeatures: outF, activation: .gelu)
+    } else {  // an adapter or quantized fc1 computes its own output
+      hidden = fc1.forward(x)
+      Gelu.forward(out: hidden.data, inp: hidden.data, count: hidden.count)
+    }
     return fc2.forward(hidden)
   }
 }
