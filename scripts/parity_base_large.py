@@ -94,6 +94,17 @@ def run(size, out_root, seed=0):
     print(f"[{size}] reference forward", flush=True)
     ref = reference(model, final_logits_bias, pixel_values, input_ids, labels)
     print(f"[{size}] writing", flush=True)
+    write_weights(model, final_logits_bias, size, out)
+    tensors = dict(pixel_values=pixel_values.contiguous(), input_ids=input_ids, labels=labels,
+                   logits=(ref["logits_nobias"] + final_logits_bias).contiguous(),
+                   image_features=ref["image_features"].contiguous(),
+                   encoder_output=ref["encoder_output"].contiguous(), loss=ref["loss"])
+    save_file(tensors, os.path.join(out, "reference.safetensors"))
+    print(f"[{size}] done: {out} (loss {ref['loss'].item():.6f})", flush=True)
+
+
+def write_weights(model, final_logits_bias, size, out):
+    """OUT/model.safetensors (original names, fp32, the model's exact weights) and the real config.json."""
     sd = {}
     for k, v in model.state_dict().items():
         name = tiny.native_to_original(k)
@@ -104,12 +115,6 @@ def run(size, out_root, seed=0):
     sd["language_model.final_logits_bias"] = final_logits_bias.contiguous()
     save_file(sd, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
     shutil.copy(os.path.join(SHARED, size, "config.json"), out)
-    tensors = dict(pixel_values=pixel_values.contiguous(), input_ids=input_ids, labels=labels,
-                   logits=(ref["logits_nobias"] + final_logits_bias).contiguous(),
-                   image_features=ref["image_features"].contiguous(),
-                   encoder_output=ref["encoder_output"].contiguous(), loss=ref["loss"])
-    save_file(tensors, os.path.join(out, "reference.safetensors"))
-    print(f"[{size}] done: {out} (loss {ref['loss'].item():.6f})", flush=True)
 
 
 @torch.no_grad()
