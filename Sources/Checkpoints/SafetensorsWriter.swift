@@ -168,8 +168,8 @@ public struct SafetensorsEntry {
 
 extension SafetensorsWriter {
   /// Writes `entries` (any dtype) to `path` tensor by tensor: header, then each entry's bytes, into a temporary
-  /// file beside `path` that is fsync'ed and renamed over it (as `write`). Peak extra memory is the largest
-  /// tensor. Names must be unique; a `fill` that throws leaves `path` untouched.
+  /// file beside `path` that is fsync'ed and renamed over it (as `write`). Extra memory is one buffer the size
+  /// of the largest tensor. Names must be unique; a `fill` that throws leaves `path` untouched.
   public static func write(
     entries: [SafetensorsEntry], to path: String, metadata: [String: String] = ["format": "pt"]
   ) throws {
@@ -202,12 +202,14 @@ extension SafetensorsWriter {
     try writeAtomically(to: path) { sink in
       try prefix.withUnsafeBytes { try sink($0) }
       try header.withUnsafeBytes { try sink($0) }
+      // One buffer of the largest tensor's size, reused: a single large allocation the C library returns to
+      // the system when freed (many freed mid-sized ones would stay in the heap).
+      let largest = ordered.map(\.byteCount).max() ?? 0
+      let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(largest, 1), alignment: 64)
+      defer { buffer.deallocate() }
       for e in ordered {
-        let n = e.byteCount
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: 64)
-        defer { buffer.deallocate() }
         try e.fill(buffer)
-        try sink(UnsafeRawBufferPointer(start: buffer, count: n))
+        try sink(UnsafeRawBufferPointer(start: buffer, count: e.byteCount))
       }
     }
   }
