@@ -20,7 +20,8 @@ let trainStepSuite = BenchSuite(
   let pixels = Bench.random([1, 3, 768, 768])
   let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
   var rng = SeededRNG(seed: 3)
-  let caption: [[Int32]] = [[0] + (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) } + [2]]
+  let words: [Int32] = (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) }
+  let caption: [[Int32]] = [[0] + words + [2]]
   // FLR_POOL_MB: the tensor buffer pool's limit (default 1024), to measure its share of the peak.
   if let mb = Int(ProcessInfo.processInfo.environment["FLR_POOL_MB"] ?? "") { TensorBuffer.poolLimitBytes = mb << 20 }
   // FLR_TRAIN_STEP_MODES: a comma list of checkpointing modes (default all four, lightest first).
@@ -34,6 +35,7 @@ let trainStepSuite = BenchSuite(
     TensorBuffer.trimPool()
     resetPeakResident()
     var seconds: [Double] = []
+    let cpuStart = processCPUSeconds()
     let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
     for run in 0..<max(1, runs) {
       let start = Date()
@@ -50,11 +52,32 @@ let trainStepSuite = BenchSuite(
     print(
       String(
         format:
-          "train-step checkpointing=%@: %.2f s median of %d (best %.2f s, first %.2f s), peak RSS %.2f GiB "
-          + "(pool now %.2f GiB)",
+          "train-step checkpointing=%@: %.2f s median of %d (best %.2f s, first %.2f s), %.1f CPU s/run, "
+          + "peak RSS %.2f GiB (pool now %.2f GiB)",
         mode.rawValue, seconds.sorted()[seconds.count / 2], seconds.count, seconds.min() ?? 0, seconds[0],
-        residentBytes("VmHWM") / 1_073_741_824, Double(TensorBuffer.pooledBytes) / 1_073_741_824))
+        (processCPUSeconds() - cpuStart) / Double(seconds.count), residentBytes("VmHWM") / 1_073_741_824,
+        Double(TensorBuffer.pooledBytes) / 1_073_741_824))
   }
+  // A loaded model at rest: after a 2-image inference forward, and once the pool's idle trim has run.
+  do {
+    _ = try model.imageFeatures(pixelValues: Bench.random([2, 3, 768, 768]))
+    let busy = residentBytes("VmRSS")
+    Thread.sleep(forTimeInterval: 3)  // the pool empties itself 2 s after the last buffer came back
+    print(
+      String(
+        format: "train-step: resident after a 2-image vision forward %.2f GiB, 3 s later %.2f GiB",
+        busy / 1_073_741_824, residentBytes("VmRSS") / 1_073_741_824))
+  } catch {
+    print("train-step: \(error)")
+  }
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+func processCPUSeconds() -> Double {
+  var usage = rusage()
+  getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// Resets VmHWM to the current RSS (Linux: writing 5 to /proc/self/clear_refs).
