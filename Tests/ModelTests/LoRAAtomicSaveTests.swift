@@ -85,5 +85,20 @@ final class LoRAAtomicSaveTests: XCTestCase {
       String(decoding: FileManager.default.contents(atPath: out + "/train.jsonl") ?? Data(), as: UTF8.self),
       "{\"step\": 1}\n{\"step\": 2}\n")
     XCTAssertEqual(try PEFTAdapterFile.load(from: out, name: "new", model: model).adapter.layers.first?.lora.rank, 2)
+
+    // Extra files written through `alsoWrite` join the unit; a throw there keeps the previous pair.
+    let pair = try contents(out).filter { $0.key.hasPrefix("adapter_") }
+    struct Refused: Error {}
+    XCTAssertThrowsError(
+      try PEFTAdapterFile.save(try adapter(model, rank: 3, targets: "fc2"), to: out) { temporary in
+        try Data("state".utf8).write(to: URL(fileURLWithPath: temporary + "/training_state.json"))
+        throw Refused()
+      })
+    XCTAssertEqual(try contents(out).filter { $0.key.hasPrefix("adapter_") }, pair)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/training_state.json"))
+    try PEFTAdapterFile.save(try adapter(model, rank: 3, targets: "fc2"), to: out) { temporary in
+      try Data("state".utf8).write(to: URL(fileURLWithPath: temporary + "/training_state.json"))
+    }
+    XCTAssertEqual(FileManager.default.contents(atPath: out + "/training_state.json"), Data("state".utf8))
   }
 }

@@ -12,7 +12,11 @@ public enum PEFTAdapterFile {
 
   /// Writes `adapter` into `folder` (created if needed): adapter_config.json and adapter_model.safetensors are
   /// replaced together, so a failure or crash at any point leaves the old adapter as it was.
-  public static func save(_ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original) throws {
+  /// `alsoWrite(temporaryFolder)` may add files (training state …) that then belong to the same unit.
+  public static func save(
+    _ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original,
+    alsoWrite: ((String) throws -> Void)? = nil
+  ) throws {
     var tensors: [(name: String, tensor: Tensor)] = []
     var paths: [String] = []
     for layer in adapter.layers {
@@ -45,6 +49,7 @@ public enum PEFTAdapterFile {
         entries: tensors.map { .float($0.name, $0.tensor) }, to: temporary + "/adapter_model.safetensors",
         metadata: ["format": "pt"])
       try AtomicFolder.writeFile(Data(json.utf8), to: temporary + "/adapter_config.json")
+      try alsoWrite?(temporary)
     }
   }
 
