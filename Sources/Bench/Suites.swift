@@ -9,4 +9,5 @@ let allSuites: [BenchSuite] = [
   generateSuite,
   optimSuite,
   trainStepSuite,
+  trainEpochSuite,
 ]
