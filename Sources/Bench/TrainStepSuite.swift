@@ -29,6 +29,21 @@ let trainStepSuite = BenchSuite(
     (ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_MODES"]?.split(separator: ",").compactMap {
       Checkpointing(rawValue: String($0))
     }).flatMap { $0.isEmpty ? nil : $0 } ?? [.all, .partial, .text, .none]
+  // FLR_TRAIN_STEP_LORA=1: the seed's LoRA (defaults: r=4, the seed's targets with the patch convs, dropout
+  // 0.25) attached and training, as a real LoRA step; otherwise the frozen base alone.
+  var reach = GradientReach.pixels
+  if ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_LORA"] == "1" {
+    do {
+      let adapter = try LoRAAdapter(name: "bench", config: LoRAConfig(), model: model)
+      adapter.attach()
+      adapter.setTraining(true)
+      reach = GradientReach(lowestModulePath: adapter.lowestModule)
+      print("train-step: LoRA on \(adapter.layers.count) modules, reach \(reach)")
+    } catch {
+      print("train-step: \(error)")
+      return
+    }
+  }
   // The process's peak RSS (VmHWM) is reset before each mode where the kernel allows it, and the pool
   // emptied, so each mode's peak starts from the same resident set.
   for mode in modes {
@@ -42,7 +57,7 @@ let trainStepSuite = BenchSuite(
       do {
         _ = try model.trainingStep(
           pixelValues: pixels, promptIds: prompt, labels: caption,
-          options: TrainingOptions(dropout: true, checkpointing: mode, reach: .pixels, seed: UInt64(run)))
+          options: TrainingOptions(dropout: true, checkpointing: mode, reach: reach, seed: UInt64(run)))
       } catch {
         print("train-step: \(error)")
         return
