@@ -12,6 +12,8 @@ import Foundation
 let modelNF4Suite = BenchSuite(
   name: "model-nf4", summary: "Florence-2 base: fp32 vs quantize=nf4 (vision, encoder, decoder step, resident size)"
 ) {
+  benchLinears()
+  if ProcessInfo.processInfo.environment["FLR_NF4_LINEARS_ONLY"] != nil { return }
   let gib = 1_073_741_824.0
   let model: Florence2
   do { model = try Florence2.random(config: FlorenceConfig()) } catch {
@@ -32,10 +34,49 @@ let modelNF4Suite = BenchSuite(
   print(String(format: "quantized in %.2f s: %@", Date().timeIntervalSince(start), summary.description))
   print(String(format: "base nf4: resident after quantizing %.2f GiB", residentBytes("VmRSS") / gib))
   benchForward(model, label: "base nf4")
+  // The first NF4 implementation (the whole weight expanded per call), for the before/after comparison.
+  NF4Tensor.kernel = .expandWhole
+  benchForward(model, label: "base nf4 expand-whole")
+  NF4Tensor.kernel = .tiled
   print(
     String(
       format: "base nf4: resident after the runs %.2f GiB, peak RSS (whole process, fp32 phase included) %.2f GiB",
       residentBytes("VmRSS") / gib, residentBytes("VmHWM") / gib))
+}
+
+/// Single Linears of base's shapes, forward (1, 3 and 590 rows) and input gradient (590 rows): fp32, the NF4
+/// kernels, and the whole-weight expansion they replaced.
+private func benchLinears() {
+  let shapes = [(768, 768), (3072, 768), (768, 3072)]  // [out, in]: attention, fc1, fc2
+  for (out, inF) in shapes {
+    let w = Bench.random([out, inF], seed: 2)
+    let plain = LinearLayer(weight: w, bias: Bench.random([out], seed: 3), in: inF, out: out)
+    guard let q = try? NF4LinearLayer(quantizing: plain) else { return }
+    for rows in [1, 3, 590] {
+      let x = Bench.random([rows, inF], seed: 4)
+      let flops = 2.0 * Double(rows * out * inF)
+      Bench.measure("linear fp32", shape: "[\(rows),\(inF)]x[\(out),\(inF)]T", flops: flops) { _ = plain.forward(x) }
+      for kernel in [NF4Tensor.Kernel.tiled, .expandWhole] {
+        NF4Tensor.kernel = kernel
+        Bench.measure("linear nf4 \(kernel)", shape: "[\(rows),\(inF)]x[\(out),\(inF)]T", flops: flops) {
+          _ = q.forward(x)
+        }
+      }
+      NF4Tensor.kernel = .tiled
+      guard rows > 3 else { continue }
+      let dout = Bench.random([rows, out], seed: 5)
+      Bench.measure("linear dx fp32", shape: "[\(rows),\(out)]x[\(out),\(inF)]", flops: flops) {
+        _ = plain.backward(dout: dout, input: x)
+      }
+      for kernel in [NF4Tensor.Kernel.tiled, .expandWhole] {
+        NF4Tensor.kernel = kernel
+        Bench.measure("linear dx nf4 \(kernel)", shape: "[\(rows),\(out)]x[\(out),\(inF)]", flops: flops) {
+          _ = q.backward(dout: dout, input: x)
+        }
+      }
+      NF4Tensor.kernel = .tiled
+    }
+  }
 }
 
 /// One 768² image, the 13-token <DETAILED_CAPTION> prompt, decoder steps at position 16 with 1 and 3 rows.
@@ -59,4 +100,59 @@ private func benchForward(_ model: Florence2, label: String) {
       _ = try! model.decoderStep(tokens: Array(repeating: 5, count: beams), state: &s)
     }
   }
+}
+
+/// One LoRA training step on Florence-2 base with the seed's adapter (r=4, alpha 4, dropout 0.25, the seed's
+/// targets), fp32 base vs quantize=nf4 base: the QLoRA figure. NF4 runs first, so its peak RSS is not the
+/// fp32 model's; each phase builds its own model and frees it before the next.
+let trainNF4Suite = BenchSuite(
+  name: "train-nf4",
+  summary: "Florence-2 base: one LoRA step (seed adapter, 64-token caption) on an NF4 base vs fp32, time and peak RSS"
+) {
+  for quantize in [true, false] { benchLoRAStep(quantize: quantize) }
+}
+
+private func benchLoRAStep(quantize: Bool) {
+  let gib = 1_073_741_824.0
+  let label = quantize ? "base nf4" : "base fp32"
+  let model: Florence2
+  do {
+    model = try Florence2.random(config: FlorenceConfig())
+    if quantize { try model.quantizeLinearsNF4() }
+    #if canImport(Glibc)
+      _ = malloc_trim(0)
+    #endif
+    let adapter = try LoRAAdapter(name: "seed", config: LoRAConfig(), model: model)
+    adapter.attach()
+    adapter.setTraining(true)
+  } catch {
+    print("train-nf4: \(error)")
+    return
+  }
+  let pixels = Bench.random([1, 3, 768, 768])
+  let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
+  var rng = SeededRNG(seed: 3)
+  let caption: [[Int32]] = [[0] + (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) } + [2]]
+  let resident = residentBytes("VmRSS") / gib
+  // Peak from here on (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
+  try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+  var seconds: [Double] = []
+  let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
+  for run in 0..<max(1, runs) {
+    let start = Date()
+    do {
+      _ = try model.trainingStep(
+        pixelValues: pixels, promptIds: prompt, labels: caption,
+        options: TrainingOptions(dropout: true, checkpointing: .none, reach: .pixels, seed: UInt64(run)))
+    } catch {
+      print("train-nf4: \(error)")
+      return
+    }
+    seconds.append(Date().timeIntervalSince(start))
+  }
+  let median = seconds.sorted()[seconds.count / 2]
+  print(
+    String(
+      format: "train-nf4 %@: LoRA step %.2f s median of %d (best %.2f s), resident before %.2f GiB, peak RSS %.2f GiB",
+      label, median, seconds.count, seconds.min() ?? 0, resident, residentBytes("VmHWM") / gib))
 }

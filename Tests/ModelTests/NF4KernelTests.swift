@@ -8,7 +8,8 @@ import XCTest
 
 final class NF4KernelTests: XCTestCase {
   override func tearDown() {
-    NF4Tensor.tileFloats = 1 << 16
+    NF4Tensor.tileFloats = 1 << 18
+    NF4Tensor.tileMinimum = 256
     NF4Tensor.kernel = .tiled
   }
 
@@ -41,10 +42,10 @@ final class NF4KernelTests: XCTestCase {
       slow.withUnsafeMutableBufferPointer { q.dequantize(from: 0, count: q.count, into: $0.baseAddress!) }
       for (start, n) in [(0, q.count), (16, 48), (64, 16), (inF, inF), (3, 29), (q.count - 16, 16)] {
         var got = [Float](repeating: .nan, count: n)
-        got.withUnsafeMutableBufferPointer { g in q.withView { $0.decode(from: start, count: n, into: g.baseAddress!) } }
+        got.withUnsafeMutableBufferPointer { g in q.withView { $0.decode(from: start, count: n, into: g.baseAddress!) }
+        }
         XCTAssertEqual(got, Array(slow[start..<(start + n)]), "[\(out), \(inF)] from \(start) count \(n)")
       }
-      NF4Tensor.tileFloats = 64  // the threaded whole expansion through `decode`
       let w = Tensor(zeros: [out, inF])
       q.expandWhole(into: w.data)
       XCTAssertEqual(w.toArray(), slow, "[\(out), \(inF)] expanded whole")
@@ -55,14 +56,15 @@ final class NF4KernelTests: XCTestCase {
   /// dequantized weight: the same products summed in another order, 1e-5 relative (fp32 sums of at most 200
   /// terms: a few ulps of the largest partial sum).
   func testProductsEqualDequantizedLinear() throws {
-    NF4Tensor.tileFloats = 1024  // several tiles even for these small weights
+    (NF4Tensor.tileFloats, NF4Tensor.tileMinimum) = (1024, 16)  // several tiles even for these small weights
     for (out, inF) in shapes {
       let (q, deq) = try layer(out: out, in: inF, seed: UInt64(out))
       for rows in [1, 2, 3, 4, 5, 6, 7, 40] {
         let x = random([rows, inF], seed: UInt64(rows)), dout = random([rows, out], seed: UInt64(rows + 100))
         let what = "[\(out), \(inF)] rows \(rows)"
         XCTAssertLessThan(relativeError(q.forward(x), deq.forward(x)), 1e-5, what)
-        XCTAssertLessThan(relativeError(q.backward(dout: dout, input: x), deq.backward(dout: dout, input: x)), 1e-5, what)
+        XCTAssertLessThan(
+          relativeError(q.backward(dout: dout, input: x), deq.backward(dout: dout, input: x)), 1e-5, what)
       }
     }
     // A layer without bias (the q/k/v of some models have none): the fused path's bias-free branch.
@@ -77,7 +79,7 @@ final class NF4KernelTests: XCTestCase {
 
   /// The new kernels against the first implementation (the whole weight expanded per call).
   func testProductsEqualWholeExpansion() throws {
-    NF4Tensor.tileFloats = 1024
+    (NF4Tensor.tileFloats, NF4Tensor.tileMinimum) = (1024, 16)
     let (q, _) = try layer(out: 99, in: 192, seed: 4)
     for rows in [3, 40] {
       let x = random([rows, 192], seed: 11), dout = random([rows, 99], seed: 12)

@@ -66,8 +66,8 @@ final class NF4ModelTests: XCTestCase {
     XCTAssertLessThan(relativeError(q, d), 1e-5)
     // The tiny model's weights are smaller than one tile, so they are expanded whole; with 64-value tiles the
     // same run goes through the row tiles (and the value-by-value expansion for the 8-wide vision stage).
-    NF4Tensor.tileFloats = 64
-    defer { NF4Tensor.tileFloats = 1 << 16 }
+    (NF4Tensor.tileFloats, NF4Tensor.tileMinimum) = (64, 16)
+    defer { (NF4Tensor.tileFloats, NF4Tensor.tileMinimum) = (1 << 18, 256) }
     XCTAssertLessThan(relativeError(try logits(quantized, ref), d), 1e-5)
     // And quantization did change something (the test would pass trivially if dequantization were identity
     // on the fp32 model's own weights).
@@ -102,8 +102,8 @@ final class NF4ModelTests: XCTestCase {
     XCTAssertEqual(try greedy(try Florence2.load(folder: folder, quantize: .nf4), ref, steps: 12), first)
     XCTAssertEqual(try greedy(try dequantizedTwin(of: quantized), ref, steps: 12), first)
     // Decoder steps of 2 rows through the fused kernel (64-value tiles make every weight "large").
-    NF4Tensor.tileFloats = 64
-    defer { NF4Tensor.tileFloats = 1 << 16 }
+    (NF4Tensor.tileFloats, NF4Tensor.tileMinimum) = (64, 16)
+    defer { (NF4Tensor.tileFloats, NF4Tensor.tileMinimum) = (1 << 18, 256) }
     XCTAssertEqual(try greedy(quantized, ref, steps: 12), first)
   }
 

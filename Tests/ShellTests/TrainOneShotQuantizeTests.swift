@@ -1,7 +1,7 @@
+import FlrModel
 import Foundation
 import XCTest
 
-import FlrModel
 @testable import FlrShell
 
 /// `flr train --quantize` (the seed's QLoRA flag) on the demo model: the one-shot form loads the base with

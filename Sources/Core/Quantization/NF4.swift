@@ -137,8 +137,10 @@ extension NF4Tensor {
             QuantizationMaps.signed.withUnsafeBufferPointer { signed in
               let p = packedBuf.baseAddress!
               Threads.parallelChunks(blockCount, grain: 256) { blocks in
-                var lut = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
-                  Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+                var lut = (
+                  Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0),
+                  Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0)
+                )
                 withUnsafeMutableBytes(of: &lut) { raw in
                   let l = raw.baseAddress!.assumingMemoryBound(to: Float.self)
                   for b in blocks {

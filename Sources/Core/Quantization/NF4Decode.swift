@@ -49,19 +49,18 @@ public struct NF4View {
       }
       return
     }
-    var block = start / NF4Tensor.blockSize
-    var l = lut(block)
     var j = start
-    while j < start + count {
-      if j / NF4Tensor.blockSize != block {
-        block = j / NF4Tensor.blockSize
-        l = lut(block)
+    while j < start &+ count {
+      let block = j &>> 6  // blockSize 64
+      let end = Swift.min(start &+ count, (block &+ 1) &<< 6)
+      let l = lut(block)
+      while j < end {
+        let (a, b) = decode16Natural(packed + (j &>> 1), l)
+        let o = UnsafeMutableRawPointer(out + (j &- start))
+        o.storeBytes(of: a, as: SIMD8<Float>.self)
+        o.storeBytes(of: b, toByteOffset: 32, as: SIMD8<Float>.self)
+        j &+= 16
       }
-      let (a, b) = decode16Natural(packed + (j >> 1), l)
-      let o = UnsafeMutableRawPointer(out + (j - start))
-      o.storeBytes(of: a, as: SIMD8<Float>.self)
-      o.storeBytes(of: b, toByteOffset: 32, as: SIMD8<Float>.self)
-      j += 16
     }
   }
 }

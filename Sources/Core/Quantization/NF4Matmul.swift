@@ -17,9 +17,12 @@ extension NF4Tensor {
   /// weight expanded into one buffer per call), kept for the before/after benchmark and as a test reference.
   public enum Kernel: Sendable { case tiled, expandWhole }
   nonisolated(unsafe) public static var kernel = Kernel.tiled
-  /// Floats in one expanded tile (per worker): 64K floats = 256 KiB, half of one core's L2 here, so the tile
-  /// and sgemm's packed copy of it both stay there.
-  nonisolated(unsafe) public static var tileFloats = 1 << 16
+  /// Floats in one expanded tile: 256K floats = 1 MiB, so the temporary stays small next to a weight of base's
+  /// fc1/fc2 (9 MiB as fp32) while each sgemm call is long enough that repacking x for it costs little.
+  nonisolated(unsafe) public static var tileFloats = 1 << 18
+  /// Fewest weight rows (forward) or columns (backward) in a tile: sgemm repacks x for every tile, which costs
+  /// about 1/tile-rows of the tile's arithmetic (measured: 16-row tiles made base's encoder 20% slower).
+  nonisolated(unsafe) public static var tileMinimum = 256
   /// Up to this many rows of x the forward uses the fused kernel (the decoder step's beams).
   nonisolated(unsafe) public static var fusedRowLimit = 6
 
@@ -43,18 +46,17 @@ extension NF4Tensor {
     if let bias {
       for r in 0..<rows { (out + r * outF).update(from: bias, count: outF) }
     }
-    // Tiles of whole weight rows: rows [j0, j1) of W give columns [j0, j1) of out.
-    let tileRows = Swift.max(16, Self.tileFloats / inF / 16 * 16)
-    let tiles = (outF + tileRows - 1) / tileRows
+    // Tiles of whole weight rows: rows [j0, j1) of W give columns [j0, j1) of out. Each tile is expanded by all
+    // workers, then multiplied by all of them (Gemm splits the product).
+    let tileRows = Swift.min(outF, Swift.max(16, Swift.max(Self.tileMinimum, Self.tileFloats / inF) / 16 * 16))
     withView { view in
-      Threads.parallelChunks(tiles) { range in
-        Scratch.withFloats(tileRows * inF) { w in
-          for t in range {
-            let j0 = t * tileRows, n = Swift.min(outF, j0 + tileRows) - j0
-            view.decode(from: j0 * inF, count: n * inF, into: w)
-            Gemm.matmul(
-              inp, w, out + j0, m: rows, n: n, k: inF, transB: true, beta: bias == nil ? 0 : 1, ldc: outF)
+      Scratch.withFloats(tileRows * inF) { w in
+        for j0 in stride(from: 0, to: outF, by: tileRows) {
+          let n = Swift.min(outF, j0 + tileRows) - j0
+          Threads.parallelChunks(n, grain: Swift.max(1, (1 << 14) / inF)) { range in
+            view.decode(from: (j0 + range.lowerBound) * inF, count: range.count * inF, into: w + range.lowerBound * inF)
           }
+          Gemm.matmul(inp, w, out + j0, m: rows, n: n, k: inF, transB: true, beta: bias == nil ? 0 : 1, ldc: outF)
         }
       }
     }
@@ -73,17 +75,17 @@ extension NF4Tensor {
       }
       return
     }
-    // Tiles of columns of W: columns [i0, i1) give columns [i0, i1) of dinp, so workers never share output.
-    let tileCols = Swift.max(16, Self.tileFloats / outF / 16 * 16)
-    let tiles = (inF + tileCols - 1) / tileCols
+    // Tiles of columns of W: columns [i0, i1) give columns [i0, i1) of dinp; expanded, then multiplied, by all
+    // workers as in the forward.
+    let tileCols = Swift.min(inF, Swift.max(16, Swift.max(Self.tileMinimum, Self.tileFloats / outF) / 16 * 16))
     withView { view in
-      Threads.parallelChunks(tiles) { range in
-        Scratch.withFloats(outF * tileCols) { w in
-          for t in range {
-            let i0 = t * tileCols, n = Swift.min(inF, i0 + tileCols) - i0
-            for j in 0..<outF { view.decode(from: j * inF + i0, count: n, into: w + j * n) }
-            Gemm.matmul(dout, w, dinp + i0, m: rows, n: n, k: outF, beta: 1, ldb: n, ldc: inF)
+      Scratch.withFloats(outF * tileCols) { w in
+        for i0 in stride(from: 0, to: inF, by: tileCols) {
+          let n = Swift.min(inF, i0 + tileCols) - i0
+          Threads.parallelChunks(outF, grain: Swift.max(1, (1 << 14) / n)) { range in
+            for j in range { view.decode(from: j * inF + i0, count: n, into: w + j * n) }
           }
+          Gemm.matmul(dout, w, dinp + i0, m: rows, n: n, k: outF, beta: 1, ldb: n, ldc: inF)
         }
       }
     }
@@ -123,39 +125,78 @@ extension NF4Tensor {
       }
       // Pieces of at least 64K weight values: a region costs a few microseconds, 64K values about 10.
       Threads.parallelChunks(outF, grain: Swift.max(1, (1 << 16) / inF)) { range in
+        // One row alone when rows is 1 or 4 (greedy decoding; the 4th of 4), then groups of three; a short
+        // group repeats its last row.
+        let grouped = rows % 3 == 1 ? rows - 1 : rows
+        if grouped < rows {
+          let x = UnsafeRawPointer(xs + grouped * inF)
+          for j in range { out[grouped * outF + j] = view.dotRow(j, inF, x) + (bias?[j] ?? 0) }
+        }
         var r0 = 0
-        while r0 < rows {  // rows of x in groups of three; a short group repeats its last row
-          let x0 = UnsafeRawPointer(xs + r0 * inF), x1 = UnsafeRawPointer(xs + Swift.min(r0 + 1, rows - 1) * inF)
-          let x2 = UnsafeRawPointer(xs + Swift.min(r0 + 2, rows - 1) * inF)
+        while r0 < grouped {
+          let x0 = UnsafeRawPointer(xs + r0 * inF), x1 = UnsafeRawPointer(xs + Swift.min(r0 + 1, grouped - 1) * inF)
+          let x2 = UnsafeRawPointer(xs + Swift.min(r0 + 2, grouped - 1) * inF)
           for j in range {
-            var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>()
-            var a2 = SIMD8<Float>(), b2 = SIMD8<Float>()
-            let start = j * inF
-            var block = start / Self.blockSize
-            var lut = view.lut(block)
-            for g in stride(from: 0, to: inF, by: 16) {
-              if (start + g) / Self.blockSize != block {
-                block = (start + g) / Self.blockSize
-                lut = view.lut(block)
-              }
-              let (even, odd) = decode16(view.packed + ((start + g) >> 1), lut)
-              let byteOffset = g * 4
-              a0.addProduct(x0.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float>.self), even)
-              b0.addProduct(x0.loadUnaligned(fromByteOffset: byteOffset + 32, as: SIMD8<Float>.self), odd)
-              a1.addProduct(x1.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float>.self), even)
-              b1.addProduct(x1.loadUnaligned(fromByteOffset: byteOffset + 32, as: SIMD8<Float>.self), odd)
-              a2.addProduct(x2.loadUnaligned(fromByteOffset: byteOffset, as: SIMD8<Float>.self), even)
-              b2.addProduct(x2.loadUnaligned(fromByteOffset: byteOffset + 32, as: SIMD8<Float>.self), odd)
-            }
+            let (d0, d1, d2) = view.dotRows3(j, inF, x0, x1, x2)
             let b = bias?[j] ?? 0
-            out[r0 * outF + j] = sum8(a0 + b0) + b
-            if r0 + 1 < rows { out[(r0 + 1) * outF + j] = sum8(a1 + b1) + b }
-            if r0 + 2 < rows { out[(r0 + 2) * outF + j] = sum8(a2 + b2) + b }
+            out[r0 * outF + j] = d0 + b
+            if r0 + 1 < grouped { out[(r0 + 1) * outF + j] = d1 + b }
+            if r0 + 2 < grouped { out[(r0 + 2) * outF + j] = d2 + b }
           }
           r0 += 3
         }
       }
     }
+  }
+}
+
+extension NF4View {
+  /// x · W_j for weight row j of a matrix with `inF` (a multiple of 16) values per row, x rearranged by parity
+  /// in groups of 16 (see fusedForward). Walks the row block by block: one table per 64-block (or the part of
+  /// it in this row), then 16 values per step.
+  @inline(__always) func dotRow(_ j: Int, _ inF: Int, _ x: UnsafeRawPointer) -> Float {
+    var a = SIMD8<Float>(), b = SIMD8<Float>()
+    let start = j &* inF
+    var g = 0
+    while g < inF {
+      let block = (start &+ g) &>> 6
+      let end = Swift.min(inF, (block &+ 1) &<< 6 &- start)
+      let l = lut(block)
+      while g < end {
+        let (even, odd) = decode16(packed + ((start &+ g) &>> 1), l)
+        a.addProduct(x.loadUnaligned(fromByteOffset: g &* 4, as: SIMD8<Float>.self), even)
+        b.addProduct(x.loadUnaligned(fromByteOffset: g &* 4 &+ 32, as: SIMD8<Float>.self), odd)
+        g &+= 16
+      }
+    }
+    return sum8(a + b)
+  }
+
+  /// `dotRow` for three rows of x at once: the codes are expanded once for all three.
+  @inline(__always) func dotRows3(
+    _ j: Int, _ inF: Int, _ x0: UnsafeRawPointer, _ x1: UnsafeRawPointer, _ x2: UnsafeRawPointer
+  ) -> (Float, Float, Float) {
+    var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>()
+    var a2 = SIMD8<Float>(), b2 = SIMD8<Float>()
+    let start = j &* inF
+    var g = 0
+    while g < inF {
+      let block = (start &+ g) &>> 6
+      let end = Swift.min(inF, (block &+ 1) &<< 6 &- start)
+      let l = lut(block)
+      while g < end {
+        let (even, odd) = decode16(packed + ((start &+ g) &>> 1), l)
+        let o = g &* 4
+        a0.addProduct(x0.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self), even)
+        b0.addProduct(x0.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD8<Float>.self), odd)
+        a1.addProduct(x1.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self), even)
+        b1.addProduct(x1.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD8<Float>.self), odd)
+        a2.addProduct(x2.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self), even)
+        b2.addProduct(x2.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD8<Float>.self), odd)
+        g &+= 16
+      }
+    }
+    return (sum8(a0 + b0), sum8(a1 + b1), sum8(a2 + b2))
   }
 }
 
