@@ -5,6 +5,7 @@ let allSuites: [BenchSuite] = [
   modelSuite,
   modelLargeSuite,
   modelNF4Suite,
+  trainNF4Suite,
   tokenizerSuite,
   generateSuite,
   optimSuite,
