@@ -15,7 +15,8 @@ import Foundation
 
 let trainEpochSuite = BenchSuite(
   name: "train-epoch",
-  summary: "Florence-2 base: a training epoch over 8 images, r=4 LoRA: s/step and peak RSS, with/without feature caching"
+  summary:
+    "Florence-2 base: a training epoch over 8 images, r=4 LoRA: s/step and peak RSS, with/without feature caching"
 ) {
   do { try TrainEpochBench.run() } catch { print("train-epoch: \(error)") }
 }

@@ -27,14 +27,16 @@ final class TrainingCommandTests: XCTestCase {
     try fm.createDirectory(at: data, withIntermediateDirectories: true)
     let tiny = Self.fixtures.appendingPathComponent("model/tiny-original-safetensors")
     for file in ["config.json", "model.safetensors"] {
-      try fm.createSymbolicLink(at: model.appendingPathComponent(file), withDestinationURL: tiny.appendingPathComponent(file))
+      try fm.createSymbolicLink(
+        at: model.appendingPathComponent(file), withDestinationURL: tiny.appendingPathComponent(file))
     }
     try fm.createSymbolicLink(
       at: model.appendingPathComponent("tokenizer.json"),
       withDestinationURL: Self.fixtures.appendingPathComponent("tokenizer/tokenizer.json"))
     for (i, (image, caption)) in Self.captions.enumerated() {
       let ext = (image as NSString).pathExtension
-      try fm.copyItem(at: Self.fixtures.appendingPathComponent("images/\(image)"), to: data.appendingPathComponent("i\(i).\(ext)"))
+      try fm.copyItem(
+        at: Self.fixtures.appendingPathComponent("images/\(image)"), to: data.appendingPathComponent("i\(i).\(ext)"))
       try caption.write(to: data.appendingPathComponent("i\(i).txt"), atomically: true, encoding: .utf8)
     }
     let out = folder.appendingPathComponent("out")
@@ -54,8 +56,10 @@ final class TrainingCommandTests: XCTestCase {
     let text = stdout.text
     XCTAssertEqual(text.components(separatedBy: "\n").filter { $0.hasPrefix("epoch ") }.count, 3, text)
     XCTAssertEqual(text.components(separatedBy: "  truth: ").count - 1, 2, text)
-    for file in ["run/adapter_model.safetensors", "run/adapter_config.json", "run/epoch-2/adapter_model.safetensors",
-                 "run/logs/train.jsonl", "saved/adapter_model.safetensors"] {
+    for file in [
+      "run/adapter_model.safetensors", "run/adapter_config.json", "run/epoch-2/adapter_model.safetensors",
+      "run/logs/train.jsonl", "saved/adapter_model.safetensors",
+    ] {
       XCTAssertTrue(fm.fileExists(atPath: out.appendingPathComponent(file).path), file)
     }
     let logs = try fm.contentsOfDirectory(atPath: out.appendingPathComponent("run/logs").path)

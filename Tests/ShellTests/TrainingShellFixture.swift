@@ -47,7 +47,9 @@ struct TrainingShellFixture {
   /// Deletes the image files (the captions stay): any later read of an image fails.
   func deleteImages() {
     for i in 0..<4 {
-      for ext in ["jpg", "png", "webp"] { try? FileManager.default.removeItem(at: data.appendingPathComponent("i\(i).\(ext)")) }
+      for ext in ["jpg", "png", "webp"] {
+        try? FileManager.default.removeItem(at: data.appendingPathComponent("i\(i).\(ext)"))
+      }
     }
   }
 }
@@ -57,10 +59,12 @@ final class TestSession {
   let out = CapturedOutput()
   var errText = ""
   var onError: (String) -> Void = { _ in }
-  lazy var session = Session(out: out.output, err: Output { [unowned self] text in
-    self.errText += text
-    self.onError(text)
-  })
+  lazy var session = Session(
+    out: out.output,
+    err: Output { [unowned self] text in
+      self.errText += text
+      self.onError(text)
+    })
   lazy var interpreter = Interpreter(session: session)
 
   func run(_ script: String) throws { try interpreter.run(script, name: "test.flr") }

@@ -97,7 +97,8 @@ final class TrainerResumeTests: XCTestCase {
     let adapters = LoRAAdapters(model: model)
     try adapters.add(LoRAAdapter(name: "t", config: LoRAConfig(), model: model))
     defer { try? adapters.drop("t") }
-    let t = try Trainer(model: model, tokenizer: tokenizer, dataset: dataset, adapter: adapters.active!, settings: settings)
+    let t = try Trainer(
+      model: model, tokenizer: tokenizer, dataset: dataset, adapter: adapters.active!, settings: settings)
     XCTAssertEqual(try t.run(isCancelled: { t.step >= 1 }), .stopped)
     let saved = folder.appendingPathComponent("saved")
     try t.saveState(to: saved)

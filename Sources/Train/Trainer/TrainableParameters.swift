@@ -79,7 +79,9 @@ public final class TrainableParameters {
   }
 
   public func restore(_ s: Snapshot) {
-    for (g, v) in zip(groups, s.values) { v.withUnsafeBufferPointer { g.values.update(from: $0.baseAddress!, count: g.count) } }
+    for (g, v) in zip(groups, s.values) {
+      v.withUnsafeBufferPointer { g.values.update(from: $0.baseAddress!, count: g.count) }
+    }
     for (layer, rng) in zip(adapter.layers, s.dropoutStreams) { layer.lora.rng = rng }
   }
 

@@ -20,7 +20,8 @@ extension Trainer {
     while micro < k, let batch = batches.next() {
       let loss = try microBatch(batch)
       guard loss.isFinite else {
-        return .diverged(divergence(loss.isNaN ? "the loss is NaN" : "the loss is infinite", batch: batch, at: startPosition))
+        return .diverged(
+          divergence(loss.isNaN ? "the loss is NaN" : "the loss is infinite", batch: batch, at: startPosition))
       }
       parameters.accumulateMicroBatch(dividedBy: k)
       lossSum += Double(loss)
@@ -132,7 +133,8 @@ extension Trainer {
   func finishEpoch(failures: Int) throws {
     let mean = epochLossCount > 0 ? epochLossSum / Double(epochLossCount) : .nan
     epochLosses.append(mean)
-    var line = "epoch \(epoch + 1)/\(settings.epochs): mean loss \(TrainerProgress.format(mean)) over "
+    var line =
+      "epoch \(epoch + 1)/\(settings.epochs): mean loss \(TrainerProgress.format(mean)) over "
       + "\(epochLossCount) batches, \(TrainerProgress.duration(progress.elapsed)) elapsed"
     if failures > 0 { line += "; \(failures) image(s) failed to decode and were skipped" }
     onLine(line)
@@ -141,7 +143,9 @@ extension Trainer {
     epochLossSum = 0
     epochLossCount = 0
     if let n = settings.sampleEveryEpochs, epoch % n == 0 { try sample("epoch \(epoch)") }
-    if let n = settings.saveEveryEpochs, epoch % n == 0, epoch < settings.epochs { try saveCheckpoint("epoch-\(epoch)") }
+    if let n = settings.saveEveryEpochs, epoch % n == 0, epoch < settings.epochs {
+      try saveCheckpoint("epoch-\(epoch)")
+    }
   }
 
   func finishRun() throws {

@@ -132,7 +132,8 @@ public final class Trainer {
     parameters.adapter.setTraining(settings.dropout)
     defer { parameters.adapter.setTraining(false) }
     progress.startRun(stepsDone: step)
-    dataset.features.use = cachesFeatures
+    dataset.features.use =
+      cachesFeatures
       ? "on for the last run (computed once per image, exact)"
       : "off for the last run (\(reach.reachesVision ? "a vision module is adapted" : settings.visionDropoutOn ? "vision drop path is on" : "feature_cache=off"))"
     while epoch < settings.epochs {

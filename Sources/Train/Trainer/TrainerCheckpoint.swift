@@ -77,7 +77,9 @@ public struct TrainerCheckpoint: Codable, Equatable {
 
   static func bits(_ x: Double) -> String { String(x.bitPattern, radix: 16) }
   static func double(_ s: String, _ what: String) throws -> Double {
-    guard let b = UInt64(s, radix: 16) else { throw TrainerError("training state: \(what) '\(s)' is not a bit pattern") }
+    guard let b = UInt64(s, radix: 16) else {
+      throw TrainerError("training state: \(what) '\(s)' is not a bit pattern")
+    }
     return Double(bitPattern: b)
   }
 
@@ -106,10 +108,15 @@ extension Trainer {
       parameters: parameters.groups.map(\.name), trainItems: dataset.trainIndices.count,
       trainKeysHash: TrainerCheckpoint.hash(dataset.trainIndices.map { dataset.items[$0].key }))
     var entries: [SafetensorsEntry] = []
-    for (key, values) in optimizerState.tensors { entries.append(.floats("state.\(key)", values, shape: [values.count])) }
-    for (key, values) in optimizerState.bytes { entries.append(.bytes("state_u8.\(key)", values, shape: [values.count])) }
+    for (key, values) in optimizerState.tensors {
+      entries.append(.floats("state.\(key)", values, shape: [values.count]))
+    }
+    for (key, values) in optimizerState.bytes {
+      entries.append(.bytes("state_u8.\(key)", values, shape: [values.count]))
+    }
     for g in parameters.groups {
-      entries.append(.floats("weights.\(g.name)", Array(UnsafeBufferPointer(start: g.values, count: g.count)), shape: g.shape))
+      entries.append(
+        .floats("weights.\(g.name)", Array(UnsafeBufferPointer(start: g.values, count: g.count)), shape: g.shape))
     }
     do {
       try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -146,7 +153,8 @@ extension Trainer {
     guard names == state.parameters else {
       throw TrainerError(
         "\(folder.path): the saved run trained \(state.parameters.count) LoRA tensors, adapter \(adapter.name) has "
-          + "\(names.count) (\(Set(state.parameters).symmetricDifference(names).sorted().prefix(3).joined(separator: ", ")))")
+          + "\(names.count) (\(Set(state.parameters).symmetricDifference(names).sorted().prefix(3).joined(separator: ", ")))"
+      )
     }
     for g in parameters.groups {
       guard let values = floats["weights.\(g.name)"], values.count == g.count else {
@@ -155,7 +163,9 @@ extension Trainer {
       values.withUnsafeBufferPointer { g.values.update(from: $0.baseAddress!, count: g.count) }
     }
     var optimizerState = OptimizerState(optimizer: state.optimizer)
-    for (name, values) in floats where name.hasPrefix("state.") { optimizerState.tensors[String(name.dropFirst(6))] = values }
+    for (name, values) in floats where name.hasPrefix("state.") {
+      optimizerState.tensors[String(name.dropFirst(6))] = values
+    }
     for (name, values) in bytes where name.hasPrefix("state_u8.") {
       optimizerState.bytes[String(name.dropFirst(9))] = values
     }

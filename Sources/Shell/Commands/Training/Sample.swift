@@ -51,7 +51,9 @@ func batchTensor(_ pixels: [UInt8], count: Int) -> Tensor {
   let side = PixelValues.size, plane = side * side
   let out = Tensor(zeros: [count, 3, side, side])
   pixels.withUnsafeBufferPointer { src in
-    for i in 0..<count { PixelValues.write(hwc: src.baseAddress! + i * plane * 3, count: plane, to: out.data + i * 3 * plane) }
+    for i in 0..<count {
+      PixelValues.write(hwc: src.baseAddress! + i * plane * 3, count: plane, to: out.data + i * 3 * plane)
+    }
   }
   return out
 }
@@ -132,7 +134,8 @@ enum EvalCommand {
         session: session)
       let adapter = (try? SessionAdapters.active(session))?.name ?? "none"
       session.out.line(
-        "eval: mean loss \(String(format: "%.4f", loss)) over \(indices.count) items (\(tokens) tokens), adapter \(adapter)")
+        "eval: mean loss \(String(format: "%.4f", loss)) over \(indices.count) items (\(tokens) tokens), adapter \(adapter)"
+      )
     })
 
   static func meanLoss(

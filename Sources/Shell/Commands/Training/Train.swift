@@ -97,14 +97,16 @@ enum TrainCommand {
     let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
     switch outcome {
     case .finished:
-      session.out.line("training done: \(trainer.step) steps, last epoch mean loss "
-        + "\(trainer.epochLosses.last.map { String(format: "%.4f", $0) } ?? "-")")
+      session.out.line(
+        "training done: \(trainer.step) steps, last epoch mean loss "
+          + "\(trainer.epochLosses.last.map { String(format: "%.4f", $0) } ?? "-")")
       if trainer.settings.runFolder == nil {
         session.note("the adapter stays resident; `save DIR` writes it (or give out= to train)")
       }
     case .stopped:
-      session.out.line("training stopped at step \(trainer.step)/\(trainer.totalSteps) (epoch \(trainer.epoch + 1)); "
-        + "adapter and optimizer state kept: `train resume` continues")
+      session.out.line(
+        "training stopped at step \(trainer.step)/\(trainer.totalSteps) (epoch \(trainer.epoch + 1)); "
+          + "adapter and optimizer state kept: `train resume` continues")
     case .diverged(let message):
       throw ShellError(message)
     }
@@ -117,7 +119,8 @@ enum TrainCommand {
     let active = try SessionAdapters.active(session)
     let ignored = arguments.given.subtracting(["from"]).sorted()
     if !ignored.isEmpty {
-      session.note("train resume: continuing with the stopped run's options; ignored \(ignored.joined(separator: ", "))")
+      session.note(
+        "train resume: continuing with the stopped run's options; ignored \(ignored.joined(separator: ", "))")
     }
     var folder = arguments.string("from").map { URL(fileURLWithPath: expandTilde($0), isDirectory: true) }
     if folder == nil, let previous = state.trainer, previous.parameters.adapter === active {
@@ -154,7 +157,8 @@ enum TrainCommand {
     }
     prepare(trainer, samples: 3, loaded: loaded, session: session)
     session.out.line(describe(trainer))
-    session.note("resuming from \(folder.path) at epoch \(trainer.epoch + 1), step \(trainer.step)/\(trainer.totalSteps)")
+    session.note(
+      "resuming from \(folder.path) at epoch \(trainer.epoch + 1), step \(trainer.step)/\(trainer.totalSteps)")
     return trainer
   }
 

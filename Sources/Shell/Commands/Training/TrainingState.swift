@@ -28,7 +28,8 @@ final class TrainingState: @unchecked Sendable {
   /// Hook for `save [NAME] DIR state`: writes the training state of `adapter`'s run beside the adapter files.
   static func saveState(of adapter: LoRAAdapter, to folder: String, _ session: Session) throws {
     guard let trainer = of(session).trainer, trainer.parameters.adapter === adapter else {
-      throw ShellError("save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
+      throw ShellError(
+        "save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
     }
     do { try trainer.saveState(to: URL(fileURLWithPath: folder, isDirectory: true)) } catch let error as TrainerError {
       throw ShellError("save: \(error.message)")
