@@ -109,12 +109,14 @@ let trainNF4Suite = BenchSuite(
   name: "train-nf4",
   summary: "Florence-2 base: one LoRA step (seed adapter, 64-token caption) on an NF4 base vs fp32, time and peak RSS"
 ) {
-  for quantize in [true, false] { benchLoRAStep(quantize: quantize) }
+  // FLR_TRAIN_NF4_CHECKPOINTING=all|text|none (default none, the seed's default).
+  let mode = Checkpointing(rawValue: ProcessInfo.processInfo.environment["FLR_TRAIN_NF4_CHECKPOINTING"] ?? "") ?? .none
+  for quantize in [true, false] { benchLoRAStep(quantize: quantize, checkpointing: mode) }
 }
 
-private func benchLoRAStep(quantize: Bool) {
+private func benchLoRAStep(quantize: Bool, checkpointing: Checkpointing) {
   let gib = 1_073_741_824.0
-  let label = quantize ? "base nf4" : "base fp32"
+  let label = (quantize ? "base nf4" : "base fp32") + " checkpointing=\(checkpointing.rawValue)"
   let model: Florence2
   do {
     model = try Florence2.random(config: FlorenceConfig())
@@ -143,7 +145,7 @@ private func benchLoRAStep(quantize: Bool) {
     do {
       _ = try model.trainingStep(
         pixelValues: pixels, promptIds: prompt, labels: caption,
-        options: TrainingOptions(dropout: true, checkpointing: .none, reach: .pixels, seed: UInt64(run)))
+        options: TrainingOptions(dropout: true, checkpointing: checkpointing, reach: .pixels, seed: UInt64(run)))
     } catch {
       print("train-nf4: \(error)")
       return
