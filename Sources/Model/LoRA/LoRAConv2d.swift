@@ -5,8 +5,7 @@ import FlrCore
 public final class LoRAConv2d: Conv2dLayer, LoRALayer {
   public let base: Conv2dLayer
   public let lora: LoRAParameters
-  var savedDropped: Tensor?  // [B, H, W, in]  dropout(x), only when a mask was applied
-  var savedMask: Tensor?  // [B, H, W, in]
+  // Only the small product is kept; dropout(x) and its mask are rebuilt in backward (LoRAParameters.redrawn).
   var savedDown: Tensor?  // [B, Ho, Wo, r]  A * dropout(x)
 
   public init(base: Conv2dLayer, lora: LoRAParameters) {
@@ -31,12 +30,8 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     Gemm.matmul(
       down.data, lora.loraB.data, y.data, m: b * ho * wo, n: outChannels, k: r, transB: true, alpha: lora.scaling,
       beta: 1)
-    if lora.training {
-      savedDropped = mask == nil ? nil : xd
-      savedMask = mask
-      savedDown = down
-    }
-    withExtendedLifetime((xd, down)) {}  // temporaries read through raw pointers above
+    if lora.training { savedDown = down }
+    withExtendedLifetime((xd, mask, down)) {}  // temporaries read through raw pointers above
     return y
   }
 
@@ -45,7 +40,8 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     let dinput = base.backward(dout: dout, input: input)
     let (b, h, w) = (input.shape[0], input.shape[1], input.shape[2])
     let pixels = dout.count / outChannels, r = lora.rank, s = lora.scaling
-    let xd = savedDropped ?? input
+    let redrawn = lora.redrawn(input)
+    let xd = redrawn?.dropped ?? input
     let down: Tensor
     if let saved = savedDown, saved.count == pixels * r {
       down = saved
@@ -60,23 +56,23 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
       dout.data, down.data, lora.gradB.data, m: outChannels, n: r, k: pixels, transA: true, alpha: s, beta: 1)
     let ddown = Tensor(zeros: [pixels, r])  // s · dout · B
     Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: pixels, n: r, k: outChannels, alpha: s)
-    let dxd = savedMask == nil ? dinput : Tensor(zeros: input.shape)
+    let mask = redrawn?.mask
+    let dxd = mask == nil ? dinput : Tensor(zeros: input.shape)
     Conv2d.backward(
       dinp: dxd.data, dweight: lora.gradA.data, dbias: nil, dout: ddown.data, inp: xd.data,
       weight: lora.loraA.data, batch: b, height: h, width: w, inChannels: inChannels, outChannels: r,
       kernel: kernel, stride: stride, padding: padding)
-    if let mask = savedMask {
+    if let mask {
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
     }
     lora.backwardDone()
-    withExtendedLifetime((xd, down, ddown, dxd)) {}
+    savedDown = nil
+    withExtendedLifetime((xd, down, ddown, dxd, redrawn)) {}
     return dinput
   }
 
   public func releaseSaved() {
     lora.backwardDone()
-    savedDropped = nil
-    savedMask = nil
     savedDown = nil
   }
 

@@ -7,9 +7,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   /// The layer this one replaced; put back by `detach`.
   public let base: LinearLayer
   public let lora: LoRAParameters
-  // Kept from the training forward for backward (llm.c style: the activations in one place).
-  var savedDropped: Tensor?  // [rows, in]  dropout(x), only when a mask was applied
-  var savedMask: Tensor?  // [rows, in]  0 or 1/(1-p)
+  // Kept from the training forward for backward: only the small [rows, r] product; dropout(x) and its mask
+  // are rebuilt in backward from the input and the draw's stream state (LoRAParameters.redrawn).
   var savedDown: Tensor?  // [rows, r]   A·dropout(x)
 
   public init(base: LinearLayer, lora: LoRAParameters) {
@@ -28,12 +27,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     // y [rows, out] += s · down · Bᵀ
     Gemm.matmul(
       down.data, lora.loraB.data, y.data, m: rows, n: outFeatures, k: r, transB: true, alpha: lora.scaling, beta: 1)
-    if lora.training {
-      savedDropped = mask == nil ? nil : xd
-      savedMask = mask
-      savedDown = down
-    }
-    withExtendedLifetime((xd, down)) {}  // temporaries read through raw pointers above
+    if lora.training { savedDown = down }
+    withExtendedLifetime((xd, mask, down)) {}  // temporaries read through raw pointers above
     return y
   }
 
@@ -41,7 +36,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   public override func backward(dout: Tensor, input: Tensor) -> Tensor {
     let dinput = base.backward(dout: dout, input: input)
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
-    let xd = savedDropped ?? input
+    let redrawn = lora.redrawn(input)
+    let xd = redrawn?.dropped ?? input
     let down: Tensor
     if let saved = savedDown, saved.count == rows * r {
       down = saved
@@ -56,7 +52,7 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: rows, n: r, k: outFeatures, alpha: s)
     // gradA [r, in] += ddownᵀ · xd
     Gemm.matmul(ddown.data, xd.data, lora.gradA.data, m: r, n: inFeatures, k: rows, transA: true, beta: 1)
-    if let mask = savedMask {
+    if let mask = redrawn?.mask {
       let dxd = Tensor(zeros: input.shape)
       Gemm.matmul(ddown.data, lora.loraA.data, dxd.data, m: rows, n: inFeatures, k: r)
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
@@ -65,15 +61,14 @@ public final class LoRALinear: LinearLayer, LoRALayer {
       Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
     }
     lora.backwardDone()
-    withExtendedLifetime((xd, down, ddown)) {}
+    savedDown = nil
+    withExtendedLifetime((xd, down, ddown, redrawn)) {}
     return dinput
   }
 
   /// Drops what the training forward kept (after backward, or when leaving training).
   public func releaseSaved() {
     lora.backwardDone()
-    savedDropped = nil
-    savedMask = nil
     savedDown = nil
   }
 

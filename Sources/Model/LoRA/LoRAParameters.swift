@@ -77,6 +77,7 @@ public final class LoRAParameters {
     if let injectedMask {
       let mask = injectedMask(x.count)
       withExtendedLifetime(mask) { Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count) }
+      injectedSaved = mask
       return (out, mask)
     }
     let mask = Tensor(zeros: x.shape)
@@ -93,9 +94,31 @@ public final class LoRAParameters {
 
   /// The last draw whose backward has not run: the stream before it, the input's size and fingerprint.
   var pendingDraw: (state: SeededRNG, count: Int, fingerprint: UInt64)?
+  /// The injected mask of the last forward (parity tests), kept for backward.
+  var injectedSaved: Tensor?
+
+  /// Backward's (dropout(x), mask) for the input x of the last training forward, rebuilt from the stream state
+  /// that draw started from, so the forward keeps neither [count]-sized tensor (for the seed's targets they are
+  /// about 2 GB across DaViT). nil when no mask applies (inference, p = 0, no training forward before).
+  func redrawn(_ x: Tensor) -> (dropped: Tensor, mask: Tensor)? {
+    guard training, dropout > 0 else { return nil }
+    let out = Tensor(uninitialized: x.shape)
+    if let mask = injectedSaved, mask.count == x.count {
+      Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count)
+      return (out, mask)
+    }
+    guard let p = pendingDraw, p.count == x.count else { return nil }
+    let mask = Tensor(uninitialized: x.shape)
+    var replay = p.state
+    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &replay)
+    return (out, mask)
+  }
 
   /// Called by the layer's backward (and when leaving training): the next forward is a new one.
-  func backwardDone() { pendingDraw = nil }
+  func backwardDone() {
+    pendingDraw = nil
+    injectedSaved = nil
+  }
 
   /// FNV-1a over the bit patterns of about 4,096 evenly spaced elements (and the last): a recompute reproduces
   /// its input bit for bit (checkpointing replays the model's own random stream too), while the input of a new
