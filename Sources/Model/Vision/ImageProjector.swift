@@ -56,6 +56,11 @@ public final class ImageProjector {
   /// tokens [B, h, w, D] from the tower -> image features [B, 1 + h·w, P]: token 0 is the mean of the grid
   /// (spatial_avg_pool), then the grid row-major (temporal_avg_pool over one frame).
   public func forward(_ tokens: Tensor) throws -> Tensor {
+    imageProjNorm.forward(try projected(tokens))
+  }
+
+  /// tokens [B, h, w, D] -> [B, 1 + h·w, P] before the final norm (shared with the training forward).
+  func projected(_ tokens: Tensor) throws -> Tensor {
     let (b, h, w, d) = (tokens.shape[0], tokens.shape[1], tokens.shape[2], tokens.shape[3])
     guard h == w, h <= imagePosEmbed.maxPositions else {
       throw ModelError(
@@ -75,6 +80,6 @@ public final class ImageProjector {
     let projected = Tensor(uninitialized: [b, 1 + n, projectionDim])
     // [B·(1+n), D] · [D, P]
     Gemm.matmul(pooled.data, imageProjection.data, projected.data, m: b * (1 + n), n: projectionDim, k: d)
-    return imageProjNorm.forward(projected)
+    return projected
   }
 }

@@ -123,16 +123,8 @@ enum CaptionCommand {
         throw ShellError.interrupted
       }
       let slice = images[start..<min(start + batchSize, images.count)]
-      var batch: [(path: String, image: RGBImage)] = []
-      for path in slice {
-        do {
-          batch.append((path, try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
-        } catch {
-          failed += 1
-          progress.finish()
-          session.note("caption: skipped \(describeError(error))")
-        }
-      }
+      let batch = ImagePaths.decodeBatch(
+        slice, command: "caption", failed: &failed, progress: progress, session: session)
       guard !batch.isEmpty else {
         progress.advance(by: slice.count)
         continue

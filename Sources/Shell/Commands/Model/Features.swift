@@ -43,16 +43,8 @@ enum FeaturesCommand {
         break
       }
       let slice = images[start..<min(start + batchSize, images.count)]
-      var batch: [(path: String, image: RGBImage)] = []
-      for path in slice {
-        do {
-          batch.append((path, try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
-        } catch {
-          failed += 1
-          progress.finish()
-          session.note("features: skipped \(describeError(error))")
-        }
-      }
+      let batch = ImagePaths.decodeBatch(
+        slice, command: "features", failed: &failed, progress: progress, session: session)
       if !batch.isEmpty {
         // [B, 577, d]
         let features = try model.model.imageFeatures(pixelValues: LoadedModel.pixelValues(batch.map(\.image)))
