@@ -177,17 +177,10 @@ extension Trainer {
     onLine("saved \(folder.path)")
   }
 
-  /// PEFT adapter files (each replaced atomically by PEFTAdapterFile) with the evaluation weights, and with
-  /// `saveState` the training state beside them (TrainerCheckpoint).
+  /// The PEFT adapter with the evaluation weights and, with `saveState`, the training state, as one unit
+  /// (TrainerCheckpoint.saveAdapter).
   public func save(to folder: URL) throws {
-    do {
-      try parameters.withEvaluationWeights(optimizer) {
-        try PEFTAdapterFile.save(parameters.adapter, to: folder.path)
-      }
-    } catch {
-      throw TrainerError("cannot save the adapter to \(folder.path): \(error)")
-    }
-    if settings.saveState { try saveState(to: folder) }
+    try saveAdapter(to: folder, withState: settings.saveState)
     savedFolders.append(folder)
   }
 

@@ -95,9 +95,34 @@ public struct TrainerCheckpoint: Codable, Equatable {
 }
 
 extension Trainer {
-  /// Writes trainer_state.json and optimizer.safetensors into `folder` (created if needed), each atomically.
-  /// The PEFT adapter is written by the caller (`save`, or the auto-saves).
-  public func saveState(to folder: URL) throws {
+  /// The adapter in PEFT's layout with the evaluation weights (schedule-free optimizers: the averaged iterate,
+  /// computed beside training, which is left bit for bit as it was), and with `withState` trainer_state.json and
+  /// optimizer.safetensors too, all written into `folder` as ONE unit: PEFTAdapterFile builds them in a
+  /// temporary folder that is renamed into place, so a crash or a full disk leaves the complete old adapter with
+  /// its old state, or the complete new ones, never a new adapter beside an old state. Every save goes through
+  /// here: `save [NAME] DIR [state]`, and the run's own saves (save_every_*, final, with `save_state`).
+  public func saveAdapter(to folder: URL, naming: ModuleNaming = .original, withState: Bool) throws {
+    // Taken before the evaluation weights are swapped in: the state keeps the training values.
+    let state = withState ? try stateFiles() : nil
+    do {
+      try parameters.withEvaluationWeights(optimizer) {
+        try PEFTAdapterFile.save(
+          parameters.adapter, to: folder.path, naming: naming,
+          alsoWrite: state.map { files in { temporary in try files.write(into: temporary) } })
+      }
+    } catch {
+      throw TrainerError(
+        "cannot save the adapter\(withState ? " and its training state" : "") to \(folder.path): \(error)")
+    }
+  }
+
+  /// `saveAdapter(to:withState: true)`: the adapter and what `train resume` needs, as one unit.
+  public func saveState(to folder: URL, naming: ModuleNaming = .original) throws {
+    try saveAdapter(to: folder, naming: naming, withState: true)
+  }
+
+  /// trainer_state.json and optimizer.safetensors of the run as it is now (training values, not evaluation ones).
+  func stateFiles() throws -> TrainerStateFiles {
     let optimizerState = optimizer.saveState()
     let checkpoint = TrainerCheckpoint(
       adapter: parameters.adapter.name, settings: SavedTrainerSettings(settings), epoch: epoch,
@@ -118,22 +143,31 @@ extension Trainer {
       entries.append(
         .floats("weights.\(g.name)", Array(UnsafeBufferPointer(start: g.values, count: g.count)), shape: g.shape))
     }
-    do {
-      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      try SafetensorsWriter.write(
-        entries: entries, to: folder.appendingPathComponent(TrainerCheckpoint.tensorFile).path,
-        metadata: ["format": "flr", "optimizer": optimizerState.optimizer])
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      let json = try encoder.encode(checkpoint)
-      try json.withUnsafeBytes {
-        try SafetensorsWriter.writeAtomically($0, to: folder.appendingPathComponent(TrainerCheckpoint.stateFile).path)
-      }
-    } catch {
-      throw TrainerError("cannot save the training state to \(folder.path): \(error)")
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let json: Data
+    do { json = try encoder.encode(checkpoint) } catch {
+      throw TrainerError("cannot encode the training state: \(error)")
     }
+    return TrainerStateFiles(json: json, tensors: entries, optimizer: optimizerState.optimizer)
   }
+}
 
+/// The two state files, ready to be written into the (temporary) adapter folder.
+struct TrainerStateFiles {
+  let json: Data
+  let tensors: [SafetensorsEntry]
+  let optimizer: String
+
+  func write(into folder: String) throws {
+    try SafetensorsWriter.write(
+      entries: tensors, to: folder + "/" + TrainerCheckpoint.tensorFile,
+      metadata: ["format": "flr", "optimizer": optimizer])
+    try AtomicFolder.writeFile(json, to: folder + "/" + TrainerCheckpoint.stateFile)
+  }
+}
+
+extension Trainer {
   /// A trainer that continues the run saved in `folder` with `adapter` (loaded from the same folder): same
   /// options, position, optimizer state and training weights. The dataset must have the same training part.
   public convenience init(

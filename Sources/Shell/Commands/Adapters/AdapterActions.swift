@@ -1,4 +1,5 @@
 import FlrModel
+import FlrTrain
 import Foundation
 
 // What the adapter commands do with the session's LoRAAdapters. Every failure leaves the resident adapters,
@@ -89,11 +90,32 @@ enum AdapterActions {
       adapter = active
     }
     let naming = ModuleNaming(rawValue: arguments.string("naming") ?? "original") ?? .original
-    do { try PEFTAdapterFile.save(adapter, to: expand(folder), naming: naming) } catch {
-      throw ShellError("save: \(describeError(error))")
+    let withState = arguments.flag("state")
+    // An adapter trained in this session is written by its run, as the run's own saves are: the evaluation
+    // weights (schedule-free: the averaged iterate, training left untouched) and, with `state`, the training
+    // state in the same atomic unit.
+    let trainer = TrainingState.trainer(of: adapter, session)
+    if withState && trainer == nil {
+      throw ShellError(
+        "save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
     }
-    session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names)")
-    if arguments.flag("state") { try TrainingState.saveState(of: adapter, to: expand(folder), session) }
+    do {
+      if let trainer {
+        try trainer.saveAdapter(
+          to: URL(fileURLWithPath: expand(folder), isDirectory: true), naming: naming, withState: withState)
+      } else {
+        try PEFTAdapterFile.save(adapter, to: expand(folder), naming: naming)
+      }
+    } catch let error as TrainerError {
+      throw ShellError("save: \(error.message)")
+    } catch { throw ShellError("save: \(describeError(error))") }
+    let averaged = trainer?.settings.optimizer == .prodigy ? "; schedule-free: the averaged weights" : ""
+    session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names\(averaged))")
+    if withState, let trainer {
+      session.note(
+        "saved the training state of \(adapter.name) (step \(trainer.step)/\(trainer.totalSteps)) with it; after a "
+          + "restart: load adapter=\(folder), then train resume")
+    }
   }
 
   /// `save model DIR [quantized] [overwrite]`: the model as it computes now (active adapter folded in).
@@ -103,9 +125,12 @@ enum AdapterActions {
     let quantized = arguments.flag("quantized")
     let summary: ModelExport.Summary
     do {
-      summary = try ModelExport.save(
-        loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
-        overwrite: arguments.flag("overwrite"))
+      // The active adapter as `save` writes it (a schedule-free run's averaged weights).
+      summary = try SessionAdapters.withEvaluationWeights(session) {
+        try ModelExport.save(
+          loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
+          overwrite: arguments.flag("overwrite"))
+      }
     } catch { throw ShellError("save model: \(describeError(error))") }
     var what = loaded.adapters.active.map { "with \($0.name) merged in" } ?? "base weights"
     if let merged = loaded.adapters.merged { what += " (\(merged.name) already merged)" }

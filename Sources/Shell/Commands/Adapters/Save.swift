@@ -11,7 +11,9 @@ enum SaveCommand {
       OptionSpec(
         "naming", .choice(["original", "native"]), default: .string("original"),
         "Adapter key names: the remote-code model's (original) or transformers' native Florence2"),
-      .flag("state", settable: false, "Also write optimizer state, step and RNG so `train resume` continues"),
+      .flag(
+        "state", settable: false,
+        "Also write the run's optimizer state and position (same atomic unit) so `train resume` continues"),
       .flag(
         "quantized", settable: false, "save model: NF4 Linears in bitsandbytes' 4-bit layout (quantize=nf4 models)"),
       .flag("overwrite", settable: false, "save model: replace an existing DIR"),
@@ -23,6 +25,16 @@ enum SaveCommand {
       An adapter folder gets adapter_config.json and adapter_model.safetensors, written together as one unit \
       (a temporary folder renamed into place): a failed or interrupted save leaves the previous adapter as it \
       was, and other files in the folder (training logs, checkpoints) stay.
+      Which weights: an adapter trained in this session is written as its run's own saves write it, with the \
+      weights meant for use. For optimizer=prodigy-sf (schedule-free) these are the averaged weights \
+      x = lerp(y, z, 1 - 1/beta1), computed beside training as the schedule-free authors recommend; the resident \
+      training iterate y is left bit for bit as it was, so a later `train resume` continues exactly as if no save \
+      had happened (`sample`, `compare`, `caption`, `eval` and `save model` use the same averaged weights). Other \
+      optimizers' weights are the resident ones. A loaded or untrained adapter is written as it is.
+      With `state` the folder also gets trainer_state.json and optimizer.safetensors (options, position, \
+      optimizer state and the training values y), in the same unit as the adapter: a crash or a full disk \
+      leaves the complete old adapter with its old state, or the complete new ones. `load adapter=DIR` then \
+      `train resume` continues the run in a new process.
       `save model DIR` writes model.safetensors in the original (microsoft remote-code) naming with the active \
       adapter folded into the weights it wraps (as `merge` folds it; the resident model is not changed), or the \
       base model when none is active (a merged adapter is already in the base). config.json is the loaded \

@@ -131,9 +131,12 @@ enum CaptionCommand {
       }
       let captions: [String]
       do {
-        captions = try model.generator.caption(
-          pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt, beams: beams,
-          maxNewTokens: maxNewTokens, onStep: { _ in !session.cancellation.isCancelled })
+        // An adapter trained in this session: its evaluation (schedule-free: averaged) weights, as `save` writes.
+        captions = try SessionAdapters.withEvaluationWeights(session) {
+          try model.generator.caption(
+            pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt, beams: beams,
+            maxNewTokens: maxNewTokens, onStep: { _ in !session.cancellation.isCancelled })
+        }
       } catch GenerationError.cancelled {
         progress.finish()
         session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")

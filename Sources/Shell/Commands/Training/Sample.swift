@@ -19,17 +19,25 @@ enum SampleCommand {
       OptionSpec("beams", .int(1...64), default: .int(3), "Beam width (1 = greedy)"),
     ],
     examples: ["sample n=8 beams=1"],
+    details: """
+      Items in dataset order, held-out ones first, dropout off. An adapter trained in this session with \
+      optimizer=prodigy-sf generates with its averaged (schedule-free) weights, as the run's own samples and \
+      `save` use them; training is left as it was.
+      """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "sample")
       let data = try TrainingState.requireDataset(session, for: "sample")
       let n = arguments.int("n") ?? 4
       let items = Array((data.evalIndices + data.trainIndices).prefix(n))
-      try show(
-        data, items: items, task: arguments.string("task") ?? "<DETAILED_CAPTION>", beams: arguments.int("beams"),
-        loaded: loaded, session: session)
+      try SessionAdapters.withEvaluationWeights(session) {
+        try show(
+          data, items: items, task: arguments.string("task") ?? "<DETAILED_CAPTION>", beams: arguments.int("beams"),
+          loaded: loaded, session: session)
+      }
     })
 
-  /// For each item: `KEY`, `  truth: ...`, `  model: ...`.
+  /// For each item: `KEY`, `  truth: ...`, `  model: ...`, with the adapter's weights as they are (the caller
+  /// swaps evaluation weights in: the `sample` command, or the run's own sampling).
   static func show(
     _ data: CaptionDataset, items: [Int], task: String, beams: Int?, loaded: LoadedModel, session: Session
   ) throws {
@@ -69,7 +77,11 @@ enum CompareCommand {
       .flag("recursive", "Descend into sub-folders"),
     ],
     examples: ["compare photos/a.jpg with=base,mine"],
-    details: "Prints, per image, one line per model: `  NAME: caption`. The active adapter is restored afterwards.",
+    details: """
+      Prints, per image, one line per model: `  NAME: caption`. The active adapter is restored afterwards. An \
+      adapter trained in this session with optimizer=prodigy-sf captions with its averaged (schedule-free) \
+      weights, as `save` writes them.
+      """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "compare")
       let names = (arguments.string("with") ?? "base").split(separator: ",").map {
@@ -85,12 +97,14 @@ enum CompareCommand {
       }
       let task = arguments.string("task") ?? "<DETAILED_CAPTION>", beams = arguments.int("beams")
       var captions: [[String]] = Array(repeating: [], count: images.count)
-      try SessionAdapters.withEach(names, session) { name in
-        for (i, (_, px)) in pixels.enumerated() {
-          try session.cancellation.check()
-          let text = try loaded.generator.caption(
-            pixelValues: px, task: task, beams: beams, onStep: { _ in !session.cancellation.isCancelled })
-          captions[i].append(text.first ?? "")
+      try SessionAdapters.withEvaluationWeights(session) {
+        try SessionAdapters.withEach(names, session) { name in
+          for (i, (_, px)) in pixels.enumerated() {
+            try session.cancellation.check()
+            let text = try loaded.generator.caption(
+              pixelValues: px, task: task, beams: beams, onStep: { _ in !session.cancellation.isCancelled })
+            captions[i].append(text.first ?? "")
+          }
         }
       }
       let width = names.map(\.count).max() ?? 4
@@ -112,7 +126,10 @@ enum EvalCommand {
       OptionSpec("max_length", .int(2...4096), default: .int(1024), "Label length cut"),
     ],
     examples: ["eval", "eval other-photos/"],
-    details: "Token-weighted mean cross-entropy (pads masked), dropout off, batch 1, items in dataset order.",
+    details: """
+      Token-weighted mean cross-entropy (pads masked), dropout off, batch 1, items in dataset order. An adapter \
+      trained in this session with optimizer=prodigy-sf is evaluated with its averaged (schedule-free) weights.
+      """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "eval")
       let state = TrainingState.of(session)
@@ -129,9 +146,11 @@ enum EvalCommand {
         indices = data.evalIndices
       }
       let prompt = arguments.string("prompt") ?? state.trainer?.settings.prompt ?? "<DETAILED_CAPTION>"
-      let (loss, tokens) = try meanLoss(
-        data, indices: indices, prompt: prompt, maxLength: arguments.int("max_length") ?? 1024, loaded: loaded,
-        session: session)
+      let (loss, tokens) = try SessionAdapters.withEvaluationWeights(session) {
+        try meanLoss(
+          data, indices: indices, prompt: prompt, maxLength: arguments.int("max_length") ?? 1024, loaded: loaded,
+          session: session)
+      }
       let adapter = (try? SessionAdapters.active(session))?.name ?? "none"
       session.out.line(
         "eval: mean loss \(String(format: "%.4f", loss)) over \(indices.count) items (\(tokens) tokens), adapter \(adapter)"

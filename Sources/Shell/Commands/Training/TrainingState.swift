@@ -25,18 +25,11 @@ final class TrainingState: @unchecked Sendable {
     state.adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
   }
 
-  /// Hook for `save [NAME] DIR state`: writes the training state of `adapter`'s run beside the adapter files.
-  static func saveState(of adapter: LoRAAdapter, to folder: String, _ session: Session) throws {
-    guard let trainer = of(session).trainer, trainer.parameters.adapter === adapter else {
-      throw ShellError(
-        "save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
-    }
-    do { try trainer.saveState(to: URL(fileURLWithPath: folder, isDirectory: true)) } catch let error as TrainerError {
-      throw ShellError("save: \(error.message)")
-    }
-    session.note(
-      "saved the training state of \(adapter.name) (step \(trainer.step)/\(trainer.totalSteps)); after a restart: "
-        + "load adapter=\(folder), then train resume")
+  /// The resident training run of `adapter`: the last `train` of this session, when it trained this adapter
+  /// (for `save`, which writes through it: evaluation weights, and the state with `save DIR state`).
+  static func trainer(of adapter: LoRAAdapter, _ session: Session) -> Trainer? {
+    guard let trainer = of(session).trainer, trainer.parameters.adapter === adapter else { return nil }
+    return trainer
   }
 
   private static let lock = NSLock()
