@@ -12,12 +12,13 @@ public enum Attention {
   /// q [B, Tq, ·] (stride qStride), k, v [B, Tk, ·] (strides kStride, vStride).
   /// mask: additive [Tq, Tk], at mask + b·maskBatchStride for batch b (0: one mask for all).
   /// causal: key j is masked for query i when j > i + causalOffset (causalOffset = past length with a KV cache).
+  /// dropout (training): out = (probs ⊙ M) · v; `probs` keeps the undropped probabilities, which backward needs.
   public static func forward(
     out: UnsafeMutablePointer<Float>, outStride: Int, probs: UnsafeMutablePointer<Float>,
     q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
     v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int,
     scale: Float, causal: Bool = false, causalOffset: Int = 0, mask: UnsafePointer<Float>? = nil,
-    maskBatchStride: Int = 0
+    maskBatchStride: Int = 0, dropout: AttentionDropout? = nil
   ) {
     let Tq = queryLength, Tk = keyLength, hd = headDim
     Threads.parallelFor(batch * heads) { bh in
@@ -40,7 +41,15 @@ public enum Attention {
         Softmax.row(row, row, Tk)
       }
       // out_h [Tq, hd] = p [Tq, Tk] · vh [Tk, hd]
-      Gemm.matmul(p, vh, out + b * Tq * outStride + h * hd, m: Tq, n: hd, k: Tk, lda: Tk, ldb: vStride, ldc: outStride)
+      let oh = out + b * Tq * outStride + h * hd
+      guard let dropout else {
+        Gemm.matmul(p, vh, oh, m: Tq, n: hd, k: Tk, lda: Tk, ldb: vStride, ldc: outStride)
+        return
+      }
+      Scratch.withFloats(Tq * Tk) { dropped in  // p ⊙ M, a per-worker temporary
+        dropout.apply(out: dropped, probs: p, block: bh, count: Tq * Tk)
+        Gemm.matmul(dropped, vh, oh, m: Tq, n: hd, k: Tk, lda: Tk, ldb: vStride, ldc: outStride)
+      }
     }
   }
 
@@ -90,14 +99,19 @@ public enum Attention {
 
   /// With dP = dout·vᵀ and dS = scale · P ⊙ (dP - rowsum(dP ⊙ P)):
   /// dv += Pᵀ·dout ; dq += dS·k ; dk += dSᵀ·q. Gradients use the same strides as q/k/v/out.
+  /// dropout (the forward's): with D = P ⊙ M (redrawn here, not stored), dv += Dᵀ·dout and the probabilities'
+  /// gradient is M ⊙ dP, so dS = scale · P ⊙ (M ⊙ dP - rowsum(M ⊙ dP ⊙ P)) = scale · (D ⊙ dP - P · rowsum(D ⊙ dP)).
   public static func backward(
     dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, outStride: Int, probs: UnsafePointer<Float>,
     q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
     v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int,
-    scale: Float
+    scale: Float, dropout: AttentionDropout? = nil
   ) {
     let Tq = queryLength, Tk = keyLength, hd = headDim
+    let scoreGradients = dq != nil || dk != nil
+    // Per worker: ds [Tq, Tk] when dq or dk is wanted, then p ⊙ M [Tq, Tk] with dropout.
+    let scratch = (scoreGradients ? Tq * Tk : 0) + (dropout == nil ? 0 : Tq * Tk)
     Threads.parallelFor(batch * heads) { bh in
       let b = bh / heads, h = bh % heads
       let qh = q + b * Tq * qStride + h * hd
@@ -105,17 +119,29 @@ public enum Attention {
       let vh = v + b * Tk * vStride + h * hd
       let gh = dout + b * Tq * outStride + h * hd
       let p = probs + bh * Tq * Tk
-      if let dv {
-        // dv_h [Tk, hd] += p [Tq, Tk]ᵀ · dout_h [Tq, hd]
-        Gemm.matmul(
-          p, gh, dv + b * Tk * vStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: 1,
-          lda: Tk, ldb: outStride, ldc: vStride)
-      }
-      if dq == nil && dk == nil { return }
-      Scratch.withFloats(Tq * Tk) { ds in
+      Scratch.withFloats(max(scratch, 1)) { work in
+        let ds = work
+        // pv [Tq, Tk]: what multiplied v in the forward
+        var pv = UnsafePointer(p)
+        if let dropout {
+          let dropped = work + (scoreGradients ? Tq * Tk : 0)
+          dropout.apply(out: dropped, probs: p, block: bh, count: Tq * Tk)
+          pv = UnsafePointer(dropped)
+        }
+        if let dv {
+          // dv_h [Tk, hd] += pv [Tq, Tk]ᵀ · dout_h [Tq, hd]
+          Gemm.matmul(
+            pv, gh, dv + b * Tk * vStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: 1,
+            lda: Tk, ldb: outStride, ldc: vStride)
+        }
+        if !scoreGradients { return }
         // ds [Tq, Tk] = dout_h · v_hᵀ, then turned into the score gradient in place
         Gemm.matmul(gh, vh, ds, m: Tq, n: Tk, k: hd, transB: true, lda: outStride, ldb: vStride, ldc: Tk)
-        for i in 0..<Tq { scoreGradient(ds + i * Tk, p + i * Tk, Tk, scale: scale) }
+        if dropout == nil {
+          for i in 0..<Tq { scoreGradient(ds + i * Tk, p + i * Tk, Tk, scale: scale) }
+        } else {
+          for i in 0..<Tq { droppedScoreGradient(ds + i * Tk, p + i * Tk, pv + i * Tk, Tk, scale: scale) }
+        }
         if let dq {
           // dq_h [Tq, hd] += ds [Tq, Tk] · k_h [Tk, hd]
           Gemm.matmul(
@@ -128,6 +154,34 @@ public enum Attention {
             lda: Tk, ldb: qStride, ldc: kStride)
         }
       }
+    }
+  }
+
+  /// g ← scale · (d ⊙ g - p · Σ d·g), in place, d = p ⊙ M: softmax backward for one row of scores whose
+  /// probabilities went through dropout (the gradient reaching p is M ⊙ g).
+  @inline(__always) static func droppedScoreGradient(
+    _ g: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ n: Int, scale: Float
+  ) {
+    var acc = F16x()
+    var i = 0
+    while i + 16 <= n {
+      acc = fma16(load16(g + i), load16(d + i), acc)
+      i += 16
+    }
+    var dot = sumLanes(acc)
+    while i < n {
+      dot += g[i] * d[i]
+      i += 1
+    }
+    let vdot = F16x(repeating: dot), vs = F16x(repeating: scale)
+    i = 0
+    while i + 16 <= n {
+      store16(vs * (load16(d + i) * load16(g + i) - load16(p + i) * vdot), g + i)
+      i += 16
+    }
+    while i < n {
+      g[i] = scale * (d[i] * g[i] - p[i] * dot)
+      i += 1
     }
   }
 

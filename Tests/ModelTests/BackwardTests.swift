@@ -86,6 +86,8 @@ final class BackwardTests: XCTestCase {
   /// Recomputing layers in backward replays the same dropout/drop-path masks: gradients equal bit for bit.
   func testCheckpointingChangesNothing() throws {
     let x = try inputs()
+    // Attention-probability dropout is on too (its replay: AttentionDropoutTests).
+    XCTAssertGreaterThan(x.model.config.text.attentionDropout, 0)
     var results: [TrainingStep] = []
     for mode in Checkpointing.allCases {
       results.append(

@@ -10,25 +10,28 @@ struct BartAttentionSaved {
   let q: Tensor, k: Tensor, v: Tensor  // [B, Tq|Tk, d]
   let probs: Tensor  // [B, H, Tq, Tk]
   let attended: Tensor  // [B, Tq, d]: input of out_proj
+  let dropout: AttentionDropout?  // the probabilities' dropout: backward redraws its masks
   let batch: Int, causal: Bool
 }
 
 extension BartAttention {
-  /// queries from x [B, Tq, d], keys/values from kvInput [B, Tk, d] (x itself for self-attention) -> [B, Tq, d]
-  func forwardTrain(_ x: Tensor, keyValueInput kvInput: Tensor, batch: Int, causal: Bool) -> (
-    Tensor, BartAttentionSaved
-  ) {
+  /// queries from x [B, Tq, d], keys/values from kvInput [B, Tk, d] (x itself for self-attention) -> [B, Tq, d].
+  /// `dropout`: config.attention_dropout, applied to the probabilities when the context's dropout is on.
+  func forwardTrain(
+    _ x: Tensor, keyValueInput kvInput: Tensor, batch: Int, causal: Bool, dropout p: Float, ctx: TrainingContext
+  ) -> (Tensor, BartAttentionSaved) {
     let q = qProj.forward(x), k = kProj.forward(kvInput), v = vProj.forward(kvInput)
     let tq = x.count / (batch * dim), tk = kvInput.count / (batch * dim)
     let attended = Tensor(zeros: q.shape)
-    let probs = Tensor(zeros: [batch, heads, tq, tk])
+    let probs = Tensor(zeros: [batch, heads, tq, tk])  // undropped: the softmax backward reads these
+    let dropout = ctx.attentionDropout(p: p)
     Attention.forward(
       out: attended.data, outStride: dim, probs: probs.data, q: q.data, qStride: dim, k: k.data, kStride: dim,
       v: v.data, vStride: dim, batch: batch, heads: heads, queryLength: tq, keyLength: tk, headDim: headDim,
-      scale: scale, causal: causal)
+      scale: scale, causal: causal, dropout: dropout)
     let saved = BartAttentionSaved(
-      queryInput: x, keyValueInput: kvInput, q: q, k: k, v: v, probs: probs, attended: attended, batch: batch,
-      causal: causal)
+      queryInput: x, keyValueInput: kvInput, q: q, k: k, v: v, probs: probs, attended: attended, dropout: dropout,
+      batch: batch, causal: causal)
     return (outProj.forward(attended), saved)
   }
 
@@ -42,7 +45,7 @@ extension BartAttention {
     Attention.backward(
       dq: dq.data, dk: dk.data, dv: dv.data, dout: dAttended.data, outStride: dim, probs: s.probs.data,
       q: s.q.data, qStride: dim, k: s.k.data, kStride: dim, v: s.v.data, vStride: dim, batch: s.batch, heads: heads,
-      queryLength: tq, keyLength: tk, headDim: headDim, scale: scale)
+      queryLength: tq, keyLength: tk, headDim: headDim, scale: scale, dropout: s.dropout)
     let dx = qProj.backward(dout: dq, input: s.queryInput)
     let dkv = kProj.backward(dout: dk, input: s.keyValueInput)
     addResidual(dkv, vProj.backward(dout: dv, input: s.keyValueInput))

@@ -1,5 +1,6 @@
 // transformers models/bart/modeling_bart.py: BartEncoderLayer / BartDecoderLayer (post-LN) training forward
-// with dropout (config.dropout on each residual branch, activation_dropout after GELU) and backward.
+// with dropout (config.dropout on each residual branch, activation_dropout after GELU, attention_dropout on
+// the attention probabilities) and backward.
 import FlrCore
 
 /// A layer's activations, or only what recomputing them needs (gradient checkpointing): its input and the
@@ -49,7 +50,8 @@ extension BartEncoderLayer {
   func forwardTrain(_ h: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
     Tensor, BartEncoderLayerSaved
   ) {
-    let (a, attn) = selfAttn.forwardTrain(h, keyValueInput: h, batch: batch, causal: false)
+    let (a, attn) = selfAttn.forwardTrain(
+      h, keyValueInput: h, batch: batch, causal: false, dropout: config.attentionDropout, ctx: ctx)
     let attnMask = ctx.dropout(a, p: config.dropout)
     addResidual(a, h)
     let (h1, attnNorm) = selfAttnLayerNorm.forwardTrain(a)
@@ -88,11 +90,13 @@ extension BartDecoderLayer {
   func forwardTrain(_ h: Tensor, encoderOutput: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
     Tensor, BartDecoderLayerSaved
   ) {
-    let (a, sa) = selfAttn.forwardTrain(h, keyValueInput: h, batch: batch, causal: true)
+    let (a, sa) = selfAttn.forwardTrain(
+      h, keyValueInput: h, batch: batch, causal: true, dropout: config.attentionDropout, ctx: ctx)
     let selfMask = ctx.dropout(a, p: config.dropout)
     addResidual(a, h)
     let (h1, selfNorm) = selfAttnLayerNorm.forwardTrain(a)
-    let (c, ca) = encoderAttn.forwardTrain(h1, keyValueInput: encoderOutput, batch: batch, causal: false)
+    let (c, ca) = encoderAttn.forwardTrain(
+      h1, keyValueInput: encoderOutput, batch: batch, causal: false, dropout: config.attentionDropout, ctx: ctx)
     let crossMask = ctx.dropout(c, p: config.dropout)
     addResidual(c, h1)
     let (h2, crossNorm) = encoderAttnLayerNorm.forwardTrain(c)

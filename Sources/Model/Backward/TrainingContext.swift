@@ -68,8 +68,8 @@ public enum GradientReach: Sendable, Equatable, Comparable {
 }
 
 public struct TrainingOptions: Sendable {
-  /// Text dropout (BART hidden/activation, rates from the config). Off: the text forward is the inference
-  /// function exactly (parity tests). Attention-probability dropout is not applied (see report).
+  /// Text dropout (BART hidden, activation and attention-probability dropout, rates from the config). Off: the
+  /// text forward is the inference function exactly (parity tests).
   public var dropout: Bool
   /// DaViT drop path. Off: the vision forward is `Florence2.imageFeatures(pixelValues:)`, so image features can be
   /// computed once and reused (`trainingStep(imageFeatures:...)`).
@@ -109,6 +109,25 @@ final class TrainingContext {
     Dropout.forward(out: x.data, mask: mask.data, inp: x.data, count: x.count, p: p, rng: &rng)
     return mask
   }
+
+  /// Dropout on one attention call's probabilities (transformers' eager_attention_forward in training:
+  /// dropout(softmax(scores), p=attention_dropout)); nil when off. Only the masks' seed is drawn from the stream,
+  /// and the attention kernels redraw each head's mask from it in forward and again in backward, so no mask is
+  /// kept; a checkpoint recompute restores the stream and so draws the same seed.
+  func attentionDropout(p: Float) -> AttentionDropout? {
+    guard options.dropout, p > 0 else { return nil }
+    let seed = rng.nextUInt64()
+    guard let injectedAttentionMasks else { return AttentionDropout(p: p, seed: seed) }
+    if let known = injectedMasksBySeed[seed] { return AttentionDropout(p: p, mask: known) }
+    let mask = injectedAttentionMasks(injectedMasksBySeed.count)
+    injectedMasksBySeed[seed] = mask
+    return AttentionDropout(p: p, mask: mask)
+  }
+
+  /// Tests: the n-th attention call of the step (first forwards in order; a recompute gets its call's mask again,
+  /// matched by the drawn seed) uses this mask [B, H, Tq, Tk] of 0 and 1/(1-p) instead of a drawn one.
+  var injectedAttentionMasks: ((_ call: Int) -> Tensor)?
+  private var injectedMasksBySeed: [UInt64: Tensor] = [:]
 
   /// timm DropPath on a residual branch y [B, ...]: per sample, keep with 1-p and scale by 1/(1-p), in place.
   /// Returns the per-sample factors, nil when off.
