@@ -43,15 +43,19 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("max_length"), help: "Max label length in tokens.") var maxLength: Int?
   @Option(name: .customLong("prompt"), help: "Task prompt for Florence.") var prompt: String?
   // Optimizer
-  @Option(name: .customLong("optimizer_name"), help: "AdamW, AdamW8bit, ProdigyPlusScheduleFree (default) or Flora.") var optimizerName: String?
+  @Option(name: .customLong("optimizer_name"), help: "AdamW, AdamW8bit, ProdigyPlusScheduleFree (default) or Flora.")
+  var optimizerName: String?
   @Option(name: .customLong("scheduler"), help: "OneCycle.") var scheduler: String?
-  @Option(name: [.customLong("accumulation_rank"), .customLong("accumulation-rank")], help: "Flora (not available).")
+  @Option(
+    name: [.customLong("accumulation_rank"), .customLong("accumulation-rank")],
+    help: "Flora's compressed gradient accumulation rank (needs --optimizer_name Flora; compresses when k > 1).")
   var accumulationRank: Int?
   @Flag(
     name: [.customLong("ac", withSingleDash: true), .customLong("activation_checkpointing")],
-    help: "Flora (not available).")
+    help: "Same as --gradient_checkpointing (all the seed does with it).")
   var activationCheckpointing = false
-  @Option(name: .customLong("optimizer_rank"), help: "Flora (not available).") var optimizerRank: Int?
+  @Option(name: .customLong("optimizer_rank"), help: "Parsed and unused, as in the seed (no effect).")
+  var optimizerRank: Int?
   @Option(name: .customLong("optimizer_args"), help: "Optimizer arguments, e.g. \"weight_decay=0.01\".")
   var optimizerArgs: String?
   // Datasets
@@ -65,11 +69,17 @@ struct TrainOneShot: ParsableCommand {
     if device.lowercased() != "cpu" {
       throw ValidationError("--device \(device): flr runs on the CPU only; leave --device out or give cpu")
     }
-    if accumulationRank != nil || optimizerRank != nil || activationCheckpointing {
-      throw ValidationError("--accumulation_rank/--optimizer_rank/-ac need Flora, which is not available in flr")
-    }
     if let optimizerName {
       do { _ = try OptimizerKind(name: optimizerName) } catch { throw ValidationError("--optimizer_name \(error)") }
+    }
+    if let accumulationRank {
+      guard accumulationRank >= 1 else { throw ValidationError("--accumulation_rank must be >= 1") }
+      guard optimizerWord == OptimizerKind.flora.rawValue else {
+        throw ValidationError(
+          "--accumulation_rank needs --optimizer_name Flora: the seed's FloraAccelerator steps Flora inside backward "
+            + "and raises KeyError 'factorize_second_moment' with "
+            + (optimizerName ?? "the default ProdigyPlusScheduleFree"))
+      }
     }
     if let scheduler, scheduler != "OneCycle" { throw ValidationError("--scheduler must be OneCycle") }
     if let logWith, !["all", "wandb", "tensorboard"].contains(logWith) {
@@ -78,9 +88,22 @@ struct TrainOneShot: ParsableCommand {
     if (datasetDir == nil) == (dataset == nil) { throw ValidationError("give one of --dataset_dir or --dataset") }
   }
 
-  /// Notes printed before running: where flr's defaults differ from the seed's (none now: the seed's default
-  /// ProdigyPlusScheduleFree is flr's prodigy-sf).
-  var notes: [String] { [] }
+  /// Notes printed before running: seed flags that change nothing (the seed's default ProdigyPlusScheduleFree is
+  /// flr's prodigy-sf, so no default differs).
+  var notes: [String] {
+    var notes: [String] = []
+    if optimizerRank != nil {
+      notes.append(
+        "--optimizer_rank has no effect: the seed parses it and never uses it (Flora's own rank= goes in "
+          + "--optimizer_args)")
+    }
+    if let accumulationRank, gradientAccumulationSteps <= 1 {
+      notes.append(
+        "--accumulation_rank \(accumulationRank) compresses nothing with --gradient_accumulation_steps 1 "
+          + "(as the seed's FloraAccelerator): plain Flora")
+    }
+    return notes
+  }
 
   /// flr's name for --optimizer_name (validated above); the seed's default when absent.
   var optimizerWord: String {
@@ -104,7 +127,9 @@ struct TrainOneShot: ParsableCommand {
           ("epochs", String(epochs)), ("lr", formatFloat(learningRate)), ("batch", String(batchSize)),
           ("accumulate", String(gradientAccumulationSteps)), ("seed", seedText),
           ("optimizer", optimizerWord), ("optimizer_args", optimizerArgs),
-          ("scheduler", scheduler == nil ? nil : "onecycle"), ("checkpointing", gradientCheckpointing ? "all" : nil),
+          ("accumulation_rank", accumulationRank.map(String.init)),
+          ("scheduler", scheduler == nil ? nil : "onecycle"),
+          ("checkpointing", gradientCheckpointing || activationCheckpointing ? "all" : nil),
           ("frozen_parts", String(frozenParts)), ("caption_dropout", formatFloat(captionDropout)),
           ("max_length", maxLength.map(String.init)), ("prompt", prompt),
           ("sample_every_steps", sampleEveryNSteps.map(String.init)),

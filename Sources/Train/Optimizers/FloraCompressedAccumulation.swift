@@ -7,14 +7,28 @@
 // tensors with shape[0] ≥ shape[-1] (1×1 conv lora_B) are projected on their last dim as torch's batched matmul
 // does. The seed only supports this with Flora (other optimizers hit a KeyError there), and for an N-D tensor
 // with shape[0] < shape[-1] (a conv lora_A) its matmul fails or mixes dims: flr refuses those clearly.
+//
+// As the trainer's optimizer it is an `Optimizer` named "Flora" whose protocol contract differs in one point:
+// the gradients reach it per micro-batch through `addMicroBatch()` (which consumes `grads`), and `step(lr:)`
+// decompresses what was added and steps Flora. `step` may come after fewer than k micro-batches: accelerate
+// syncs on the last batch of an epoch, and so does the trainer. Its state (Flora's, plus each tensor's pack and
+// projection seed and the count of micro-batches added) is part of `save DIR state`.
 
-public final class FloraCompressedAccumulation {
+public final class FloraCompressedAccumulation: Optimizer {
+  public let name = "Flora"
   public let flora: Flora
   public let rank: Int
   public let microBatches: Int
   private var seeds: [UInt64?]
   private var packs: [[Float]]
   private var received = 0
+
+  public var params: [ParamGroup] { flora.params }
+  public var stepCount: Int { flora.stepCount }
+  /// Whether any tensor is projected (FloraAccelerator: only when k > 1).
+  public var compresses: Bool { seeds.contains { $0 != nil } }
+  /// Micro-batches added since the last step.
+  public var pendingMicroBatches: Int { received }
 
   public init(flora: Flora, rank: Int, microBatches: Int) throws {
     guard rank > 0 else { throw OptimizerError.badArgument("accumulation_rank must be > 0, got \(rank)") }
@@ -54,6 +68,14 @@ public final class FloraCompressedAccumulation {
   /// with `lr`; returns true when it stepped.
   @discardableResult
   public func addMicroBatch(lr: Double) throws -> Bool {
+    addMicroBatch()
+    guard received == microBatches else { return false }
+    try step(lr: lr)
+    return true
+  }
+
+  /// Adds one micro-batch's gradients (params[i].grads, already divided by k) to the packs and zeroes them.
+  public func addMicroBatch() {
     for (i, p) in flora.params.enumerated() {
       if let seed = seeds[i] {
         let down = project(p, seed: seed, down: p.grads)
@@ -64,7 +86,15 @@ public final class FloraCompressedAccumulation {
       p.grads.update(repeating: 0, count: p.count)
     }
     received += 1
-    guard received == microBatches else { return false }
+  }
+
+  /// The sync micro-batch: decompresses the packs into the grads, advances the seeds of the projected tensors,
+  /// empties the packs, steps Flora with `lr` and zeroes the grads (the seed's `del p.grad`), so the next
+  /// micro-batch starts clean. Throws when no micro-batch was added.
+  public func step(lr: Double) throws {
+    guard received > 0 else {
+      throw OptimizerError.badState("Flora accumulation: step without any micro-batch added")
+    }
     received = 0
     for (i, p) in flora.params.enumerated() {
       if let seed = seeds[i] {
@@ -77,11 +107,62 @@ public final class FloraCompressedAccumulation {
       for j in packs[i].indices { packs[i][j] = 0 }
     }
     try flora.step(lr: lr)
-    return true
+    for p in flora.params { p.grads.update(repeating: 0, count: p.count) }
+  }
+
+  /// Drops the micro-batches added since the last step (a step abandoned for a non-finite gradient).
+  public func discardPending() {
+    for i in packs.indices { packs[i] = [Float](repeating: 0, count: packs[i].count) }
+    received = 0
   }
 
   /// The current projection seed of each compressed tensor (nil for uncompressed ones).
   public var projectionSeeds: [UInt64?] { seeds }
+
+  // MARK: state
+
+  /// Flora's state plus `<name>.accumulation_pack` (fp32), `<name>.projection_seed` (the UInt64 as 8 bytes,
+  /// little-endian: a Double cannot hold torch's 63-bit seeds), and the scalars `accumulation_rank`,
+  /// `accumulation_micro_batches` and `accumulation_received`.
+  public func saveState() -> OptimizerState {
+    var s = flora.saveState()
+    s.scalars["accumulation_rank"] = Double(rank)
+    s.scalars["accumulation_micro_batches"] = Double(microBatches)
+    s.scalars["accumulation_received"] = Double(received)
+    for (i, p) in flora.params.enumerated() {
+      s.tensors["\(p.name).accumulation_pack"] = packs[i]
+      if let seed = seeds[i] {
+        s.bytes["\(p.name).projection_seed"] = (0..<8).map { UInt8(truncatingIfNeeded: seed >> ($0 * 8)) }
+      }
+    }
+    return s
+  }
+
+  public func loadState(_ s: OptimizerState) throws {
+    try checkOwner(s)
+    let savedRank = try s.scalar("accumulation_rank"), savedK = try s.scalar("accumulation_micro_batches")
+    guard savedRank == Double(rank), savedK == Double(microBatches) else {
+      throw OptimizerError.badState(
+        "Flora accumulation was saved with accumulation_rank \(savedRank) over \(savedK) micro-batches, this run "
+          + "has \(rank) over \(microBatches)")
+    }
+    let pending = try s.scalar("accumulation_received")
+    guard pending >= 0, pending < Double(microBatches) else {
+      throw OptimizerError.badState("accumulation_received \(pending) is outside 0..<\(microBatches)")
+    }
+    var loadedPacks = packs, loadedSeeds = seeds
+    for (i, p) in flora.params.enumerated() {
+      loadedPacks[i] = try s.tensor("\(p.name).accumulation_pack", count: packs[i].count)
+      if seeds[i] != nil {
+        let b = try s.byteTensor("\(p.name).projection_seed", count: 8)
+        loadedSeeds[i] = b.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << ($1.offset * 8) }
+      }
+    }
+    try flora.loadState(s)
+    packs = loadedPacks
+    seeds = loadedSeeds
+    received = Int(pending)
+  }
 
   private func projection(_ count: Int, seed: UInt64) -> [Float] {
     let scale = Float(Double(rank).squareRoot())

@@ -1,5 +1,6 @@
 // One optimizer step of the Trainer: k micro-batches forward + backward (Florence2.trainingStep), the
-// gradients divided by k into the optimizer's buffers, the update at the scheduled lr, then logs, progress,
+// gradients divided by k into the optimizer's buffers (with Flora's accumulation_rank: each micro-batch's
+// gradient handed on, compressed, before the next), the update at the scheduled lr, then logs, progress,
 // and the sample/save hooks that fall on this step. A non-finite loss restores the weights, optimizer state and
 // position from before the previous update (the last step whose weights gave a finite loss).
 import FlrCore
@@ -17,6 +18,12 @@ extension Trainer {
     var images = 0
     parameters.zeroAccumulated()
     let startPosition = position
+    // Compressed accumulation (Flora's accumulation_rank): the state before this step's first micro-batch, with
+    // empty packs, is the one to restore if a later step diverges.
+    let startState = compressedAccumulation.map { acc in
+      acc.discardPending()  // packs left by a step an error interrupted are not this step's
+      return (weights: parameters.snapshot(), optimizer: acc.saveState())
+    }
     while micro < k, let batch = batches.next() {
       let loss = try microBatch(batch)
       guard loss.isFinite else {
@@ -24,6 +31,14 @@ extension Trainer {
           divergence(loss.isNaN ? "the loss is NaN" : "the loss is infinite", batch: batch, at: startPosition))
       }
       parameters.accumulateMicroBatch(dividedBy: k)
+      if let acc = compressedAccumulation {
+        // Each micro-batch's gradient goes into the packs now (FloraAccelerator's hook), so check it here.
+        guard parameters.gradientsAreFinite else {
+          acc.discardPending()
+          return nonFiniteGradient(at: startPosition, loss: (lossSum + Double(loss)) / Double(micro + 1))
+        }
+        acc.addMicroBatch()
+      }
       lossSum += Double(loss)
       micro += 1
       images += batch.count
@@ -31,15 +46,16 @@ extension Trainer {
     }
     if micro == 0 { return .epochEnded }
     guard parameters.gradientsAreFinite else {
-      // The weights that gave this finite loss are fine; only this step is dropped.
-      parameters.zeroAccumulated()
-      restorePosition(startPosition)
-      return .diverged(
-        "training stopped: a gradient is NaN or infinite at step \(step + 1) (loss \(lossSum / Double(micro))); "
-          + "the weights are those of step \(step). Lower lr, then `train resume`.")
+      return nonFiniteGradient(at: startPosition, loss: lossSum / Double(micro))
     }
     let lr = try learningRate(atStep: step)
-    lastGood = (parameters.snapshot(), optimizer.saveState(), startPosition)
+    if let start = startState {
+      lastGood = (start.weights, start.optimizer, startPosition)
+    } else {
+      lastGood = (parameters.snapshot(), optimizer.saveState(), startPosition)
+    }
+    // Compressed: decompresses the packs and steps Flora (after fewer than k micro-batches at an epoch's end,
+    // where accelerate syncs too).
     try optimizer.step(lr: lr)
     step += 1
     let loss = lossSum / Double(micro)
@@ -56,6 +72,15 @@ extension Trainer {
     if let n = settings.sampleEverySteps, step % n == 0 { try sample("step \(step)") }
     if let n = settings.saveEverySteps, step % n == 0 { try saveCheckpoint("step-\(step)") }
     return .stepped
+  }
+
+  /// A NaN or infinite gradient: the weights that gave the finite loss are fine; only this step is dropped.
+  func nonFiniteGradient(at startPosition: Position, loss: Double) -> StepResult {
+    parameters.zeroAccumulated()
+    restorePosition(startPosition)
+    return .diverged(
+      "training stopped: a gradient is NaN or infinite at step \(step + 1) (loss \(loss)); "
+        + "the weights are those of step \(step). Lower lr, then `train resume`.")
   }
 
   /// Forward + backward of one micro-batch; the adapter's gradA/gradB now hold its gradient.
@@ -116,6 +141,7 @@ extension Trainer {
   /// Restores the last good step and says what happened.
   func divergence(_ what: String, batch: TrainingBatch, at current: Position) -> String {
     parameters.zeroAccumulated()
+    compressedAccumulation?.discardPending()
     parameters.adapter.zeroGradients()
     let items = batch.indices.map { dataset.items[$0].key }.joined(separator: ", ")
     if let good = lastGood {

@@ -33,6 +33,8 @@ public final class Trainer {
   public let parameters: TrainableParameters
   public let settings: TrainerSettings
   public let optimizer: any Optimizer
+  /// With accumulation_rank and accumulate > 1: `optimizer` itself, fed per micro-batch (FloraAccelerator).
+  public let compressedAccumulation: FloraCompressedAccumulation?
   public let schedule: any LRSchedule
   /// The lr the schedule is built on (optimizer_args' lr if given, else settings.learningRate).
   public let baseLR: Double
@@ -105,7 +107,22 @@ public final class Trainer {
     let configured = try OptimizerFactory.make(
       kind: settings.optimizer, params: parameters.groups, args: settings.optimizerArgs,
       learningRate: settings.learningRate)
-    optimizer = configured.optimizer
+    if let rank = settings.accumulationRank, settings.accumulate > 1, let flora = configured.optimizer as? Flora {
+      do {
+        compressedAccumulation = try FloraCompressedAccumulation(
+          flora: flora, rank: rank, microBatches: settings.accumulate)
+      } catch OptimizerError.unsupported {
+        let conv = parameters.groups.first { $0.shape.count > 2 && $0.shape[0] < $0.shape[$0.shape.count - 1] }
+        throw TrainerError(
+          "accumulation_rank=\(rank) with accumulate=\(settings.accumulate) cannot compress "
+            + "\(conv?.name ?? "a conv LoRA factor") \(conv?.shape ?? []): a conv lora_A whose LoRA rank is below its "
+            + "kernel width; the seed's FloraAccelerator raises on it. Leave the patch convs (proj) out of the "
+            + "targets, give the LoRA a rank >= the kernel size, or drop accumulation_rank")
+      }
+    } else {
+      compressedAccumulation = nil
+    }
+    optimizer = compressedAccumulation ?? configured.optimizer
     optimizerWarnings = configured.warnings
     baseLR = configured.lr
     reach = GradientReach(lowestAdaptedModule: adapter.lowestModule)

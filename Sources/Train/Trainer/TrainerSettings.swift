@@ -17,6 +17,10 @@ public struct TrainerSettings: Sendable {
   public var seed: UInt64 = 0
   public var optimizer: OptimizerKind = .adamw
   public var optimizerArgs = OptimizerArgs()
+  /// Flora's compressed gradient accumulation (the seed's `--accumulation_rank`, FloraAccelerator): each
+  /// micro-batch's gradient is kept as a rank-R random projection; only with optimizer flora, and only
+  /// compressing when accumulate > 1 (with k = 1 it trains as plain Flora, as FloraAccelerator does).
+  public var accumulationRank: Int?
   public var schedule: Schedule = .none
   /// LoRA+: lora_B learns at lr × ratio (nil: off).
   public var loraPlusRatio: Double?
@@ -53,6 +57,13 @@ public struct TrainerSettings: Sendable {
 
   public init() {}
 
+  /// These settings with `accumulationRank` replaced (a resumed run: trainer_state.json keeps it apart).
+  public func withAccumulationRank(_ rank: Int?) -> TrainerSettings {
+    var s = self
+    s.accumulationRank = rank
+    return s
+  }
+
   /// Whether DaViT drop path is on.
   public var visionDropoutOn: Bool { visionDropout ?? dropout }
 
@@ -69,6 +80,15 @@ public struct TrainerSettings: Sendable {
     guard learningRate > 0, learningRate.isFinite else { throw TrainerError("lr must be > 0, got \(learningRate)") }
     guard maxLength >= 2 else { throw TrainerError("max_length must keep at least <s> and </s> (>= 2)") }
     if let r = loraPlusRatio, !(r > 0) { throw TrainerError("lora_plus_ratio must be > 0, got \(r)") }
+    if let r = accumulationRank {
+      guard r >= 1 else { throw TrainerError("accumulation_rank must be >= 1, got \(r)") }
+      guard optimizer == .flora else {
+        throw TrainerError(
+          "accumulation_rank=\(r) works only with optimizer=flora: it is Flora's FloraAccelerator, which steps Flora "
+            + "inside backward (the seed with \(optimizer.seedName) raises KeyError 'factorize_second_moment' at the "
+            + "first backward); drop accumulation_rank or use optimizer=flora")
+      }
+    }
   }
 }
 

@@ -23,6 +23,10 @@ enum TrainCommand {
         "optimizer", .choice(optimizers), default: .string("adamw"),
         "adamw (torch), adamw8bit (bitsandbytes), prodigy-sf (ProdigyPlusScheduleFree, the seed's default), flora"),
       OptionSpec("optimizer_args", .string, default: .string(""), "e.g. \"weight_decay=0.01 betas=0.9,0.999\""),
+      OptionSpec(
+        "accumulation_rank", .int(1...65536),
+        "optimizer=flora with accumulate>1: keep each micro-batch's gradient as a rank-R random projection "
+          + "(the seed's --accumulation_rank, FloraAccelerator)"),
       OptionSpec("scheduler", .choice(["none", "onecycle"]), default: .string("none"), "Learning-rate schedule"),
       OptionSpec("lora_plus_ratio", .float(0...1e6), "LoRA+: lora_B learns at lr x ratio"),
       OptionSpec(
@@ -58,6 +62,7 @@ enum TrainCommand {
     ],
     examples: [
       "train epochs=3 lr=1e-4 out=loras name=mine", "train optimizer=prodigy-sf lr=1 scheduler=none",
+      "train optimizer=flora accumulate=4 accumulation_rank=8",
       "train resume", "train resume from=loras/mine/step-200",
     ],
     details: """
@@ -70,7 +75,15 @@ enum TrainCommand {
       for the auto-saves) writes optimizer state, position and options beside the adapter; `load adapter=DIR` then \
       `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and dropout masks. \
       Image features: when no vision module is adapted and vision_dropout is off, each image's features are \
-      computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it is on).
+      computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it is on). \
+      accumulation_rank=R (Flora's compressed gradient accumulation, as the seed's FloraAccelerator): with \
+      optimizer=flora and accumulate=k > 1 each micro-batch's gradient (divided by k) is added to a pack as its \
+      projection by a seeded N(0,1/R) matrix, decompressed and stepped on the k-th (or an epoch's last) micro-batch, \
+      with new projections every step; this adds projection noise, so results differ from plain accumulation, as \
+      in the seed. With accumulate=1 it compresses nothing (plain Flora, as FloraAccelerator). Other optimizers, \
+      and conv LoRA factors the seed cannot project (a lora_A whose rank is below the kernel width, e.g. the 7x7 \
+      patch conv at r=4), are refused before training starts. Packs, seeds and the micro-batch count are part of \
+      the saved state.
       """,
     run: run)
 
@@ -182,6 +195,7 @@ enum TrainCommand {
     s.seed = UInt64(a.int("seed") ?? 0)
     s.optimizer = try OptimizerKind(name: a.string("optimizer") ?? "adamw")
     s.optimizerArgs = try OptimizerArgs.parse(a.string("optimizer_args") ?? "")
+    s.accumulationRank = a.int("accumulation_rank")
     s.schedule = a.string("scheduler") == "onecycle" ? .onecycle : .none
     s.loraPlusRatio = a.double("lora_plus_ratio")
     s.checkpointing = Checkpointing(rawValue: a.string("checkpointing") ?? "none") ?? .none
@@ -241,6 +255,13 @@ enum TrainCommand {
       "  backward reaches \(t.reach); vision drop path \(s.visionDropoutOn ? "on" : "off"); image features: "
         + featureCaching(t),
     ]
+    if let rank = s.accumulationRank {
+      parts.append(
+        t.compressedAccumulation != nil
+          ? "  Flora compressed accumulation: rank \(rank) random projections over \(s.accumulate) micro-batches "
+            + "(FloraAccelerator; adds projection noise)"
+          : "  accumulation_rank=\(rank): compression off with accumulate=1 (as FloraAccelerator); plain Flora")
+    }
     if let run = s.runFolder { parts.append("  saving to \(run.path)\(s.saveState ? " with training state" : "")") }
     return parts.joined(separator: "\n")
   }
