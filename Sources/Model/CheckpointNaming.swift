@@ -66,6 +66,9 @@ public enum CheckpointNaming {
       renamedFrom[key] = name
       sources[key] = .checkpoint(tensor, transposed: original == "image_projection")
     }
+    // An untied head (tie_word_embeddings false) keeps its own `lm_head.weight`.
+    let head = tiedEmbeddingNames[3]
+    let untiedHead = config.text.tieWordEmbeddings ? nil : sources.removeValue(forKey: head)
     // Tied embeddings: bind one of them as `shared`; the others must agree in shape and are then dropped.
     let present = tiedEmbeddingNames.filter { sources[$0] != nil }
     if let first = present.first, let chosen = sources[first] {
@@ -73,6 +76,7 @@ public enum CheckpointNaming {
       sources[first] = nil
       sources[shared] = chosen
     }
+    if let untiedHead { sources[head] = untiedHead }
     if sources[finalLogitsBias] == nil {  // native files have none; the remote code's is all zeros
       sources[finalLogitsBias] = .tensor(Tensor(zeros: [1, config.text.vocabSize]))
     }

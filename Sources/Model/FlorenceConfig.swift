@@ -131,6 +131,9 @@ public struct TextConfig: Codable, Sendable, Equatable {
   public var earlyStopping: Bool? = nil
   public var maxLength: Int? = nil
   public var lengthPenalty: Float? = nil
+  /// lm_head shares `shared`'s weight unless false here or at the config's top level (then the checkpoint's
+  /// `lm_head.weight` is the head's own, as `save model` writes it for a model with an lm_head LoRA).
+  public var tieWordEmbeddings = true
 
   enum CodingKeys: String, CodingKey {
     case vocabSize = "vocab_size", dModel = "d_model", encoderLayers = "encoder_layers"
@@ -143,7 +146,7 @@ public struct TextConfig: Codable, Sendable, Equatable {
     case decoderStartTokenId = "decoder_start_token_id", forcedBosTokenId = "forced_bos_token_id"
     case forcedEosTokenId = "forced_eos_token_id", noRepeatNgramSize = "no_repeat_ngram_size"
     case numBeams = "num_beams", earlyStopping = "early_stopping", maxLength = "max_length"
-    case lengthPenalty = "length_penalty"
+    case lengthPenalty = "length_penalty", tieWordEmbeddings = "tie_word_embeddings"
   }
 
   public init() {}
@@ -178,6 +181,7 @@ public struct TextConfig: Codable, Sendable, Equatable {
     earlyStopping = try? c.decodeIfPresent(Bool.self, forKey: .earlyStopping)  // may also be the string "never"
     maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
     lengthPenalty = try c.decodeIfPresent(Float.self, forKey: .lengthPenalty)
+    tieWordEmbeddings = try get(.tieWordEmbeddings, tieWordEmbeddings)
   }
 }
 
@@ -190,6 +194,7 @@ public struct FlorenceConfig: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case vision = "vision_config", text = "text_config", projectionDim = "projection_dim"
+    case tieWordEmbeddings = "tie_word_embeddings"
   }
 
   public init(vision: VisionConfig = VisionConfig(), text: TextConfig = TextConfig()) {
@@ -203,6 +208,7 @@ public struct FlorenceConfig: Codable, Sendable, Equatable {
     vision = try c.decodeIfPresent(VisionConfig.self, forKey: .vision) ?? VisionConfig()
     text = try c.decodeIfPresent(TextConfig.self, forKey: .text) ?? TextConfig()
     projectionDim = try c.decodeIfPresent(Int.self, forKey: .projectionDim) ?? vision.projectionDim
+    if try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) == false { text.tieWordEmbeddings = false }
   }
 
   public func encode(to encoder: Encoder) throws {

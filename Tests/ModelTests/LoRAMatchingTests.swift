@@ -29,13 +29,15 @@ final class LoRAMatchingTests: XCTestCase {
       return n + 4 * (l.inFeatures + l.outFeatures)
     }
     XCTAssertEqual(nativeParams, 1_581_056)
-    // Maestro list: lm_head is in it, and flr cannot adapt the tied head, so it is refused clearly.
+    // Maestro list (lm_head included): SPEC §6.3's 91 modules, 1,929,928 parameters at r=8.
     let maestro = TargetModules.names(["q_proj", "o_proj", "k_proj", "v_proj", "linear", "Conv2d", "lm_head", "fc2"])
-    XCTAssertThrowsError(try model.loraTargets(maestro)) { error in
-      XCTAssertTrue("\(error)".contains("language_model.lm_head"), "\(error)")
-    }
-    let maestroNoHead = TargetModules.names(["q_proj", "o_proj", "k_proj", "v_proj", "linear", "Conv2d", "fc2"])
-    XCTAssertEqual(try model.loraTargets(maestroNoHead).count, 90)  // 91 minus lm_head
+    let maestroModules = try model.loraTargets(maestro)
+    XCTAssertEqual(maestroModules.count, 91)
+    XCTAssertEqual(maestroModules.last?.path, "language_model.lm_head")
+    var maestroConfig = LoRAConfig()
+    maestroConfig.rank = 8
+    maestroConfig.targets = maestro
+    XCTAssertEqual(try LoRAAdapter(name: "maestro", config: maestroConfig, model: model).parameterCount, 1_929_928)
   }
 
   func testMatchingRules() throws {
@@ -57,7 +59,7 @@ final class LoRAMatchingTests: XCTestCase {
     XCTAssertEqual(nativeProj.count, proj.count - 4)
     XCTAssertEqual(try model.loraTargets(.names(["conv"]), naming: .native).count, 4)
     // wrong types and no match
-    for bad in ["norm", "fn", "dw", "shared", "lm_head"] {
+    for bad in ["norm", "fn", "dw", "shared"] {
       XCTAssertThrowsError(try model.loraTargets(.names([bad]))) { error in
         XCTAssertTrue("\(error)".contains("only Linear and Conv2d"), "\(bad): \(error)")
       }

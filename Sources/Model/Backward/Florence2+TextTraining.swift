@@ -94,10 +94,8 @@ extension Florence2 {
     var result = TrainingStep(loss: loss, keptTokens: kept)
 
     // MARK: backward, top down
-    var dh = Tensor(zeros: hidden.shape)
-    Linear.backward(
-      dinp: dh.data, dweight: nil, dbias: nil, dout: dLogits.data, inp: hidden.data, weight: languageModel.shared.data,
-      rows: hidden.count / d, inFeatures: d, outFeatures: v)
+    // lm_head: frozen (tied) weight; a LoRA on it takes its A/B gradients from dLogits here.
+    var dh = languageModel.logitsBackward(dLogits, hidden: hidden)
     let dEncoderOutput = Tensor(zeros: encoderOutput.shape)
     // Each layer's activations are popped as backward reaches them, so they are freed once used.
     for layer in decoder.layers.reversed() {

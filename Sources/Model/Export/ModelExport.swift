@@ -45,8 +45,9 @@ public enum ModelExport {
     guard let sourceConfig = FileManager.default.contents(atPath: configPath) else {
       throw ModelError(file: configPath, "cannot read the loaded model's config.json")
     }
-    let config = try exportedConfig(sourceConfig, quantized: quantized, file: configPath)
     let (entries, tensorSummary) = try model.exportEntries(quantized: quantized)
+    let config = try exportedConfig(
+      sourceConfig, quantized: quantized, untiedHead: tensorSummary.untiedHead, file: configPath)
     var summary = Summary()
     summary.model = tensorSummary
     summary.tensors = entries.count
@@ -106,21 +107,32 @@ public enum ModelExport {
   /// The source config.json bytes, unchanged for a plain save. `quantized`: `"quantization_config": {…}` is
   /// inserted as the first key (the rest stays byte for byte, duplicate keys included). A plain save of a
   /// config that has a quantization_config drops it (the weights written are fp32), re-serialising the JSON.
-  static func exportedConfig(_ source: Data, quantized: Bool, file: String) throws -> Data {
+  /// `untiedHead` (lm_head written apart from the embeddings): `tie_word_embeddings` false at the top level and
+  /// in text_config, re-serialising the JSON; transformers and the remote code would otherwise tie lm_head back
+  /// to `shared` on load and drop the adapted head.
+  static func exportedConfig(_ source: Data, quantized: Bool, untiedHead: Bool = false, file: String) throws -> Data {
     guard let object = try? JSONSerialization.jsonObject(with: source) as? [String: Any] else {
       throw ModelError(file: file, "is not a JSON object")
     }
-    if quantized {
-      guard object["quantization_config"] == nil else { return source }  // already a bitsandbytes checkpoint
-      guard let brace = source.firstIndex(of: UInt8(ascii: "{")) else { throw ModelError(file: file, "no '{'") }
-      var out = Data(source[...brace])
-      out.append(contentsOf: Array("\n  \"quantization_config\": \(quantizationConfig),".utf8))
-      out.append(source[source.index(after: brace)...])
-      return out
+    var base = source
+    let dropQuantization = !quantized && object["quantization_config"] != nil
+    if untiedHead || dropQuantization {
+      var edited = object
+      if dropQuantization { edited["quantization_config"] = nil }
+      if untiedHead {
+        edited["tie_word_embeddings"] = false
+        if var text = edited["text_config"] as? [String: Any] {
+          text["tie_word_embeddings"] = false
+          edited["text_config"] = text
+        }
+      }
+      base = try JSONSerialization.data(withJSONObject: edited, options: [.prettyPrinted, .sortedKeys])
     }
-    guard object["quantization_config"] != nil else { return source }
-    var plain = object
-    plain["quantization_config"] = nil
-    return try JSONSerialization.data(withJSONObject: plain, options: [.prettyPrinted, .sortedKeys])
+    guard quantized, object["quantization_config"] == nil else { return base }  // already bitsandbytes: as is
+    guard let brace = base.firstIndex(of: UInt8(ascii: "{")) else { throw ModelError(file: file, "no '{'") }
+    var out = Data(base[...brace])
+    out.append(contentsOf: Array("\n  \"quantization_config\": \(quantizationConfig),".utf8))
+    out.append(base[base.index(after: brace)...])
+    return out
   }
 }

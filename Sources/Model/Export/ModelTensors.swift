@@ -1,5 +1,6 @@
 // The tensors `save model` writes: the model's state dict in the original (remote-code, microsoft) key naming,
-// as the remote code's save_pretrained leaves it (tied embeddings once, as `language_model.model.shared.weight`;
+// as the remote code's save_pretrained leaves it (tied embeddings once, as `language_model.model.shared.weight`,
+// unless an lm_head LoRA unties the head;
 // final_logits_bias and the visual_temporal_embed table included, since microsoft's files hold them). What the
 // model computes now is what is written: an attached (active) LoRA adapter is folded into each weight it wraps
 // as `merge` would fold it (same GEMM, same rounding) without touching the resident model; an adapter already
@@ -13,6 +14,8 @@ public struct ModelTensorsSummary: Sendable {
   public var mergedModules = 0  // LoRA layers folded into their base weight
   public var quantizedLayers = 0  // NF4 Linears written as bitsandbytes 4-bit
   public var dequantizedLayers = 0  // NF4 Linears written as fp32
+  /// lm_head written as a weight of its own (an lm_head LoRA folded in, or a head untied before).
+  public var untiedHead = false
 }
 
 extension Florence2 {
@@ -26,6 +29,7 @@ extension Florence2 {
     for entry in namedModules() {
       switch entry.kind {
       case .linear(let slot):
+        if entry.path == Self.lmHeadPath { continue }  // with the embeddings, below
         let layer = slot.get()
         let lora = layer as? LoRALinear
         let base = lora?.base ?? layer
@@ -95,6 +99,19 @@ extension Florence2 {
 
     let lm = languageModel
     add(CheckpointNaming.shared, lm.shared)
+    // lm_head: tied and unadapted, it is `shared` (written once, as the remote code's save_pretrained does).
+    // An active lm_head LoRA or a merged one unties it: its own weight (+ s·B·A), `shared` unchanged, and
+    // config.json says tie_word_embeddings false (ModelExport) so loaders do not tie it back. That flag unties
+    // the encoder's and decoder's embed_tokens from `shared` as well (transformers 5 and the remote code both
+    // tie all three only when it is true; lmhead.py saw them left random otherwise), so they are written too.
+    let headLoRA = lm.lmHead as? LoRALinear
+    if headLoRA != nil || !lm.isTied {
+      if headLoRA != nil { summary.mergedModules += 1 }
+      summary.untiedHead = true
+      entries.append(linearWeight(Self.lmHeadPath + ".weight", base: lm.lmHeadBase, lora: headLoRA?.lora))
+      add(CheckpointNaming.tiedEmbeddingNames[1], lm.shared)  // encoder.embed_tokens
+      add(CheckpointNaming.tiedEmbeddingNames[2], lm.shared)  // decoder.embed_tokens
+    }
     add(CheckpointNaming.finalLogitsBias, lm.finalLogitsBias)
     let e = "language_model.model.encoder", d = "language_model.model.decoder"
     add(e + ".embed_positions.weight", lm.encoder.embedPositions.weight)

@@ -4,13 +4,18 @@
 import FlrCore
 
 public final class LanguageModel {
-  /// [V, d]: the token embedding of encoder and decoder and, transposed, the LM head (one tensor, tied).
+  /// [V, d]: the token embedding of encoder and decoder and, while tied, the LM head's weight (one tensor).
   public let shared: Tensor
   public let encoder: BartEncoder
   public let decoder: BartDecoder
   public let finalLogitsBias: Tensor  // [1, V]
   public let vocabSize: Int, dim: Int
   let embedScale: Float
+  /// `language_model.lm_head`, nn.Linear(d, V, bias=False). A slot (like every Linear) so a LoRA layer can
+  /// stand in for it. Tied (tie_word_embeddings): a LinearLayer over `shared` itself, so the head and the
+  /// embedding lookups read one tensor. Untied (a checkpoint saved with tie_word_embeddings false, or a merged
+  /// lm_head LoRA): a weight of its own, the embeddings unchanged.
+  public var lmHead: LinearLayer
 
   init(_ w: Weights, config: TextConfig) {
     vocabSize = config.vocabSize
@@ -21,7 +26,22 @@ public final class LanguageModel {
     encoder = BartEncoder(model.child("encoder"), config: config)
     decoder = BartDecoder(model.child("decoder"), config: config)
     finalLogitsBias = w("final_logits_bias", [1, vocabSize])
+    // CheckpointNaming keeps `lm_head.weight` apart from `shared` only for an untied checkpoint.
+    if w.store.sources[w.prefix + "lm_head.weight"] != nil {
+      lmHead = LinearLayer(w.child("lm_head"), in: dim, out: vocabSize, bias: false)
+    } else {
+      lmHead = LinearLayer(weight: shared, bias: nil, in: dim, out: vocabSize)
+    }
   }
+
+  /// The head without any LoRA layer standing in for it.
+  public var lmHeadBase: LinearLayer { (lmHead as? LoRALinear)?.base ?? lmHead }
+
+  /// True while the head's weight is the shared embedding itself.
+  public var isTied: Bool { lmHeadBase.weight.data == shared.data }
+
+  /// Ties the head to `shared` again (unmerging an lm_head LoRA).
+  func tieHead() { lmHead = LinearLayer(weight: shared, bias: nil, in: dim, out: vocabSize) }
 
   /// ids [rows·T] -> embeddings [rows, T, d] (the encoder's embed_tokens, scale 1 for Florence-2)
   func embedTokens(_ ids: [Int32], rows: Int) -> Tensor {
@@ -31,13 +51,27 @@ public final class LanguageModel {
     return e
   }
 
-  /// hidden [..., d] -> logits [..., V] = hidden·sharedᵀ + final_logits_bias (SPEC §3.13)
+  /// hidden [..., d] -> logits [..., V] = lm_head(hidden) + final_logits_bias (SPEC §3.13). With a LoRA on
+  /// lm_head, lm_head(h) = h·Wᵀ + s·(drop(h)·Aᵀ)·Bᵀ (LoRALinear: B·A [V, d] is never formed).
   public func logits(_ hidden: Tensor) -> Tensor {
-    let rows = hidden.count / dim
-    let out = Tensor(uninitialized: Array(hidden.shape.dropLast()) + [vocabSize])
-    Linear.forward(
-      out: out.data, inp: hidden.data, weight: shared.data, bias: finalLogitsBias.data, rows: rows,
-      inFeatures: dim, outFeatures: vocabSize)
+    let head = lmHead
+    if type(of: head) == LinearLayer.self {  // the plain head: bias fused into the GEMM's output pass
+      let out = Tensor(uninitialized: Array(hidden.shape.dropLast()) + [vocabSize])
+      Linear.forward(
+        out: out.data, inp: hidden.data, weight: head.weight.data, bias: finalLogitsBias.data,
+        rows: hidden.count / dim, inFeatures: dim, outFeatures: vocabSize)
+      return out
+    }
+    let out = head.forward(hidden)  // [..., V]
+    for r in 0..<(out.count / vocabSize) {
+      Elementwise.addInPlace(out.data + r * vocabSize, finalLogitsBias.data, count: vocabSize)
+    }
     return out
+  }
+
+  /// dLogits [..., V], the logits' hidden input [..., d] -> d hidden [..., d]. The head's weight is frozen (its
+  /// LoRA layer, if any, accumulates its A/B gradients); final_logits_bias is a frozen buffer.
+  func logitsBackward(_ dLogits: Tensor, hidden: Tensor) -> Tensor {
+    lmHead.backward(dout: dLogits, input: hidden)
   }
 }

@@ -70,7 +70,13 @@ public final class LoRAAdapter {
     guard !isAttached else { return }
     for (entry, layer) in zip(entries, layers) {
       switch entry.kind {
-      case .linear(let slot): slot.set(layer as! LoRALinear)
+      case .linear(let slot):
+        let lora = layer as! LoRALinear
+        if entry.path == Florence2.lmHeadPath {  // the head a merge or unmerge left there (tied or not)
+          let current = slot.get()
+          lora.rebase(onto: (current as? LoRALinear)?.base ?? current)
+        }
+        slot.set(lora)
       case .conv2d(let slot): slot.set(layer as! LoRAConv2d)
       case .other: break
       }
@@ -93,17 +99,39 @@ public final class LoRAAdapter {
 
   /// W += s·B·A into every base weight (PEFT merge_adapter); the layers must be detached so LoRA is not
   /// applied twice. `unmerge` subtracts it again (exact up to float rounding, as PEFT's unmerge).
+  ///
+  /// lm_head is tied to the shared embedding: folding into its weight would change every embedding lookup
+  /// too. So its merge unties it: the head gets a weight of its own (the base weight + s·B·A), the embedding
+  /// stays as it was, and unmerge puts the previous head back (exactly).
   func merge() {
     guard !isMerged else { return }
-    for layer in layers { layer.foldIntoBase(sign: 1) }
+    for (entry, layer) in zip(entries, layers) {
+      if entry.path == Florence2.lmHeadPath, case .linear(let slot) = entry.kind, let head = layer as? LoRALinear {
+        let previous = slot.get()
+        slot.set(head.untiedMergedWeight(from: previous))
+        replacedHead = (slot, previous)
+      } else {
+        layer.foldIntoBase(sign: 1)
+      }
+    }
     isMerged = true
   }
 
   func unmerge() {
     guard isMerged else { return }
-    for layer in layers { layer.foldIntoBase(sign: -1) }
+    for (entry, layer) in zip(entries, layers) where entry.path != Florence2.lmHeadPath {
+      layer.foldIntoBase(sign: -1)
+    }
+    if let (slot, previous) = replacedHead { slot.set(previous) }
+    replacedHead = nil
     isMerged = false
   }
+
+  /// While merged: the head slot and the (tied) head it held before the merge.
+  private var replacedHead: (slot: LinearSlot, previous: LinearLayer)?
+
+  /// Adapts the LM head (`language_model.lm_head`).
+  public var adaptsLMHead: Bool { entries.contains { $0.path == Florence2.lmHeadPath } }
 
   /// Training mode switches dropout on for every LoRA layer.
   public func setTraining(_ on: Bool) {

@@ -53,6 +53,11 @@ public final class LoRAAdapters {
       throw LoRAError("cannot merge into \(layer.lora.path): its base weight is NF4-quantized (load without quantize)")
     }
     if active === adapter { try use(nil) }
+    if adapter.adaptsLMHead, let other = active, other.adaptsLMHead {
+      throw LoRAError(
+        "adapter '\(other.name)' is active on lm_head; merging '\(adapter.name)' unties lm_head under it. "
+          + "`use none` first")
+    }
     adapter.merge()
     return adapter
   }
@@ -60,6 +65,10 @@ public final class LoRAAdapters {
   @discardableResult
   public func unmerge() throws -> LoRAAdapter {
     guard let adapter = merged else { throw LoRAError("no adapter is merged") }
+    if adapter.adaptsLMHead, let other = active, other.adaptsLMHead {
+      throw LoRAError(
+        "adapter '\(other.name)' is active on the lm_head that merging '\(adapter.name)' untied; `use none` first")
+    }
     adapter.unmerge()
     return adapter
   }

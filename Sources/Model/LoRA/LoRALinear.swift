@@ -4,8 +4,8 @@
 import FlrCore
 
 public final class LoRALinear: LinearLayer, LoRALayer {
-  /// The layer this one replaced; put back by `detach`.
-  public let base: LinearLayer
+  /// The layer this one replaced; put back by `detach`. Only the LM head's can change (`rebase`).
+  public private(set) var base: LinearLayer
   public let lora: LoRAParameters
   // Kept from the training forward for backward: only the small [rows, r] product; dropout(x) and its mask
   // are rebuilt in backward from the input and the draw's stream state (LoRAParameters.redrawn).
@@ -74,6 +74,24 @@ public final class LoRALinear: LinearLayer, LoRALayer {
 
   /// Merging needs an fp32 base weight (not an NF4 one).
   public var canMerge: Bool { weight.count == inFeatures * outFeatures }
+
+  /// The LM head's layer may be replaced while this one is detached (merging an lm_head LoRA unties the head,
+  /// unmerging ties it again): attaching wraps the head that is there now. Same shape, same role.
+  func rebase(onto head: LinearLayer) {
+    precondition(head.inFeatures == inFeatures && head.outFeatures == outFeatures, "lm_head shape changed")
+    base = head
+  }
+
+  /// A plain layer with a copy of `base`'s weight + s·B·A (the untied head a merged lm_head LoRA leaves; the
+  /// tied weight itself is not touched). `base` is the layer in the slot now (this layer's base, or a head
+  /// merged before).
+  func untiedMergedWeight(from base: LinearLayer) -> LinearLayer {
+    let w = base.weight.copy()  // [out, in]
+    Gemm.matmul(
+      lora.loraB.data, lora.loraA.data, w.data, m: outFeatures, n: inFeatures, k: lora.rank, alpha: lora.scaling,
+      beta: 1)
+    return LinearLayer(weight: w, bias: base.bias, in: inFeatures, out: outFeatures)
+  }
 
   public func foldIntoBase(sign: Float) {
     // W [out, in] += sign · s · B [out, r] · A [r, in]

@@ -38,6 +38,9 @@ public struct Conv2dSlot {
 }
 
 extension Florence2 {
+  /// The LM head's module path (original naming; native: `lm_head`).
+  public static let lmHeadPath = "language_model.lm_head"
+
   /// Every module in named_modules() order (parents before children, shared modules once).
   public func namedModules() -> [ModuleEntry] {
     var list: [ModuleEntry] = []
@@ -162,9 +165,10 @@ extension Florence2 {
       }
       other(p + ".layernorm_embedding", "LayerNorm")
     }
-    // A Linear in torch, but tied to `shared` and computed in place by LanguageModel.logits: flr cannot adapt
-    // it (yet), so it is listed as a type a target may not hit.
-    other("language_model.lm_head", "Linear (tied LM head: LoRA on lm_head is not supported by flr)")
+    // nn.Linear(d, V, bias=False) tied to `shared` (SPEC §2.4). A LoRA on it adapts the output projection only;
+    // the embedding lookups keep reading `shared` (as PEFT's lora.Linear on a tied lm_head does).
+    let lm = languageModel
+    linear(Self.lmHeadPath, { lm.lmHead }, { lm.lmHead = $0 })
     return list
   }
 }

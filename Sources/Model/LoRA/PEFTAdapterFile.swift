@@ -80,7 +80,10 @@ public enum PEFTAdapterFile {
     for key in set.names {
       guard key.hasPrefix(prefix) else { unexpected.append(key); continue }
       let rest = String(key.dropFirst(prefix.count))
-      if rest == "lm_head.base_layer.weight" { continue }  // native save_embedding_layers copy (SPEC §6.3)
+      // PEFT's save_embedding_layers copy of the tied head's base weight (it turns this on by itself when lm_head
+      // is a target; SPEC §6.3): the base model's own weight, not part of the adapter. flr does not write it
+      // (V·d floats, 157 MB on base); PEFT loads adapters without it silently (lmhead.py checks this).
+      if rest == "lm_head.base_layer.weight" || rest == Florence2.lmHeadPath + ".base_layer.weight" { continue }
       if rest.hasSuffix(".lora_A.weight") {
         pairs[String(rest.dropLast(".lora_A.weight".count)), default: (nil, nil)].a = set[key]
       } else if rest.hasSuffix(".lora_B.weight") {

@@ -1,8 +1,8 @@
 // `load MODEL quantize=nf4` (the seed's --quantize): transformers' BitsAndBytesConfig(load_in_4bit, nf4,
 // double quant) replaces every nn.Linear by Linear4bit except the tied lm_head (OPTIMIZERS.md §7.1). In flr
 // the Linears are the LinearLayer slots of `namedModules()` (DaViT qkv/proj/fc1/fc2, BART q/k/v/out_proj,
-// fc1/fc2); lm_head is computed from the shared embedding and is not a slot, so it stays fp32 like the convs,
-// norms, embeddings and image_projection.
+// fc1/fc2). lm_head is a slot too (LoRA may wrap it) but is skipped: tied to the shared embedding, it stays
+// fp32 like the convs, norms, embeddings and image_projection, and a LoRA on it sits on the fp32 head.
 import FlrCheckpoints
 import FlrCore
 
@@ -32,7 +32,7 @@ extension Florence2 {
   public func quantizeLinearsNF4(sourceDType: String = "float32") throws -> QuantizationSummary {
     var summary = QuantizationSummary()
     for entry in namedModules() {
-      guard case .linear(let slot) = entry.kind else { continue }
+      guard case .linear(let slot) = entry.kind, entry.path != Self.lmHeadPath else { continue }
       let layer = slot.get()
       if layer is NF4LinearLayer { continue }
       guard type(of: layer) == LinearLayer.self else {

@@ -14,14 +14,17 @@ enum LoraCommand {
         "alpha", .float(0...1e6), default: .float(4), "LoRA alpha; the scale is alpha/r (alpha/sqrt(r) with rslora)"),
       OptionSpec(
         "targets", .string, default: .string(seedTargets),
-        "Comma-separated module names (PEFT suffix match), or re:REGEX (full match)"),
+        "Comma-separated module names (PEFT suffix match; lm_head: the LM head, tied to the embeddings), or "
+          + "re:REGEX (full match)"),
       OptionSpec("dropout", .float(0...1), default: .float(0.25), "Dropout on the LoRA input, in training only"),
       .flag("rslora", "Scale by alpha/sqrt(r) (rank-stabilised LoRA)"),
       OptionSpec(
         "init", .choice(["default", "gaussian"]), default: .string("default"), "Initialisation of A (B is zero)"),
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the initialisation"),
     ],
-    examples: ["lora rank=8 alpha=8", "lora vision targets=qkv,proj rslora"],
+    examples: [
+      "lora rank=8 alpha=8", "lora vision targets=qkv,proj rslora", "lora head targets=q_proj,v_proj,lm_head",
+    ],
     run: { arguments, session in try AdapterActions.create(arguments, session) })
 }
 
