@@ -220,6 +220,30 @@ final class FloraAccumulationTrainerTests: XCTestCase {
     }
   }
 
+  /// An absurd lr makes the loss non-finite: training stops, and weights, Flora state, projection seeds and
+  /// packs are those after the last step whose weights gave a finite loss (nothing pending), as recorded then.
+  func testNonFiniteLossRestoresWeightsSeedsAndEmptyPacks() throws {
+    let (t, adapters) = try makeTrainer { s in
+      s.epochs = 20
+      s.learningRate = 1e9
+      s.schedule = .none
+      s.accumulate = 2
+      s.accumulationRank = 4
+    }
+    defer { try? adapters.drop("t") }
+    let acc = try XCTUnwrap(t.compressedAccumulation)
+    var recorded: [(weights: [[Float]], seeds: [UInt64?], state: OptimizerState)] = []
+    t.onProgress = { _ in recorded.append((self.weights(t), acc.projectionSeeds, acc.saveState())) }
+    let outcome = try t.run()
+    guard case .diverged(let message) = outcome else { return XCTFail("expected divergence, got \(outcome)") }
+    XCTAssertTrue(message.contains("NaN") || message.contains("infinite"), message)
+    XCTAssertGreaterThan(t.step, 0, "diverges after some steps")
+    XCTAssertEqual(acc.pendingMicroBatches, 0)
+    XCTAssertEqual(weights(t), recorded[t.step - 1].weights)
+    XCTAssertEqual(acc.projectionSeeds, recorded[t.step - 1].seeds)
+    XCTAssertEqual(acc.saveState(), recorded[t.step - 1].state)
+  }
+
   /// What the seed cannot run is refused before training, saying why.
   func testSeedCrashesAreClearErrors() throws {
     XCTAssertThrowsError(
