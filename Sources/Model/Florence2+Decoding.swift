@@ -12,7 +12,8 @@
 // Row r of every call belongs to image r / beamsPerImage (after reorder: state.imageOfRow[r]). Cross-attention
 // keys/values are computed once per image in prepareDecoding and shared by its beams; self-attention keys and
 // values are appended per step. The logits are those of the full-sequence decoder at the same position
-// (tests compare them), including final_logits_bias; no logits processing happens here.
+// (tests compare them), including final_logits_bias; no logits processing happens here. The logits come from
+// LanguageModel.logits, so a LoRA on lm_head (tied head) applies to every step as it does to the full decoder.
 import FlrCore
 
 extension Florence2 {

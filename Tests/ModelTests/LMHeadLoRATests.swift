@@ -64,6 +64,25 @@ final class LMHeadLoRATests: XCTestCase {
     }
   }
 
+  /// ensure_weight_tying makes PEFT adapt the tied embeddings as well: refused with the reason.
+  func testEnsureWeightTyingIsRefused() throws {
+    let model = try LoRAFixtures.model(.native)
+    let source = Self.path("head_only_r2/native")
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-ewt-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(
+      atPath: source + "/adapter_model.safetensors", toPath: folder + "/adapter_model.safetensors")
+    var config = try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json")))
+        as? [String: Any])
+    config["ensure_weight_tying"] = true
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: folder + "/adapter_config.json"))
+    XCTAssertThrowsError(try PEFTAdapterFile.load(from: folder, name: "x", model: model)) { error in
+      XCTAssertTrue("\(error)".contains("ensure_weight_tying"), "\(error)")
+    }
+  }
+
   /// Loss 1e-5 absolute; gradients 1e-3 relative to each tensor's largest entry (BackwardLoRATests' bar).
   func testGradientsEqualAutograd() throws {
     let pixels = try LoRAFixtures.pixels()

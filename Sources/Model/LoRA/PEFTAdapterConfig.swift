@@ -88,6 +88,15 @@ enum PEFTAdapterConfig {
     case let regex as String: config.targets = .regex(regex)
     default: throw fail("target_modules is missing or neither a list nor a string")
     }
+    // ensure_weight_tying (peft >= 0.18) with lm_head targeted also puts LoRA Embedding layers on the tied
+    // `shared` / embed_tokens (lmhead.py saw lora_embedding_A/B there): flr adapts the head only.
+    if present("ensure_weight_tying") as? Bool == true,
+      try config.targets.matches(Florence2.lmHeadPath) || config.targets.matches("lm_head")
+    {
+      throw fail(
+        "ensure_weight_tying is true with lm_head targeted: PEFT then adapts the tied embeddings too, which flr "
+          + "does not (LoRA on lm_head alone is supported)")
+    }
     if let s = present("init_lora_weights") as? String, s == "gaussian" { config.initialization = .gaussian }
     // JSONSerialization does not keep key order; sorted keys make the lookup deterministic (see report).
     if let rp = present("rank_pattern") as? [String: Any] {
