@@ -117,6 +117,42 @@ final class LMHeadLoRATests: XCTestCase {
     }
   }
 
+  /// A LoRA on lm_head alone skips the decoder's backward: with dropout on (text dropout and LoRA dropout,
+  /// seeded) its gradients equal those of the full backward path (reach .encoder), and no d encoder output is
+  /// formed. Same products in the same order for A and B: 1e-6 relative.
+  func testHeadOnlyShortcutEqualsFullBackward() throws {
+    let model = try LoRAFixtures.model(.original)
+    let ref = try ModelFixtures.reference()
+    var config = LoRAConfig()
+    config.targets = .names(["lm_head"])
+    config.dropout = 0.3
+    config.seed = 7
+    var grads: [(Float, [Float], [Float], Bool)] = []
+    for reach in [GradientReach.decoder, .encoder] {
+      let adapter = try LoRAAdapter(name: "h", config: config, model: model)
+      var rng = SeededRNG(seed: 8)
+      let layer = adapter.layers[0]
+      for i in 0..<layer.lora.loraB.count { layer.lora.loraB.data[i] = 0.05 * rng.normal() }
+      adapter.attach()
+      adapter.setTraining(true)
+      adapter.zeroGradients()
+      let step = try model.trainingStep(
+        pixelValues: try LoRAFixtures.pixels(), promptIds: try ref.ids("input_ids"), labels: try ref.ids("labels"),
+        options: TrainingOptions(dropout: true, visionDropout: false, reach: reach, seed: 3))
+      grads.append((step.loss, layer.lora.gradA.toArray(), layer.lora.gradB.toArray(), step.encoderOutput == nil))
+      adapter.setTraining(false)
+      adapter.detach()
+    }
+    XCTAssertTrue(grads[0].3, "head only: no decoder backward")
+    XCTAssertFalse(grads[1].3)
+    XCTAssertEqual(grads[0].0, grads[1].0)
+    for (a, b) in [(grads[0].1, grads[1].1), (grads[0].2, grads[1].2)] {
+      XCTAssertGreaterThan(a.map(abs).max() ?? 0, 0)
+      XCTAssertLessThan(
+        relativeError(Tensor(shape: [a.count], values: a), Tensor(shape: [b.count], values: b)), 1e-6)
+    }
+  }
+
   /// Generation reads the head through decoderStep: with an lm_head LoRA the KV-cache steps still equal the
   /// full-sequence decoder (DecodingTests' 1e-5), and differ from the base model's.
   func testDecoderStepUsesAdaptedHead() throws {

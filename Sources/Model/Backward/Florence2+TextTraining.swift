@@ -76,11 +76,14 @@ extension Florence2 {
     // MARK: decoder and loss
     h = decoder.embed(decoderIds, rows: b, firstPosition: 0, shared: languageModel.shared)
     _ = ctx.dropout(h, p: text.dropout)  // frozen embeddings: the mask is not needed for backward
+    // A LoRA on lm_head alone: its A/B gradients come from dLogits and the decoder output, so nothing below the
+    // head is differentiated (no decoder activations kept, no d hidden). Same random stream as the full path.
+    let headOnly = reach == .decoder && languageModel.lmHead is LoRALinear && !decoderHasLoRA
     var decoderLayers: [LayerActivations<BartDecoderLayerSaved>] = []
     for layer in decoder.layers {
-      if textRecompute { decoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
+      if textRecompute && !headOnly { decoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
       let (y, saved) = layer.forwardTrain(h, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx)
-      if !textRecompute { decoderLayers.append(.kept(saved)) }
+      if !textRecompute && !headOnly { decoderLayers.append(.kept(saved)) }
       h = y
     }
     let hidden = h
@@ -95,6 +98,10 @@ extension Florence2 {
 
     // MARK: backward, top down
     // lm_head: frozen (tied) weight; a LoRA on it takes its A/B gradients from dLogits here.
+    if headOnly, let head = languageModel.lmHead as? LoRALinear {
+      head.accumulateGradients(dout: dLogits, input: hidden, dinput: nil)
+      return result
+    }
     var dh = languageModel.logitsBackward(dLogits, hidden: hidden)
     let dEncoderOutput = Tensor(zeros: encoderOutput.shape)
     // Each layer's activations are popped as backward reaches them, so they are freed once used.
@@ -132,5 +139,17 @@ extension Florence2 {
     for i in 0..<b { (dFeatures.data + i * n * d).update(from: dMerged.data + i * s * d, count: n * d) }
     result.imageFeatures = dFeatures
     return result
+  }
+}
+
+extension Florence2 {
+  /// Some decoder Linear carries a LoRA layer (its gradient needs the decoder's backward).
+  var decoderHasLoRA: Bool {
+    namedModules().contains { entry in
+      guard entry.path.hasPrefix("language_model.model.decoder."), case .linear(let slot) = entry.kind else {
+        return false
+      }
+      return slot.get() is LoRALinear
+    }
   }
 }

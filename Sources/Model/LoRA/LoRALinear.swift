@@ -35,6 +35,13 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   /// dout [..., out], input [..., in] -> dinput [..., in]; accumulates gradA [r, in] and gradB [out, r].
   public override func backward(dout: Tensor, input: Tensor) -> Tensor {
     let dinput = base.backward(dout: dout, input: input)
+    accumulateGradients(dout: dout, input: input, dinput: dinput)
+    return dinput
+  }
+
+  /// gradA [r, in] and gradB [out, r] from dout [..., out]; adds the LoRA branch's share of d input into
+  /// `dinput` when one is given (nil: nothing below this layer needs a gradient, e.g. a LoRA on lm_head alone).
+  public func accumulateGradients(dout: Tensor, input: Tensor, dinput: Tensor?) {
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
     let redrawn = lora.redrawn(input)
     let xd = redrawn?.dropped ?? input
@@ -52,18 +59,17 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: rows, n: r, k: outFeatures, alpha: s)
     // gradA [r, in] += ddownᵀ · xd
     Gemm.matmul(ddown.data, xd.data, lora.gradA.data, m: r, n: inFeatures, k: rows, transA: true, beta: 1)
-    if let mask = redrawn?.mask {
+    if let dinput, let mask = redrawn?.mask {
       let dxd = Tensor(zeros: input.shape)
       Gemm.matmul(ddown.data, lora.loraA.data, dxd.data, m: rows, n: inFeatures, k: r)
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
       withExtendedLifetime(dxd) {}
-    } else {
+    } else if let dinput {
       Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
     }
     lora.backwardDone()
     savedDown = nil
     withExtendedLifetime((xd, down, ddown, redrawn)) {}
-    return dinput
   }
 
   /// Drops what the training forward kept (after backward, or when leaving training).
