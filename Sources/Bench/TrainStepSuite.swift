@@ -11,7 +11,12 @@ let trainStepSuite = BenchSuite(
   summary: "Florence-2 base: one forward+backward step (64-token caption), time and peak RSS per checkpointing mode"
 ) {
   let model: Florence2
-  do { model = try Florence2.random(config: FlorenceConfig()) } catch {
+  // FLR_TRAIN_STEP_ATTENTION_DROPOUT=P: BART attention-probability dropout (Florence-2's config.json: 0.1).
+  var config = FlorenceConfig()
+  if let p = Float(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_ATTENTION_DROPOUT"] ?? "") {
+    config.text.attentionDropout = p
+  }
+  do { model = try Florence2.random(config: config) } catch {
     print("train-step: \(error)")
     return
   }

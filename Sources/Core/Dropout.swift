@@ -64,9 +64,56 @@ public struct AttentionDropout: @unchecked Sendable {
       return
     }
     // One seed per block (xor with an odd multiple of the index; SeededRNG's splitmix spreads it), so blocks
-    // drawn on different threads in any order give the same masks.
-    var rng = SeededRNG(seed: seed ^ (UInt64(block + 1) &* 0xD1B5_4A32_D192_ED03))
-    let keep = 1 / (1 - p)
-    for i in 0..<count { out[i] = rng.nextFloat() < p ? 0 : probs[i] * keep }
+    // drawn on different threads in any order give the same masks. Entry i is dropped when a 24-bit uniform
+    // u < p·2²⁴ (Dropout.forward's nextFloat() < p). Four xoshiro256** streams side by side give 8 such draws per
+    // step (two 24-bit fields of each 64-bit output): 0.9 ns per entry against 4 ns for one scalar draw each
+    // (12 x 590² BART-base encoder probabilities, -O, loaded machine), about 0.3 s less CPU per base step.
+    var scalar = SeededRNG(seed: seed ^ (UInt64(block + 1) &* 0xD1B5_4A32_D192_ED03))
+    var rng = Xoshiro4(&scalar)
+    let keep = 1 / (1 - p), threshold = Int32((p * 0x1p24).rounded(.up))
+    let vkeep = SIMD4<Float>(repeating: keep), vthreshold = SIMD4<Int32>(repeating: threshold)
+    var i = 0
+    while i + 8 <= count {
+      let r = rng.next()
+      let m0 = vkeep.replacing(with: 0, where: SIMD4<Int32>(truncatingIfNeeded: r &>> 40) .< vthreshold)
+      let m1 = vkeep.replacing(with: 0, where: SIMD4<Int32>(truncatingIfNeeded: (r &>> 16) & 0xFF_FFFF) .< vthreshold)
+      let p0 = UnsafeRawPointer(probs + i).loadUnaligned(as: SIMD4<Float>.self)
+      let p1 = UnsafeRawPointer(probs + i + 4).loadUnaligned(as: SIMD4<Float>.self)
+      UnsafeMutableRawPointer(out + i).storeBytes(of: p0 * m0, as: SIMD4<Float>.self)
+      UnsafeMutableRawPointer(out + i + 4).storeBytes(of: p1 * m1, as: SIMD4<Float>.self)
+      i += 8
+    }
+    while i < count {
+      out[i] = probs[i] * (Int32(truncatingIfNeeded: scalar.nextUInt64() >> 40) < threshold ? 0 : keep)
+      i += 1
+    }
+  }
+}
+
+/// Four xoshiro256** generators in the lanes of SIMD4<UInt64> (the multiplications by 5 and 9 as shifts and adds,
+/// which AVX2 has for 64-bit lanes), seeded from 16 outputs of a SeededRNG.
+private struct Xoshiro4 {
+  var s0: SIMD4<UInt64>, s1: SIMD4<UInt64>, s2: SIMD4<UInt64>, s3: SIMD4<UInt64>
+
+  init(_ rng: inout SeededRNG) {
+    func lanes() -> SIMD4<UInt64> { SIMD4(rng.nextUInt64(), rng.nextUInt64(), rng.nextUInt64(), rng.nextUInt64()) }
+    s0 = lanes()
+    s1 = lanes()
+    s2 = lanes()
+    s3 = lanes()
+  }
+
+  @inline(__always) mutating func next() -> SIMD4<UInt64> {
+    let times5 = (s1 &<< 2) &+ s1
+    let rotated = (times5 &<< 7) | (times5 &>> 57)
+    let result = (rotated &<< 3) &+ rotated  // rotl(s1·5, 7)·9
+    let t = s1 &<< 17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 &<< 45) | (s3 &>> 19)
+    return result
   }
 }
