@@ -12,9 +12,11 @@ public enum PEFTAdapterFile {
 
   /// Writes `adapter` into `folder` (created if needed): adapter_config.json and adapter_model.safetensors are
   /// replaced together, so a failure or crash at any point leaves the old adapter as it was.
-  /// `alsoWrite(temporaryFolder)` may add files (training state …) that then belong to the same unit.
+  /// `alsoWrite(temporaryFolder)` may add files (training state …) that then belong to the same unit;
+  /// `dropping` names files of the old folder that must not survive beside the new adapter (a stale training
+  /// state), removed in the same unit.
   public static func save(
-    _ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original,
+    _ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original, dropping: Set<String> = [],
     alsoWrite: ((String) throws -> Void)? = nil
   ) throws {
     var tensors: [(name: String, tensor: Tensor)] = []
@@ -43,8 +45,10 @@ public enum PEFTAdapterFile {
     let json = PEFTAdapterConfig.json(
       config, targets: targets, rankPattern: config.rankPattern, alphaPattern: config.alphaPattern)
     // Both files as one unit: built in a temporary folder, renamed into place (AtomicFolder). A stale legacy
-    // adapter_model.bin is dropped (a loader would otherwise find two weight files); other files stay.
-    try AtomicFolder.write(folder, existing: .replaceEntries(dropping: ["adapter_model.bin"])) { temporary in
+    // adapter_model.bin is dropped (a loader would otherwise find two weight files), and `dropping`; other files
+    // stay.
+    let existing = AtomicFolder.Existing.replaceEntries(dropping: dropping.union(["adapter_model.bin"]))
+    try AtomicFolder.write(folder, existing: existing) { temporary in
       try SafetensorsWriter.write(
         entries: tensors.map { .float($0.name, $0.tensor) }, to: temporary + "/adapter_model.safetensors",
         metadata: ["format": "pt"])

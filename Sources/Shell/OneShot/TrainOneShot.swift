@@ -62,6 +62,11 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("dataset_dir"), help: "Folder of img.jpg + img.txt pairs.") var datasetDir: String?
   @Option(name: .customLong("dataset"), help: "Folder with metadata.jsonl, or the file.") var dataset: String?
   @Option(name: .customLong("output_dir"), help: "Where the LoRA is saved.") var outputDir: String
+  // flr only (not a seed flag): the seed has no choice here; its behaviour is `seed`, flr's default `averaged`.
+  @Option(
+    name: .customLong("sf_save"),
+    help: "flr only: ProdigyPlusScheduleFree saves averaged weights (default) or switches in place as the seed (seed).")
+  var sfSave: String?
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
 
@@ -81,6 +86,9 @@ struct TrainOneShot: ParsableCommand {
             + (optimizerName ?? "the default ProdigyPlusScheduleFree"))
       }
     }
+    if let sfSave, TrainerSettings.ScheduleFreeSave(rawValue: sfSave) == nil {
+      throw ValidationError("--sf_save must be averaged or seed")
+    }
     if let scheduler, scheduler != "OneCycle" { throw ValidationError("--scheduler must be OneCycle") }
     if let logWith, !["all", "wandb", "tensorboard"].contains(logWith) {
       throw ValidationError("--log_with must be one of all, wandb, tensorboard")
@@ -96,6 +104,11 @@ struct TrainOneShot: ParsableCommand {
       notes.append(
         "--optimizer_rank has no effect: the seed parses it and never uses it (Flora's own rank= goes in "
           + "--optimizer_args)")
+    }
+    if sfSave == "seed", optimizerWord != OptimizerKind.prodigy.rawValue {
+      notes.append(
+        "--sf_save seed has no effect with --optimizer_name \(optimizerName ?? ""): only "
+          + "ProdigyPlusScheduleFree keeps averaged weights apart from training")
     }
     if let accumulationRank, gradientAccumulationSteps <= 1 {
       notes.append(
@@ -136,7 +149,7 @@ struct TrainOneShot: ParsableCommand {
           ("sample_every_epochs", sampleEveryNEpochs.map(String.init)),
           ("save_every_steps", saveEveryNSteps.map(String.init)),
           ("save_every_epochs", saveEveryNEpochs.map(String.init)),
-          ("out", outputDir), ("name", name), ("log", logWith),
+          ("out", outputDir), ("name", name), ("log", logWith), ("sf_save", sfSave),
         ], flags: [("shuffle_captions", shuffleCaptions)]),
     ]
   }

@@ -25,6 +25,8 @@ public struct SavedTrainerSettings: Codable, Equatable {
   var visionDropout: Bool?
   var featureCaching: Bool
   var saveState: Bool
+  /// Absent in states written before sf_save existed: averaged.
+  var scheduleFreeSave: String?
   var shuffleCaptions: Bool
   var frozenParts: Int
   var captionDropout: String
@@ -64,6 +66,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
     visionDropout = s.visionDropout
     featureCaching = s.featureCaching
     saveState = s.saveState
+    scheduleFreeSave = s.scheduleFreeSave.rawValue
     shuffleCaptions = s.augmentation.shuffle
     frozenParts = s.augmentation.frozenParts
     captionDropout = bits(s.augmentation.dropout)
@@ -116,6 +119,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
     s.visionDropout = visionDropout
     s.featureCaching = featureCaching
     s.saveState = saveState
+    s.scheduleFreeSave = try scheduleFreeSave.map { try choice($0, "sf_save") } ?? .averaged
     s.augmentation = CaptionAugmentation(
       shuffle: shuffleCaptions, frozenParts: frozenParts, dropout: try double(captionDropout, "caption_dropout"))
     s.maxLength = maxLength

@@ -89,6 +89,16 @@ public final class TrainableParameters {
   /// averaged iterate apart from the training one), then puts the training weights back.
   public func withEvaluationWeights<T>(_ optimizer: (any Optimizer)?, _ body: () throws -> T) rethrows -> T {
     guard let optimizer else { return try body() }
+    let kept = adoptEvaluationWeights(optimizer)
+    defer { restore(kept) }
+    return try body()
+  }
+
+  /// Writes the optimizer's evaluation weights into the adapter for good (a new run on this adapter starts from
+  /// what `save` writes, not from the training iterate) and returns the values they replaced. The optimizer's
+  /// state still describes the old values: only `restore` them before stepping it again.
+  @discardableResult
+  public func adoptEvaluationWeights(_ optimizer: any Optimizer) -> Snapshot {
     let kept = snapshot()
     for (i, g) in groups.enumerated() {
       let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.count)
@@ -96,8 +106,7 @@ public final class TrainableParameters {
       g.values.update(from: tmp, count: g.count)
       tmp.deallocate()
     }
-    defer { restore(kept) }
-    return try body()
+    return kept
   }
 }
 

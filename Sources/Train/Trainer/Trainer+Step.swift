@@ -25,6 +25,9 @@ extension Trainer {
       return (weights: parameters.snapshot(), optimizer: acc.saveState())
     }
     while micro < k, let batch = batches.next() {
+      // The seed calls optimizer.train() before every micro-batch: back to y in place after an in-place eval()
+      // (sf_save=seed, or a state saved in eval mode); a no-op in train mode and for other optimizers.
+      scheduleFree?.train()
       let loss = try microBatch(batch)
       guard loss.isFinite else {
         return .diverged(
@@ -185,7 +188,17 @@ extension Trainer {
 
   // MARK: sample and save
 
+  /// The optimizer when it is schedule-free (ProdigyPlusScheduleFree: averaged weights differ from training's).
+  var scheduleFree: ProdigyPlusScheduleFree? { optimizer as? ProdigyPlusScheduleFree }
+
+  /// Whether the run's own samples and saves use the weights in place, as the seed does (sf_save=seed).
+  var savesInPlace: Bool { settings.scheduleFreeSave == .seed && scheduleFree != nil }
+
   func sample(_ when: String) throws {
+    // sf_save=seed: the seed's optimizer.eval() before sampling, in place and not undone until the next step's
+    // first micro-batch, so a save at the same step writes x. Done with or without a sampling hook: the switch
+    // is part of the trajectory.
+    if savesInPlace { scheduleFree?.eval() }
     guard let onSample else { return }
     onLine("samples at \(when):")
     parameters.adapter.setTraining(false)
@@ -203,10 +216,11 @@ extension Trainer {
     onLine("saved \(folder.path)")
   }
 
-  /// The PEFT adapter with the evaluation weights and, with `saveState`, the training state, as one unit
-  /// (TrainerCheckpoint.saveAdapter).
+  /// The run's own save (save_every_*, the final one in out/NAME): the PEFT adapter with the evaluation weights
+  /// (sf_save=seed: the weights in place, y or x as the seed has them) and, with `saveState`, the training state,
+  /// as one unit (TrainerCheckpoint.saveAdapter).
   public func save(to folder: URL) throws {
-    try saveAdapter(to: folder, withState: settings.saveState)
+    try saveAdapter(to: folder, withState: settings.saveState, inPlace: savesInPlace)
     savedFolders.append(folder)
   }
 

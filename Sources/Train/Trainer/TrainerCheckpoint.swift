@@ -21,6 +21,8 @@ public struct TrainerCheckpoint: Codable, Equatable {
   public static let stateFile = "trainer_state.json"
   public static let tensorFile = "optimizer.safetensors"
   static let format = "flr-trainer-state"
+  /// Both files: a save without state drops them (PEFTAdapterFile.save `dropping:`).
+  public static let stateFiles: Set<String> = [stateFile, tensorFile]
 
   var format = TrainerCheckpoint.format
   var version = 1
@@ -103,15 +105,22 @@ extension Trainer {
   /// temporary folder that is renamed into place, so a crash or a full disk leaves the complete old adapter with
   /// its old state, or the complete new ones, never a new adapter beside an old state. Every save goes through
   /// here: `save [NAME] DIR [state]`, and the run's own saves (save_every_*, final, with `save_state`).
-  public func saveAdapter(to folder: URL, naming: ModuleNaming = .original, withState: Bool) throws {
+  /// Without `withState`, training state files an earlier `save DIR state` left in `folder` are removed in the
+  /// same unit: beside the new adapter they would resume another point of the run. `inPlace` writes the weights
+  /// as they are (sf_save=seed's run saves) instead of the evaluation weights.
+  public func saveAdapter(
+    to folder: URL, naming: ModuleNaming = .original, withState: Bool, inPlace: Bool = false
+  ) throws {
     // Taken before the evaluation weights are swapped in: the state keeps the training values.
     let state = withState ? try stateFiles() : nil
+    let write = {
+      try PEFTAdapterFile.save(
+        self.parameters.adapter, to: folder.path, naming: naming,
+        dropping: withState ? [] : TrainerCheckpoint.stateFiles,
+        alsoWrite: state.map { files in { temporary in try files.write(into: temporary) } })
+    }
     do {
-      try parameters.withEvaluationWeights(optimizer) {
-        try PEFTAdapterFile.save(
-          parameters.adapter, to: folder.path, naming: naming,
-          alsoWrite: state.map { files in { temporary in try files.write(into: temporary) } })
-      }
+      if inPlace { try write() } else { try parameters.withEvaluationWeights(optimizer, write) }
     } catch {
       throw TrainerError(
         "cannot save the adapter\(withState ? " and its training state" : "") to \(folder.path): \(error)")

@@ -8,6 +8,13 @@ import Foundation
 public struct TrainerSettings: Sendable {
   public enum Schedule: String, Sendable, CaseIterable { case none, onecycle }
   public enum LogKind: String, Sendable, CaseIterable { case none, jsonl, tensorboard, all }
+  /// Which weights a schedule-free run (prodigy-sf) samples with and saves at its own sample/save points.
+  /// `averaged`: the averaged iterate x computed into a scratch buffer, training untouched (the schedule-free
+  /// authors' recommendation). `seed`: the seed's in-place `optimizer.eval()` before each sample, nothing before
+  /// a save (so a save writes y unless a sample came just before it), `optimizer.train()` at the next step's
+  /// first micro-batch; the fp32 round trip perturbs y, which changes the trajectory as in the seed
+  /// (OPTIMIZERS.md §1, §5.7-5.8). No effect with other optimizers (their weights are the only ones).
+  public enum ScheduleFreeSave: String, Sendable, CaseIterable { case averaged, seed }
 
   public var epochs = 5
   public var learningRate = 1e-4
@@ -37,6 +44,7 @@ public struct TrainerSettings: Sendable {
   /// Auto-saves (`save_every_*` and the final one in `out/name`) also write the optimizer state, position and
   /// options, so `load adapter=DIR` + `train resume` continues from them in a new process.
   public var saveState = false
+  public var scheduleFreeSave: ScheduleFreeSave = .averaged
   public var augmentation = CaptionAugmentation.none
   /// Label ids kept per caption, `<s>` and `</s>` included (the processor's 1024 by default).
   public var maxLength = 1024

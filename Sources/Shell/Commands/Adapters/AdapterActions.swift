@@ -104,7 +104,8 @@ enum AdapterActions {
         try trainer.saveAdapter(
           to: URL(fileURLWithPath: expand(folder), isDirectory: true), naming: naming, withState: withState)
       } else {
-        try PEFTAdapterFile.save(adapter, to: expand(folder), naming: naming)
+        // A training state left in DIR by an earlier `save DIR state` would resume another run beside this adapter.
+        try PEFTAdapterFile.save(adapter, to: expand(folder), naming: naming, dropping: TrainerCheckpoint.stateFiles)
       }
     } catch let error as TrainerError {
       throw ShellError("save: \(error.message)")

@@ -24,7 +24,9 @@ enum SaveCommand {
     details: """
       An adapter folder gets adapter_config.json and adapter_model.safetensors, written together as one unit \
       (a temporary folder renamed into place): a failed or interrupted save leaves the previous adapter as it \
-      was, and other files in the folder (training logs, checkpoints) stay.
+      was, and other files in the folder (training logs, checkpoints) stay, except a training state an earlier \
+      `save DIR state` left there (trainer_state.json, optimizer.safetensors): a save without `state` removes \
+      it in the same unit, since `train resume` would otherwise continue from a state that is not this adapter's.
       Which weights: an adapter trained in this session is written as its run's own saves write it, with the \
       weights meant for use. For optimizer=prodigy-sf (schedule-free) these are the averaged weights \
       x = lerp(y, z, 1 - 1/beta1), computed beside training as the schedule-free authors recommend; the resident \

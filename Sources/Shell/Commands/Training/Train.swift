@@ -54,6 +54,10 @@ enum TrainCommand {
       OptionSpec("out", .path, settable: false, "Folder for saved adapters (out/NAME/step-N, final in out/NAME)"),
       OptionSpec("name", .string, "Run name for saving and logging (default: the adapter's name)"),
       .flag("save_state", "Saves also write optimizer state and position, for `train resume` in a new process"),
+      OptionSpec(
+        "sf_save", .choice(TrainerSettings.ScheduleFreeSave.allCases.map(\.rawValue)), default: .string("averaged"),
+        "prodigy-sf: the run's samples and saves use the averaged weights computed beside training (averaged), "
+          + "or switch the weights in place as the seed does (seed)"),
       OptionSpec("from", .path, settable: false, "train resume: the folder a run was saved to with its state"),
       OptionSpec(
         "log", .choice(["tensorboard", "jsonl", "none", "wandb", "all"]), default: .string("none"),
@@ -84,6 +88,17 @@ enum TrainCommand {
       and conv LoRA factors the seed cannot project (a lora_A whose rank is below the kernel width, e.g. the 7x7 \
       patch conv at r=4), are refused before training starts. Packs, seeds and the micro-batch count are part of \
       the saved state.
+      Schedule-free (optimizer=prodigy-sf) trains an iterate y and keeps a second sequence z; the weights meant \
+      for use are the average x = lerp(y, z, 1 - 1/beta1). sf_save=averaged (default): the run's samples and \
+      saves (save_every_*, the final one) use x computed into a scratch buffer, y is untouched (the schedule-free \
+      authors' recommendation). sf_save=seed does what train_florence_peft.py does: optimizer.eval() switches \
+      the weights to x in place before each sample, nothing switches before a save (a save writes y, or x when a \
+      sample came just before it at the same step or epoch end, the final save included), and optimizer.train() \
+      switches back at the next step's first micro-batch; this fp32 round trip perturbs y by about an ulp per \
+      sample, so the run follows the seed's trajectory, not the averaged run's. With other optimizers sf_save \
+      changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
+      whichever sf_save was given. A new `train` (not resume) on an adapter whose last run in this session was \
+      prodigy-sf starts from x (what `save` writes), not the training iterate; that run cannot be resumed after.
       """,
     run: run)
 
@@ -98,8 +113,10 @@ enum TrainCommand {
       let dataset = try TrainingState.requireDataset(session, for: "train")
       let adapter = try SessionAdapters.active(session)
       let settings = try settings(arguments, adapter: adapter, session: session)
-      trainer = try Trainer(
-        model: loaded.model, tokenizer: loaded.tokenizer, dataset: dataset, adapter: adapter, settings: settings)
+      trainer = try startingFromEvaluationWeights(of: adapter, session) {
+        try Trainer(
+          model: loaded.model, tokenizer: loaded.tokenizer, dataset: dataset, adapter: adapter, settings: settings)
+      }
       for warning in trainer.optimizerWarnings { session.note("train: \(warning)") }
       prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
       session.out.line(describe(trainer))
@@ -122,6 +139,27 @@ enum TrainCommand {
           + "adapter and optimizer state kept: `train resume` continues")
     case .diverged(let message):
       throw ShellError(message)
+    }
+  }
+
+  /// A new run on an adapter this session trained starts from the weights `save` would write (schedule-free: the
+  /// averaged x, not the training iterate y); if the new trainer cannot be built, the old run's values go back.
+  static func startingFromEvaluationWeights(
+    of adapter: LoRAAdapter, _ session: Session, _ make: () throws -> Trainer
+  ) throws -> Trainer {
+    guard let previous = TrainingState.trainer(of: adapter, session) else { return try make() }
+    let replaced = previous.parameters.adoptEvaluationWeights(previous.optimizer)
+    do {
+      let trainer = try make()
+      if previous.settings.optimizer == .prodigy {
+        session.note(
+          "train: \(adapter.name) starts from the averaged weights of its prodigy-sf run (what `save` writes), "
+            + "not the training iterate; that run can no longer be resumed")
+      }
+      return trainer
+    } catch {
+      previous.parameters.restore(replaced)
+      throw error
     }
   }
 
@@ -203,6 +241,7 @@ enum TrainCommand {
     if let v = a.string("vision_dropout") { s.visionDropout = v == "on" }
     s.featureCaching = a.string("feature_cache") != "off"
     s.saveState = a.flag("save_state")
+    s.scheduleFreeSave = TrainerSettings.ScheduleFreeSave(rawValue: a.string("sf_save") ?? "averaged") ?? .averaged
     s.augmentation = CaptionAugmentation(
       shuffle: a.flag("shuffle_captions"), frozenParts: a.int("frozen_parts") ?? 0,
       dropout: a.double("caption_dropout") ?? 0)
@@ -261,6 +300,15 @@ enum TrainCommand {
           ? "  Flora compressed accumulation: rank \(rank) random projections over \(s.accumulate) micro-batches "
             + "(FloraAccelerator; adds projection noise)"
           : "  accumulation_rank=\(rank): compression off with accumulate=1 (as FloraAccelerator); plain Flora")
+    }
+    if s.optimizer == .prodigy {
+      parts.append(
+        s.scheduleFreeSave == .seed
+          ? "  sf_save=seed: the seed's in-place optimizer.eval() before each sample, optimizer.train() at the next "
+            + "step (perturbs the trajectory as the seed does); saves write the weights in place (y, or x after a sample)"
+          : "  sf_save=averaged: samples and saves use the schedule-free average x, computed beside training")
+    } else if s.scheduleFreeSave == .seed {
+      parts.append("  sf_save=seed has no effect with \(t.optimizer.name): only prodigy-sf has averaged weights apart")
     }
     if let run = s.runFolder { parts.append("  saving to \(run.path)\(s.saveState ? " with training state" : "")") }
     return parts.joined(separator: "\n")
