@@ -123,6 +123,36 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     XCTAssertTrue(try XCTUnwrap(averaged.optimizer as? ProdigyPlusScheduleFree).trainMode)
   }
 
+  /// sf_save=seed stopped right after a sampling step (weights x in place, eval mode), saved with its state and
+  /// resumed by a new Trainer: the state keeps x and the mode, the first micro-batch's train() switches back, and
+  /// the run ends on the straight seed run's weights, bit for bit.
+  func testSeedModeResumesFromEvalModeBitForBit() throws {
+    let (straight, straightAdapters) = try makeTrainer { withSavePoints(&$0, .seed, "straight") }
+    XCTAssertEqual(try straight.run(), .finished)
+    let expected = weights(straight)
+    try straightAdapters.drop("t")
+
+    let saved = folder.appendingPathComponent("saved")
+    do {
+      let (first, adapters) = try makeTrainer { withSavePoints(&$0, .seed, "first") }
+      defer { try? adapters.drop("t") }
+      XCTAssertEqual(try first.run(isCancelled: { first.step >= 2 }), .stopped)
+      XCTAssertFalse(try XCTUnwrap(first.scheduleFree).trainMode, "step 2 sampled: eval mode")
+      try first.saveState(to: saved)
+    }
+    let (model, tokenizer) = try TrainerFixtures.model()
+    let adapters = LoRAAdapters(model: model)
+    let (adapter, _) = try PEFTAdapterFile.load(from: saved.path, name: "back", model: model)
+    try adapters.add(adapter)
+    defer { try? adapters.drop("back") }
+    let resumed = try Trainer(
+      resumingFrom: saved, model: model, tokenizer: tokenizer, dataset: dataset, adapter: adapter)
+    XCTAssertEqual(resumed.settings.scheduleFreeSave, .seed)
+    XCTAssertFalse(try XCTUnwrap(resumed.scheduleFree).trainMode)
+    XCTAssertEqual(try resumed.run(), .finished)
+    XCTAssertTrue(weights(resumed) == expected, "resumed seed-mode run differs from the straight one")
+  }
+
   /// `save DIR` after `save DIR state` into the same folder: the old trainer_state.json and optimizer.safetensors
   /// must go (they would resume another point of the run beside this adapter); files that are not the adapter's
   /// or the state's stay. Both ways in: through the run (Trainer.saveAdapter) and a plain PEFTAdapterFile.save with
