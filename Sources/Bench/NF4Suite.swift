@@ -136,21 +136,15 @@ private func benchLoRAStep(quantize: Bool, checkpointing: Checkpointing) {
   var rng = SeededRNG(seed: 3)
   let caption: [[Int32]] = [[0] + (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) } + [2]]
   let resident = residentBytes("VmRSS") / gib
-  // Peak from here on (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
-  try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-  var seconds: [Double] = []
-  let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
-  for run in 0..<max(1, runs) {
-    let start = Date()
-    do {
-      _ = try model.trainingStep(
-        pixelValues: pixels, promptIds: prompt, labels: caption,
-        options: TrainingOptions(dropout: true, checkpointing: checkpointing, reach: .pixels, seed: UInt64(run)))
-    } catch {
-      print("train-nf4: \(error)")
-      return
+  resetPeakResident()  // the peak from here on
+  let seconds: [Double]
+  do {
+    seconds = try timedTrainingSteps(model, pixels: pixels, prompt: prompt, caption: caption) { run in
+      TrainingOptions(dropout: true, checkpointing: checkpointing, reach: .pixels, seed: UInt64(run))
     }
-    seconds.append(Date().timeIntervalSince(start))
+  } catch {
+    print("train-nf4: \(error)")
+    return
   }
   let median = seconds.sorted()[seconds.count / 2]
   print(

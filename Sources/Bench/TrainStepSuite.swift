@@ -54,20 +54,15 @@ let trainStepSuite = BenchSuite(
   for mode in modes {
     TensorBuffer.trimPool()
     resetPeakResident()
-    var seconds: [Double] = []
     let cpuStart = processCPUSeconds()
-    let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
-    for run in 0..<max(1, runs) {
-      let start = Date()
-      do {
-        _ = try model.trainingStep(
-          pixelValues: pixels, promptIds: prompt, labels: caption,
-          options: TrainingOptions(dropout: true, checkpointing: mode, reach: reach, seed: UInt64(run)))
-      } catch {
-        print("train-step: \(error)")
-        return
+    let seconds: [Double]
+    do {
+      seconds = try timedTrainingSteps(model, pixels: pixels, prompt: prompt, caption: caption) { run in
+        TrainingOptions(dropout: true, checkpointing: mode, reach: reach, seed: UInt64(run))
       }
-      seconds.append(Date().timeIntervalSince(start))
+    } catch {
+      print("train-step: \(error)")
+      return
     }
     print(
       String(
@@ -98,6 +93,18 @@ func processCPUSeconds() -> Double {
   getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
   return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
     + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// Seconds of FLR_TRAIN_STEP_RUNS (default 3) training steps, `options(run)` for run 0, 1, ….
+func timedTrainingSteps(
+  _ model: Florence2, pixels: Tensor, prompt: [[Int32]], caption: [[Int32]], options: (Int) -> TrainingOptions
+) throws -> [Double] {
+  let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
+  return try (0..<max(1, runs)).map { run in
+    let start = Date()
+    _ = try model.trainingStep(pixelValues: pixels, promptIds: prompt, labels: caption, options: options(run))
+    return Date().timeIntervalSince(start)
+  }
 }
 
 /// Resets VmHWM to the current RSS (Linux: writing 5 to /proc/self/clear_refs).
