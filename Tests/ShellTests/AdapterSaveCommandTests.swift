@@ -40,11 +40,7 @@ final class AdapterSaveCommandTests: XCTestCase {
     // B: the same run stopped after step 3.
     let b = TestSession()
     try b.run(setup + "lora first rank=4 seed=1")
-    b.onError = { text in if text.contains(" step 3/8 ") { Interrupt.simulate() } }
-    defer { Interrupt.reset() }
-    try b.run("\(train) out=\(out)/b")
-    Interrupt.reset()
-    b.onError = { _ in }
+    try b.runStopped("\(train) out=\(out)/b", at: " step 3/8 ")
     XCTAssertTrue(b.out.text.contains("training stopped at step 3/8"), b.out.text)
 
     // The training iterate y(3), written directly (not through `save`): it must differ from x(3), else this
@@ -105,21 +101,14 @@ final class AdapterSaveCommandTests: XCTestCase {
     // B: stopped at step 3 and saved with its state; then on to step 5.
     let b = TestSession()
     try b.run(setup + "lora first rank=4 seed=1")
-    var stopAt = " step 3/8 "
-    b.onError = { text in if text.contains(stopAt) { Interrupt.simulate() } }
-    defer { Interrupt.reset() }
-    try b.run("\(train) out=\(out)/b")
-    Interrupt.reset()
+    try b.runStopped("\(train) out=\(out)/b", at: " step 3/8 ")
     let saved = "\(out)/saved"
     try b.run("save first \(saved) state")
     let before = try folderContents(saved)
     XCTAssertEqual(
       Set(before.keys),
       ["adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "optimizer.safetensors"])
-    stopAt = " step 5/8 "
-    try b.run("train resume")
-    Interrupt.reset()
-    b.onError = { _ in }
+    try b.runStopped("train resume", at: " step 5/8 ")
     XCTAssertTrue(b.out.text.contains("training stopped at step 5/8"), b.out.text)
 
     // A per-file size limit above the adapter file, below the optimizer state (AdamW: m, v and the training

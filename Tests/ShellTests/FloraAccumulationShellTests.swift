@@ -88,10 +88,7 @@ final class FloraAccumulationShellTests: XCTestCase {
 
     let b = TestSession()
     try b.run(setup)
-    b.onError = { text in if text.contains(" step 3/4 ") { Interrupt.simulate() } }
-    defer { Interrupt.reset() }
-    try b.run("\(train) out=\(out)/b")
-    Interrupt.reset()
+    try b.runStopped("\(train) out=\(out)/b", at: " step 3/4 ")
     XCTAssertTrue(b.out.text.contains("training stopped at step 3/4"), b.out.text)
     try b.run("save first \(out)/saved state")
 

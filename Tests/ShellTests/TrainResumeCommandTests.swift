@@ -25,10 +25,7 @@ final class TrainResumeCommandTests: XCTestCase {
     // B: the same run stopped by Ctrl-C after step 3, then `save first DIR state`.
     let b = TestSession()
     try b.run(setup + "lora first rank=4 seed=1")
-    b.onError = { text in if text.contains(" step 3/8 ") { Interrupt.simulate() } }
-    defer { Interrupt.reset() }
-    try b.run("\(train) out=\(out)/b")
-    Interrupt.reset()
+    try b.runStopped("\(train) out=\(out)/b", at: " step 3/8 ")
     XCTAssertTrue(b.out.text.contains("training stopped at step 3/8"), b.out.text)
     try b.run("save first \(out)/saved state")
     for file in ["adapter_model.safetensors", "trainer_state.json", "optimizer.safetensors"] {

@@ -68,4 +68,14 @@ final class TestSession {
   lazy var interpreter = Interpreter(session: session)
 
   func run(_ script: String) throws { try interpreter.run(script, name: "test.flr") }
+
+  /// Runs `script` and presses Ctrl-C when a progress line contains `progress` (e.g. " step 3/8 ").
+  func runStopped(_ script: String, at progress: String) throws {
+    onError = { text in if text.contains(progress) { Interrupt.simulate() } }
+    defer {
+      Interrupt.reset()
+      onError = { _ in }
+    }
+    try run(script)
+  }
 }
