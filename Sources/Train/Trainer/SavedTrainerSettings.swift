@@ -20,6 +20,8 @@ public struct SavedTrainerSettings: Codable, Equatable {
   var optimizerArgs: [Arg]
   var schedule: String
   var loraPlusRatio: String?
+  /// Flora's accumulation_rank (its packs and seeds are in the optimizer state); absent: none.
+  var accumulationRank: Int?
   var checkpointing: String
   var dropout: Bool
   var visionDropout: Bool?
@@ -61,6 +63,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
     }
     schedule = s.schedule.rawValue
     loraPlusRatio = s.loraPlusRatio.map(bits)
+    accumulationRank = s.accumulationRank
     checkpointing = s.checkpointing.rawValue
     dropout = s.dropout
     visionDropout = s.visionDropout
@@ -114,6 +117,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
     s.optimizerArgs = try OptimizerArgs.parse(text.joined(separator: " "))
     s.schedule = try choice(schedule, "scheduler")
     s.loraPlusRatio = try loraPlusRatio.map { try double($0, "lora_plus_ratio") }
+    s.accumulationRank = accumulationRank
     s.checkpointing = try choice(checkpointing, "checkpointing")
     s.dropout = dropout
     s.visionDropout = visionDropout

@@ -40,8 +40,6 @@ public struct TrainerCheckpoint: Codable, Equatable {
   var parameters: [String]
   var trainItems: Int
   var trainKeysHash: String
-  /// Flora's accumulation_rank (its packs and seeds are in the optimizer state); absent: none.
-  var accumulationRank: Int?
 
   /// Reads both files of `folder`; errors name the file and what is wrong.
   public static func read(from folder: URL) throws -> (TrainerCheckpoint, [String: [Float]], [String: [UInt8]]) {
@@ -142,8 +140,7 @@ extension Trainer {
       optimizer: optimizerState.optimizer,
       optimizerScalars: optimizerState.scalars.mapValues(TrainerCheckpoint.bits),
       parameters: parameters.groups.map(\.name), trainItems: dataset.trainIndices.count,
-      trainKeysHash: TrainerCheckpoint.hash(dataset.trainIndices.map { dataset.items[$0].key }),
-      accumulationRank: settings.accumulationRank)
+      trainKeysHash: TrainerCheckpoint.hash(dataset.trainIndices.map { dataset.items[$0].key }))
     var entries: [SafetensorsEntry] = []
     for (key, values) in optimizerState.tensors {
       entries.append(.floats("state.\(key)", values, shape: [values.count]))
@@ -189,7 +186,7 @@ extension Trainer {
     let (state, floats, bytes) = try TrainerCheckpoint.read(from: folder)
     try self.init(
       model: model, tokenizer: tokenizer, dataset: dataset, adapter: adapter,
-      settings: try state.settings.settings().withAccumulationRank(state.accumulationRank))
+      settings: try state.settings.settings())
     let keys = dataset.trainIndices.map { dataset.items[$0].key }
     guard keys.count == state.trainItems, TrainerCheckpoint.hash(keys) == state.trainKeysHash else {
       throw TrainerError(

@@ -65,12 +65,6 @@ public struct TrainerSettings: Sendable {
 
   public init() {}
 
-  /// These settings with `accumulationRank` replaced (a resumed run: trainer_state.json keeps it apart).
-  public func withAccumulationRank(_ rank: Int?) -> TrainerSettings {
-    var s = self
-    s.accumulationRank = rank
-    return s
-  }
 
   /// Whether DaViT drop path is on.
   public var visionDropoutOn: Bool { visionDropout ?? dropout }
