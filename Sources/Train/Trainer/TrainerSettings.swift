@@ -65,7 +65,6 @@ public struct TrainerSettings: Sendable {
 
   public init() {}
 
-
   /// Whether DaViT drop path is on.
   public var visionDropoutOn: Bool { visionDropout ?? dropout }
 
