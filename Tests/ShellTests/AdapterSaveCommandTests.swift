@@ -122,7 +122,7 @@ final class AdapterSaveCommandTests: XCTestCase {
     var failures: [String] = []
     try withFileSizeLimit(adapterSize + 4096) {
       // `save DIR state`, and the run's own save with save_state (save_every_*, final).
-      do { try b.run("save first \(saved) state") } catch { failures.append("\(error)") }
+      do { try b.run("save first \(saved) state overwrite") } catch { failures.append("\(error)") }
       do { try trainer.save(to: URL(fileURLWithPath: saved)) } catch { failures.append("\(error)") }
     }
     XCTAssertEqual(failures.count, 2, "both saves must fail under the limit: \(failures)")

@@ -55,7 +55,7 @@ final class OneShotTests: XCTestCase {
         "train epochs=2 lr=3e-05 batch=2 accumulate=4 seed=42 optimizer=adamw8bit optimizer_args=\"weight_decay=0.01\" "
           + "scheduler=onecycle checkpointing=all frozen_parts=1 caption_dropout=0.2 max_length=77 prompt=<CAPTION> "
           + "sample_every_steps=10 sample_every_epochs=1 save_every_steps=50 save_every_epochs=1 out=\"out dir\" "
-          + "name=run1 log=tensorboard shuffle_captions",
+          + "layout=seed name=run1 log=tensorboard shuffle_captions",
       ])
     XCTAssertTrue(parsed.notes.isEmpty)
     // Each line binds against the declared commands: every seed flag has a home with a valid value.
@@ -73,7 +73,8 @@ final class OneShotTests: XCTestCase {
       "lora rank=4 alpha=4 targets=qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2 dropout=0.25 init=gaussian")
     XCTAssertEqual(
       parsed.commands[3],
-      "train epochs=5 lr=0.0001 batch=1 accumulate=1 optimizer=prodigy-sf frozen_parts=0 caption_dropout=0 out=o")
+      "train epochs=5 lr=0.0001 batch=1 accumulate=1 optimizer=prodigy-sf frozen_parts=0 caption_dropout=0 out=o "
+        + "layout=seed")
     XCTAssertEqual(parsed.notes.count, 0, "the seed's ProdigyPlusScheduleFree default is kept")
     for refused in [
       ["--device", "cuda"], ["--optimizer_name", "Lion"],
@@ -84,6 +85,11 @@ final class OneShotTests: XCTestCase {
     }
     XCTAssertThrowsError(try TrainOneShot.parse(["--output_dir", "o"]), "a dataset is required")
     XCTAssertThrowsError(try TrainOneShot.parse(["--dataset_dir", "d"]), "--output_dir is required")
+  }
+
+  func testTrainRevisionPinsTheModelRevisionAsCaptionDoes() throws {
+    let parsed = try TrainOneShot.parse(["--dataset_dir", "d", "--output_dir", "o", "--revision", "refs/pr/6"])
+    XCTAssertEqual(parsed.commands[0], "load microsoft/Florence-2-base-ft revision=refs/pr/6")
   }
 
   func testQuotingRoundTrips() throws {

@@ -111,10 +111,10 @@ final class ProcessTests: XCTestCase {
     let train = try flr(["train", "--dataset_dir", "d", "--output_dir", "o", "--device", "cuda"])
     XCTAssertEqual(train.status, 2)
     XCTAssertTrue(train.err.contains("flr runs on the CPU only"), train.err)
-    // Until model loading exists the first command fails, clearly, with status 1.
+    // Arguments are checked before the model loads: a missing dataset folder is a usage error.
     let run = try flr(["train", "--dataset_dir", "d", "--output_dir", "o", "--optimizer_name", "AdamW"])
-    XCTAssertEqual(run.status, 1)
-    XCTAssertTrue(run.err.contains("not available yet") || run.err.contains("load"), run.err)
+    XCTAssertEqual(run.status, 2)
+    XCTAssertTrue(run.err.contains("dataset: no such file or folder: d"), run.err)
   }
 
   func testInteractiveAfterAScriptKeepsStateAndSurvivesErrors() throws {

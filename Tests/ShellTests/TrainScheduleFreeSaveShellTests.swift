@@ -41,10 +41,10 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
     try a.run("save first \(stale) state")
     XCTAssertTrue(exists(stale, TrainerCheckpoint.stateFile) && exists(stale, TrainerCheckpoint.tensorFile))
     try Data("mine".utf8).write(to: URL(fileURLWithPath: "\(stale)/notes.txt"))
-    try a.run("save first \(stale)")
+    try a.run("save first \(stale) overwrite")
     XCTAssertFalse(exists(stale, TrainerCheckpoint.stateFile) || exists(stale, TrainerCheckpoint.tensorFile))
     XCTAssertTrue(exists(stale, "adapter_model.safetensors") && exists(stale, "notes.txt"))
-    try a.run("save first \(stale) state")  // again, for the loaded adapter below
+    try a.run("save first \(stale) state overwrite")  // again, for the loaded adapter below
 
     try a.run("\(second) out=\(out)/a")
     XCTAssertTrue(a.errText.contains("first starts from the averaged weights of its prodigy-sf run"), a.errText)
@@ -58,7 +58,7 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
       try s.run(setup + "load adapter=\(out)/\(start) name=first\nuse first")
       if start == "averaged" {
         // A loaded adapter (no run in this session) saved over a folder with a state: the state goes too.
-        try s.run("save first \(stale)")
+        try s.run("save first \(stale) overwrite")
         XCTAssertFalse(exists(stale, TrainerCheckpoint.stateFile) || exists(stale, TrainerCheckpoint.tensorFile))
       }
       try s.run("\(second) out=\(out)/\(start)-run")
@@ -72,7 +72,7 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
   func testOneShotSfSave() throws {
     let base = ["--dataset_dir", "d", "--output_dir", "o"]
     let seed = try TrainOneShot.parse(base + ["--sf_save", "seed"])
-    XCTAssertTrue(seed.commands[3].hasSuffix("out=o sf_save=seed"), seed.commands[3])
+    XCTAssertTrue(seed.commands[3].hasSuffix("out=o layout=seed sf_save=seed"), seed.commands[3])
     XCTAssertTrue(seed.notes.isEmpty)
     let statement = try XCTUnwrap(Lexer.statements(seed.commands[3]).first)
     XCTAssertNoThrow(try Binder.bind(statement, to: try XCTUnwrap(Registry.find("train")), settings: [:]))

@@ -2,7 +2,8 @@
 // system), fsync'ed, and only then put in place by rename. A crash or error while building leaves the old
 // folder as it was (and at most a `.NAME.tmp-…` folder beside it). Replacing an existing folder uses Linux's
 // renameat2(RENAME_EXCHANGE) when the C library has it, so the destination always holds the old or the new
-// contents; elsewhere two renames (a crash between them leaves the old contents as `.NAME.tmp-…`).
+// contents; elsewhere two renames (a crash between them leaves the old contents as `.NAME.tmp-…`). Such leftovers
+// of a process that is gone (killed mid-save) are removed by the next write into the same parent folder.
 import Foundation
 
 #if canImport(Glibc)
@@ -37,6 +38,7 @@ public enum AtomicFolder {
     do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
       throw FolderError(parent, "cannot create the folder (\(error.localizedDescription))")
     }
+    removeAbandonedTemporaries(in: parent)
     let temporary = parent + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     guard mkdir(temporary, 0o755) == 0 else { throw FolderError(temporary, "cannot create: \(errnoText())") }
     var moved: [String] = []  // subfolders carried from the old folder into the new one
@@ -86,6 +88,24 @@ public enum AtomicFolder {
       }
       try? fm.removeItem(atPath: temporary)
       throw error
+    }
+  }
+
+  /// Removes the `.NAME.tmp-PID-N` (and `…-old`) folders in `parent` whose process PID no longer exists. A folder
+  /// whose process is alive (this one included) is left alone: it may be in the middle of a save.
+  public static func removeAbandonedTemporaries(in parent: String) {
+    let fm = FileManager.default
+    guard let entries = try? fm.contentsOfDirectory(atPath: parent) else { return }
+    for entry in entries where entry.hasPrefix(".") {
+      guard let marker = entry.range(of: ".tmp-", options: .backwards) else { continue }
+      let fields = entry[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+      guard fields.count == 2 || (fields.count == 3 && fields[2] == "old"), let pid = Int32(fields[0]), pid > 0,
+        UInt32(fields[1]) != nil
+      else { continue }
+      var isFolder: ObjCBool = false
+      guard fm.fileExists(atPath: parent + "/" + entry, isDirectory: &isFolder), isFolder.boolValue else { continue }
+      if kill(pid, 0) == 0 || errno != ESRCH { continue }  // alive (EPERM: another user's live process)
+      try? fm.removeItem(atPath: parent + "/" + entry)
     }
   }
 

@@ -129,6 +129,11 @@ public enum FlrMain {
       for command in commands { print(command) }
       return 0
     }
+    // Every argument is checked before the model loads (a usage error, status 2).
+    do { try OneShotCheck.check(commands) } catch {
+      FileHandle.standardError.write(Data("flr \(name): \(describeError(error))\n".utf8))
+      return 2
+    }
     Interrupt.install()
     let session = Session()
     for note in notes { session.note("flr \(name): note: \(note)") }

@@ -34,9 +34,11 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("save_every_n_steps")) var saveEveryNSteps: Int?
   @Option(name: .customLong("device"), help: "Only cpu: flr runs on the CPU.") var device = "cpu"
   @Option(name: .customLong("model_id"), help: "Base model.") var modelID = "microsoft/Florence-2-base-ft"
+  @Option(name: .customLong("revision"), help: "Revision of the model in the local cache (branch, tag or commit).")
+  var revision: String?
   @Option(name: .customLong("seed"), help: "Seed for random numbers.") var seed: Int?
   @Option(name: .customLong("log_with"), help: "all, wandb or tensorboard.") var logWith: String?
-  @Option(name: .customLong("name"), help: "Name for saving and logging.") var name: String?
+  @Option(name: .customLong("name"), help: "Name for the logs (OUTPUT_DIR/logs/NAME).") var name: String?
   @Flag(name: .customLong("shuffle_captions"), help: "Shuffle caption parts.") var shuffleCaptions = false
   @Option(name: .customLong("frozen_parts"), help: "Leading parts kept in place.") var frozenParts = 0
   @Option(name: .customLong("caption_dropout"), help: "Probability of dropping a part.") var captionDropout = 0.0
@@ -61,7 +63,10 @@ struct TrainOneShot: ParsableCommand {
   // Datasets
   @Option(name: .customLong("dataset_dir"), help: "Folder of img.jpg + img.txt pairs.") var datasetDir: String?
   @Option(name: .customLong("dataset"), help: "Folder with metadata.jsonl, or the file.") var dataset: String?
-  @Option(name: .customLong("output_dir"), help: "Where the LoRA is saved.") var outputDir: String
+  @Option(
+    name: .customLong("output_dir"),
+    help: "Where the LoRA is saved: the final adapter in it, periodic saves in _step-N and _epoch-N inside.")
+  var outputDir: String
   // flr only (not a seed flag): the seed has no choice here; its behaviour is `seed`, flr's default `averaged`.
   @Option(
     name: .customLong("sf_save"),
@@ -126,7 +131,7 @@ struct TrainOneShot: ParsableCommand {
   var commands: [String] {
     let seedText = seed.map(String.init)
     return [
-      ShellWords.line("load", [modelID], [("quantize", quantize ? "nf4" : nil)]),
+      ShellWords.line("load", [modelID], [("revision", revision), ("quantize", quantize ? "nf4" : nil)]),
       ShellWords.line("dataset", [datasetDir ?? dataset ?? ""]),
       ShellWords.line(
         "lora", [],
@@ -149,7 +154,7 @@ struct TrainOneShot: ParsableCommand {
           ("sample_every_epochs", sampleEveryNEpochs.map(String.init)),
           ("save_every_steps", saveEveryNSteps.map(String.init)),
           ("save_every_epochs", saveEveryNEpochs.map(String.init)),
-          ("out", outputDir), ("name", name), ("log", logWith), ("sf_save", sfSave),
+          ("out", outputDir), ("layout", "seed"), ("name", name), ("log", logWith), ("sf_save", sfSave),
         ], flags: [("shuffle_captions", shuffleCaptions)]),
     ]
   }

@@ -65,6 +65,7 @@ public struct SkippedItem: Sendable, Equatable, CustomStringConvertible {
     case noImage
     case emptyCaption
     case unreadableImage(String)
+    case unreadableCaption(String)
     case duplicate(of: String)
   }
   public let file: String
@@ -76,6 +77,7 @@ public struct SkippedItem: Sendable, Equatable, CustomStringConvertible {
     case .noImage: return "\(file): caption without image"
     case .emptyCaption: return "\(file): empty caption"
     case .unreadableImage(let problem): return "\(file): unreadable image (\(problem))"
+    case .unreadableCaption(let problem): return "\(file): unreadable caption (\(problem))"
     case .duplicate(let first): return "\(file): duplicate of \(first)"
     }
   }
@@ -87,6 +89,7 @@ public struct SkippedItem: Sendable, Equatable, CustomStringConvertible {
     case .noImage: return "caption without image"
     case .emptyCaption: return "empty caption"
     case .unreadableImage: return "unreadable"
+    case .unreadableCaption: return "unreadable caption"
     case .duplicate: return "duplicate"
     }
   }
@@ -98,6 +101,8 @@ public final class CaptionDataset: @unchecked Sendable {
   public let options: DatasetOptions
   public private(set) var items: [CaptionItem] = []
   public private(set) var skipped: [SkippedItem] = []
+  /// Files of the folder that are neither accepted images nor caption files (paths relative to it).
+  public private(set) var ignoredFiles: [String] = []
   public private(set) var images = ResidentImages(files: [], resident: [])
   /// The training part and the held-out eval part (all items train until `split`).
   public private(set) var trainIndices: [Int] = []
@@ -150,6 +155,7 @@ public final class CaptionDataset: @unchecked Sendable {
     }
     items = loaded.pairs.map { CaptionItem(image: $0.image, caption: $0.caption, key: $0.key) }
     skipped = allSkipped
+    ignoredFiles = scan.ignored
     fileRecords = loaded.records
     images = ResidentImages(files: items.map(\.image), resident: loaded.resident)
     // Item indices may now name other images; features share the budget the resident images leave.

@@ -15,6 +15,8 @@ struct ScannedPair {
 struct ScanResult {
   var pairs: [ScannedPair] = []
   var skipped: [SkippedItem] = []
+  /// Files that are neither images of an accepted type nor caption files (a folder of pairs only).
+  var ignored: [String] = []
 }
 
 enum DatasetScan {
@@ -34,16 +36,26 @@ enum DatasetScan {
         continue
       }
       claimed.insert(caption.standardizedFileURL.path)
-      let text = try CaptionFileText.read(caption)
+      // A caption that cannot be read (not UTF-8) is skipped and listed like an unreadable image.
+      let text: String
+      do { text = try CaptionFileText.read(caption) } catch let error as DatasetError {
+        result.skipped.append(SkippedItem(file: key, reason: .unreadableCaption("\(relative(caption, to: root)): \(error.problem)")))
+        continue
+      }
       if text.isEmpty {
         result.skipped.append(SkippedItem(file: key, reason: .emptyCaption))
       } else {
         result.pairs.append(ScannedPair(image: image, key: key, caption: text))
       }
     }
-    for file in try listFiles(root, recursive: options.recursive)
-    where file.lastPathComponent.lowercased().hasSuffix(ending) && !claimed.contains(file.standardizedFileURL.path) {
-      result.skipped.append(SkippedItem(file: relative(file, to: root), reason: .noImage))
+    for file in try listFiles(root, recursive: options.recursive) {
+      if file.lastPathComponent.lowercased().hasSuffix(ending) {
+        if !claimed.contains(file.standardizedFileURL.path) {
+          result.skipped.append(SkippedItem(file: relative(file, to: root), reason: .noImage))
+        }
+      } else if !ImageFiles.isSupported(file) {
+        result.ignored.append(relative(file, to: root))
+      }
     }
     return result
   }

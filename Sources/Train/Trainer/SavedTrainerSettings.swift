@@ -39,6 +39,8 @@ public struct SavedTrainerSettings: Codable, Equatable {
   var saveEverySteps: Int?
   var saveEveryEpochs: Int?
   var outputFolder: String?
+  /// Absent in states written before the seed's layout existed: named.
+  var saveLayout: String?
   var name: String
   var log: String
   var logFolder: String?
@@ -80,6 +82,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
     saveEverySteps = s.saveEverySteps
     saveEveryEpochs = s.saveEveryEpochs
     outputFolder = s.outputFolder?.path
+    saveLayout = s.saveLayout.rawValue
     name = s.name
     log = s.log.rawValue
     logFolder = s.logFolder?.path
@@ -133,6 +136,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
     s.saveEverySteps = saveEverySteps
     s.saveEveryEpochs = saveEveryEpochs
     s.outputFolder = outputFolder.map { URL(fileURLWithPath: $0, isDirectory: true) }
+    s.saveLayout = try saveLayout.map { try choice($0, "layout") } ?? .named
     s.name = name
     s.log = try choice(log, "log")
     s.logFolder = logFolder.map { URL(fileURLWithPath: $0, isDirectory: true) }

@@ -73,7 +73,9 @@ extension Trainer {
       onProgress(progress.line(epoch: epoch, epochs: settings.epochs, step: step, lr: lr))
     }
     if let n = settings.sampleEverySteps, step % n == 0 { try sample("step \(step)") }
-    if let n = settings.saveEverySteps, step % n == 0 { try saveCheckpoint("step-\(step)") }
+    if let n = settings.saveEverySteps, step % n == 0 {
+      try saveCheckpoint(settings.checkpointFolderName("step", step))
+    }
     return .stepped
   }
 
@@ -173,7 +175,7 @@ extension Trainer {
     epochLossCount = 0
     if let n = settings.sampleEveryEpochs, epoch % n == 0 { try sample("epoch \(epoch)") }
     if let n = settings.saveEveryEpochs, epoch % n == 0, epoch < settings.epochs {
-      try saveCheckpoint("epoch-\(epoch)")
+      try saveCheckpoint(settings.checkpointFolderName("epoch", epoch))
     }
   }
 

@@ -128,6 +128,8 @@ public final class Trainer {
     reach = GradientReach(lowestAdaptedModule: adapter.lowestModule)
     let promptText = try FlorenceTask.prompt(for: settings.prompt)
     promptIds = tokenizer.encode(promptText).map(Int32.init)
+    try Self.checkVocabulary(
+      model: model, tokenizer: tokenizer, promptIds: promptIds, dataset: dataset, maxLength: settings.maxLength)
     batchesPerEpoch = (dataset.trainIndices.count + settings.batchSize - 1) / settings.batchSize
     stepsPerEpoch = (batchesPerEpoch + settings.accumulate - 1) / settings.accumulate
     switch settings.schedule {
@@ -137,6 +139,25 @@ public final class Trainer {
       schedule = try OneCycleLR(maxLR: configured.lr, totalSteps: settings.epochs * batchesPerEpoch)
     }
     progress = TrainerProgress(totalSteps: stepsPerEpoch * settings.epochs)
+  }
+
+  /// Prompt and caption token ids the model has no embedding for would only fail at the first forward, after the
+  /// banner and the log files: checked here, before anything is written.
+  static func checkVocabulary(
+    model: Florence2, tokenizer: BartTokenizer, promptIds: [Int32], dataset: CaptionDataset, maxLength: Int
+  ) throws {
+    let vocabulary = model.config.text.vocabSize
+    if let bad = promptIds.first(where: { Int($0) >= vocabulary }) {
+      throw TrainerError(
+        "the prompt has token id \(bad), outside the model's vocabulary 0..<\(vocabulary) (pick another prompt)")
+    }
+    for index in dataset.trainIndices {
+      let item = dataset.items[index]
+      if let bad = tokenizer.encode(item.caption, maxLength: maxLength).first(where: { $0 >= vocabulary }) {
+        throw TrainerError(
+          "the caption of \(item.key) has token id \(bad), outside the model's vocabulary 0..<\(vocabulary)")
+      }
+    }
   }
 
   /// The learning rate optimizer step `step` (0-based) runs with.

@@ -15,6 +15,11 @@ public struct TrainerSettings: Sendable {
   /// first micro-batch; the fp32 round trip perturbs y, which changes the trajectory as in the seed
   /// (OPTIMIZERS.md §1, §5.7-5.8). No effect with other optimizers (their weights are the only ones).
   public enum ScheduleFreeSave: String, Sendable, CaseIterable { case averaged, seed }
+  /// Where the run's saves go under `outputFolder`. `named`: the final adapter in out/NAME, the periodic ones in
+  /// out/NAME/step-N and out/NAME/epoch-N, logs in out/NAME/logs. `seed`: train_florence_peft.py's --output_dir
+  /// (its save_pretrained(Path(output_dir) / name) with "" at the end, "_step-{step}" / "_epoch-{epoch}" on the
+  /// way): the final adapter in out itself, out/_step-N, out/_epoch-N; NAME only names the logs (out/logs/NAME).
+  public enum SaveLayout: String, Sendable, CaseIterable { case named, seed }
 
   public var epochs = 5
   public var learningRate = 1e-4
@@ -54,8 +59,9 @@ public struct TrainerSettings: Sendable {
   public var sampleEveryEpochs: Int?
   public var saveEverySteps: Int?
   public var saveEveryEpochs: Int?
-  /// Where adapters go: `out/name/step-N`, `out/name/epoch-N`, and the final one in `out/name`.
+  /// Where adapters go: `out/name/step-N`, `out/name/epoch-N`, and the final one in `out/name` (see SaveLayout).
   public var outputFolder: URL?
+  public var saveLayout: SaveLayout = .named
   public var name = "default"
   public var log: LogKind = .none
   /// Where logs go (default: `out/name/logs`, or `logs/name` without `out`).
@@ -68,9 +74,21 @@ public struct TrainerSettings: Sendable {
   /// Whether DaViT drop path is on.
   public var visionDropoutOn: Bool { visionDropout ?? dropout }
 
-  public var runFolder: URL? { outputFolder?.appendingPathComponent(name, isDirectory: true) }
+  /// The folder of the final adapter; the periodic saves go inside it (`checkpointFolderName`).
+  public var runFolder: URL? {
+    guard let outputFolder else { return nil }
+    return saveLayout == .seed ? outputFolder : outputFolder.appendingPathComponent(name, isDirectory: true)
+  }
+  /// `step-200` / `epoch-2`, or with the seed's layout `_step-200` / `_epoch-2`.
+  public func checkpointFolderName(_ kind: String, _ count: Int) -> String {
+    (saveLayout == .seed ? "_" : "") + "\(kind)-\(count)"
+  }
   public var resolvedLogFolder: URL {
     if let logFolder { return logFolder }
+    if saveLayout == .seed, let outputFolder {
+      return outputFolder.appendingPathComponent("logs", isDirectory: true).appendingPathComponent(
+        name, isDirectory: true)
+    }
     if let runFolder { return runFolder.appendingPathComponent("logs", isDirectory: true) }
     return URL(fileURLWithPath: "logs", isDirectory: true).appendingPathComponent(name, isDirectory: true)
   }

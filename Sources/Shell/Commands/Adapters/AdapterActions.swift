@@ -66,7 +66,14 @@ enum AdapterActions {
     let adapters = try adapters(session, "unmerge")
     do {
       let adapter = try adapters.unmerge()
-      session.note("unmerged \(adapter.name); the base weights are restored")
+      // As in PEFT (unmerge_adapter keeps the adapter active): active again, unless another one was chosen since.
+      if adapters.active == nil {
+        try adapters.use(adapter.name)
+        session.note("unmerged \(adapter.name); the base weights are restored and \(adapter.name) is active")
+      } else {
+        session.note(
+          "unmerged \(adapter.name); the base weights are restored (\(adapters.active?.name ?? "") stays active)")
+      }
     } catch { throw ShellError("unmerge: \(describeError(error))") }
   }
 
@@ -75,10 +82,16 @@ enum AdapterActions {
     let adapters = try adapters(session, "save")
     let positionals = arguments.positionals
     if positionals.first == "model" && positionals.count == 2 { return try saveModel(arguments, session) }
-    for flag in ["quantized", "overwrite"] where arguments.flag(flag) {
-      throw ShellError("save: `\(flag)` applies to `save model DIR` only")
-    }
+    if arguments.flag("quantized") { throw ShellError("save: `quantized` applies to `save model DIR` only") }
     let folder = positionals.last ?? ""
+    // The one overwrite rule: what a command writes never replaces existing results without `overwrite`.
+    if !arguments.flag("overwrite"),
+      let existing = ["adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"].first(where: {
+        FileManager.default.fileExists(atPath: expand(folder) + "/" + $0)
+      })
+    {
+      throw ShellError("save: \(folder) already holds an adapter (\(existing)); give overwrite to replace it")
+    }
     let adapter: LoRAAdapter
     if positionals.count == 2 {
       guard let named = adapters[positionals[0]] else { throw ShellError("save: no adapter named \(positionals[0])") }

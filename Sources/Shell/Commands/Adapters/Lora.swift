@@ -49,6 +49,10 @@ enum MergeCommand {
     "merge", group: .adapters, summary: "Fold an adapter into the base weights for fast captioning",
     positionals: PositionalSpec("NAME", .string, minimum: 0, maximum: 1, "adapter (default: the active one)"),
     examples: ["merge", "merge mylora"],
+    details: """
+      While merged, the adapter is in the base weights and not active (`train` says to `unmerge` first); one \
+      adapter is merged at a time.
+      """,
     run: { arguments, session in try AdapterActions.merge(arguments, session) })
 }
 
@@ -56,5 +60,9 @@ enum UnmergeCommand {
   static let command = Command(
     "unmerge", group: .adapters, summary: "Restore the base weights after `merge`",
     examples: ["unmerge"],
+    details: """
+      The adapter becomes active again, as PEFT's unmerge_adapter leaves it, unless another adapter was made \
+      active since (that one stays active).
+      """,
     run: { _, session in try AdapterActions.unmerge(session) })
 }

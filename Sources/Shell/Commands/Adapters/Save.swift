@@ -16,12 +16,14 @@ enum SaveCommand {
         "Also write the run's optimizer state and position (same atomic unit) so `train resume` continues"),
       .flag(
         "quantized", settable: false, "save model: NF4 Linears in bitsandbytes' 4-bit layout (quantize=nf4 models)"),
-      .flag("overwrite", settable: false, "save model: replace an existing DIR"),
+      .flag("overwrite", settable: false, "Replace an adapter already in DIR (save model: an existing DIR)"),
     ],
     examples: [
       "save loras/mine", "save mylora loras/mine naming=native", "save model merged/", "save model q4/ quantized",
     ],
     details: """
+      Nothing is replaced without `overwrite`: a DIR that already holds an adapter (adapter_config.json, \
+      adapter_model.safetensors or .bin) is refused, as `save model` refuses an existing DIR. \
       An adapter folder gets adapter_config.json and adapter_model.safetensors, written together as one unit \
       (a temporary folder renamed into place): a failed or interrupted save leaves the previous adapter as it \
       was, and other files in the folder (training logs, checkpoints) stay, except a training state an earlier \

@@ -46,9 +46,14 @@ enum CaptionCommand {
       "caption 'shots/*.png' out=captions.jsonl shard=1/4 skip_existing",
     ],
     details: """
-      Folders give their .png .jpg .jpeg .webp files (any case); all images are captioned in sorted path order. \
-      Without save or out= each caption prints as FILE<TAB>CAPTION on stdout. An image that cannot be read is \
-      reported, skipped and counted; the run goes on. Ctrl-C stops after the current batch; what was written stays.
+      Folders give their \(ImagePaths.extensionList) files (any case; files of other types are counted and \
+      ignored); all images are captioned in sorted path order. Without save or out= each caption prints as \
+      FILE<TAB>CAPTION on stdout. An image that cannot be read is reported, skipped and counted; the run goes on. \
+      A caption that comes out empty is reported and no caption file is written for it. When nothing at all was \
+      captioned (no images, or every one unreadable or empty; images skipped as already done excepted) the \
+      command fails. An existing caption file is replaced only with overwrite; overwrite, append and \
+      skip_existing contradict each other and are refused together. Ctrl-C stops after the current batch; what \
+      was written stays.
       """,
     run: run)
 
@@ -60,22 +65,42 @@ enum CaptionCommand {
     text.hasPrefix(".") && text.count > 1 && !text.contains("/") ? nil : "an extension starting with a dot, e.g. .txt"
   }
 
-  static func run(_ arguments: Arguments, _ session: Session) throws {
+  /// Flags that need another or contradict each other: refused before anything is read or written.
+  static func checkFlags(_ arguments: Arguments) throws {
     let save = arguments.flag("save"), outPath = arguments.string("out")
-    let ext = arguments.string("ext") ?? ".txt"
-    let overwrite = arguments.flag("overwrite"), append = arguments.flag("append")
-    if (overwrite || append) && !save {
-      throw ShellError("caption: \(append ? "append" : "overwrite") only applies with save")
+    let existing = ["overwrite", "append", "skip_existing"].filter { arguments.flag($0) }
+    if existing.count > 1 {
+      throw ShellError(
+        "caption: \(existing.joined(separator: " and ")) contradict each other: an existing caption file is "
+          + "replaced (overwrite), added to (append) or left alone (skip_existing); give one")
+    }
+    if existing.first == "overwrite" || existing.first == "append", !save {
+      throw ShellError("caption: \(existing[0]) only applies with save")
     }
     if arguments.flag("skip_existing") && !save && outPath == nil {
       throw ShellError("caption: skip_existing needs out=FILE.jsonl (or save) to know what exists")
     }
+  }
+
+  /// Everything that needs no model (`flr caption` checks it before loading one).
+  static func check(_ arguments: Arguments) throws {
+    try checkFlags(arguments)
+    _ = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
+  }
+
+  static func run(_ arguments: Arguments, _ session: Session) throws {
+    let save = arguments.flag("save"), outPath = arguments.string("out")
+    let ext = arguments.string("ext") ?? ".txt"
+    let overwrite = arguments.flag("overwrite"), append = arguments.flag("append")
+    try checkFlags(arguments)
     var images = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
+    let ignored = ImagePaths.otherFiles(arguments.positionals, recursive: arguments.flag("recursive"), except: ext)
+    if !ignored.isEmpty { session.note("caption: \(ImagePaths.describeIgnored(ignored))") }
     if let shard = arguments.string("shard").flatMap(ImagePaths.parseShard) {
       images = ImagePaths.shard(images, index: shard.index, count: shard.count)
     }
     let listed = images.count
-    if listed == 0 { session.note("caption: no images found (folders give .png .jpg .jpeg .webp files)") }
+    if listed == 0 { session.note("caption: no images found (folders give \(ImagePaths.extensionList) files)") }
     var skipped = 0
     // Captions that would only be thrown away are not computed.
     if save && outPath == nil {
@@ -108,12 +133,13 @@ enum CaptionCommand {
     let beams = arguments.int("beams") ?? 3, maxNewTokens = arguments.int("max_tokens") ?? 75
     let batchSize = arguments.int("batch") ?? 1
     let progress = Progress("caption", total: images.count, unit: "img", session: session)
-    var captioned = 0, failed = 0
+    var captioned = 0, failed = 0, empty = 0
     defer { progress.finish() }
     func summary() -> String {
       var parts = ["\(captioned) captioned"]
       if skipped > 0 { parts.append("\(skipped) skipped (already done)") }
       if failed > 0 { parts.append("\(failed) unreadable") }
+      if empty > 0 { parts.append("\(empty) empty (no caption file written)") }
       return parts.joined(separator: ", ") + String(format: " in %.1f s", progress.elapsed)
     }
     for start in stride(from: 0, to: images.count, by: batchSize) {
@@ -143,18 +169,25 @@ enum CaptionCommand {
         throw ShellError.interrupted
       }
       for ((path, _), caption) in zip(batch, captions) {
-        if save {
+        // An empty caption file would later count as done: none is written.
+        if save && caption.isEmpty {
+          empty += 1
+          progress.finish()
+          session.note("caption: \(path): the caption is empty; no caption file written")
+        } else if save {
           try CaptionFiles.save(
             caption, for: path, ext: ext,
             rule: CaptionFiles.rule(for: path, ext: ext, overwrite: overwrite, append: append))
         }
         try log?.append(file: path, caption: caption)
         if !save && log == nil { session.out.line("\(path)\t\(caption)") }
-        captioned += 1
+        if !(save && caption.isEmpty) { captioned += 1 }
       }
       progress.advance(by: slice.count)
     }
     progress.finish()
     session.note("caption: \(summary())")
+    // A script or one-shot run must not report success for a run that produced nothing.
+    if captioned == 0 && skipped == 0 { throw ShellError("caption: nothing captioned (\(summary()))") }
   }
 }

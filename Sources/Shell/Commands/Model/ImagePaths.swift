@@ -2,7 +2,7 @@ import FlrImage
 import Foundation
 
 // Turns `caption`'s PATH words into the sorted list of images to caption: files as given, folders
-// listed (.png .jpg .jpeg .webp, case-insensitive; `recursive` descends), globs expanded. Then the
+// listed (FlrImage.ImageFiles.extensions, case-insensitive; `recursive` descends), globs expanded. Then the
 // `shard=I/N` selection, so N processes given the same words split the work with no overlap.
 
 enum ImagePaths {
@@ -53,6 +53,64 @@ enum ImagePaths {
     // One order everywhere (byte order of the path), each image once.
     var seen = Set<String>()
     return found.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.filter { seen.insert($0).inserted }
+  }
+
+  /// The accepted extensions as help and notes print them (`.jpeg .jpg .png .webp`): FlrImage's one list.
+  static var extensionList: String { ImageFiles.extensions.sorted().map { "." + $0 }.joined(separator: " ") }
+
+  /// Files the PATH words reach that are not images of an accepted type (folders' regular non-hidden files and
+  /// glob matches), leaving out caption files (`except`, e.g. `.txt`), so that `caption` can say it ignored them.
+  static func otherFiles(_ words: [String], recursive: Bool, except captionExtension: String) -> [String] {
+    let fm = FileManager.default
+    var found: [String] = []
+    func consider(_ url: URL) {
+      let ext = "." + url.pathExtension.lowercased()
+      if !ImageFiles.isSupported(url), ext != captionExtension.lowercased(),
+        (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
+      {
+        found.append(url.path)
+      }
+    }
+    func folder(_ path: String) {
+      let url = URL(fileURLWithPath: path, isDirectory: true)
+      if recursive {
+        let walker = fm.enumerator(
+          at: url, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+        while let entry = walker?.nextObject() as? URL { consider(entry) }
+      } else {
+        let entries =
+          (try? fm.contentsOfDirectory(at: url, includingPropertiesForKeys: nil, options: [.skipsHiddenFiles]))
+        for entry in entries ?? [] { consider(entry) }
+      }
+    }
+    for word in words {
+      var isDirectory: ObjCBool = false
+      if fm.fileExists(atPath: word, isDirectory: &isDirectory) {
+        if isDirectory.boolValue { folder(word) }
+      } else if word.contains(where: { "*?[".contains($0) }) {
+        for match in (try? glob(word)) ?? [] {
+          if fm.fileExists(atPath: match, isDirectory: &isDirectory), isDirectory.boolValue {
+            folder(match)
+          } else {
+            consider(URL(fileURLWithPath: match))
+          }
+        }
+      }
+    }
+    return Array(Set(found)).sorted()
+  }
+
+  /// "3 files of other types ignored (.gif, .tiff; accepted: .jpeg .jpg .png .webp)".
+  static func describeIgnored(_ files: [String]) -> String {
+    let kinds = Set(
+      files.map { file -> String in
+        let ext = (file as NSString).pathExtension.lowercased()
+        return ext.isEmpty ? "no extension" : "." + ext
+      }
+    ).sorted()
+    let noun = files.count == 1 ? "file" : "files"
+    return
+      "\(files.count) \(noun) of other types ignored (\(kinds.joined(separator: ", ")); accepted: \(extensionList))"
   }
 
   /// POSIX glob(3): `*`, `?`, `[...]`, sorted matches; none is an empty list.

@@ -8,7 +8,9 @@ enum TokenizeCommand {
     "tokenize", group: .model, summary: "Show the token ids, tokens and count of a text or caption file",
     positionals: PositionalSpec("TEXT", .string, minimum: 0, maximum: 1, "the text (quote it)"),
     options: [
-      OptionSpec("file", .path, settable: false, "Read the whole file (UTF-8) as the text instead"),
+      OptionSpec(
+        "file", .path, settable: false,
+        "Read the whole file (UTF-8; a byte-order mark at its start is dropped, as `dataset` does) as the text"),
       .flag("json", "One line {\"text\": ..., \"ids\": [...], \"tokens\": [...]} for scripts"),
     ],
     examples: ["tokenize \"A cat on a mat.\"", "tokenize file=photos/cat.txt json"],
@@ -21,7 +23,9 @@ enum TokenizeCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
           throw ShellError("tokenize: cannot read \(path)")
         }
-        guard let decoded = String(data: data, encoding: .utf8) else {
+        // A byte-order mark is dropped as `dataset` drops it (the seed's scripts would keep it as three tokens).
+        let body = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...]
+        guard let decoded = String(validating: body, as: UTF8.self) else {
           throw ShellError("tokenize: \(path) is not UTF-8 text")
         }
         text = decoded

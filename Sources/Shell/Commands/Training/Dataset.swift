@@ -23,10 +23,13 @@ enum DatasetCommand {
     ],
     examples: ["dataset photos/ ext=.txt", "dataset data/metadata.jsonl column=caption", "dataset split=0.1 seed=1"],
     details: """
-      Pairs: img.jpg + img.txt (suffix=_combined finds img_combined.txt), images .png .jpg .jpeg .webp in any case. \
-      A metadata.jsonl (or a folder holding one) is Hugging Face's imagefolder layout: file_name relative to the \
-      file, the caption in `text` or column=NAME. Skipped items are listed with the reason; `strict` makes them an \
-      error. `show dataset` prints counts, caption token lengths and memory.
+      Pairs: img.jpg + img.txt (suffix=_combined finds img_combined.txt), images \(ImagePaths.extensionList) in \
+      any case; other files are counted and ignored. A metadata.jsonl (or a folder holding one) is Hugging Face's \
+      imagefolder layout: file_name relative to the file, the caption in `text` or column=NAME. Skipped items \
+      (no caption, empty caption, a caption file that is not UTF-8, unreadable image, duplicate) are listed with \
+      the reason; `strict` makes them an error. A UTF-8 byte-order mark at the start of a caption file is \
+      dropped (the seed's scripts would train on it as three tokens). `show dataset` prints counts, caption \
+      token lengths and memory.
       """,
     run: run)
 
@@ -65,6 +68,7 @@ enum DatasetCommand {
 
   static func report(_ data: CaptionDataset, _ session: Session) {
     session.out.line("dataset: \(data.summary)")
+    if !data.ignoredFiles.isEmpty { session.out.line("  \(ImagePaths.describeIgnored(data.ignoredFiles))") }
     for item in data.skipped.prefix(20) { session.out.line("  skipped \(item)") }
     if data.skipped.count > 20 { session.out.line("  ... and \(data.skipped.count - 20) more skipped") }
   }

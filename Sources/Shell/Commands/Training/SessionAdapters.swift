@@ -10,6 +10,11 @@ enum SessionAdapters {
   static func active(_ session: Session) throws -> LoRAAdapter {
     guard let adapters = store(session) else { throw ShellError("no model loaded (load MODEL)") }
     guard let adapter = adapters.active else {
+      if let merged = adapters.merged {
+        throw ShellError(
+          "adapter \(merged.name) is merged into the base weights: `unmerge` first (it becomes active again), or "
+            + "create another with `lora NAME`")
+      }
       throw ShellError("no active adapter: create one with `lora [NAME] rank=...` or `use NAME`")
     }
     return adapter

@@ -48,10 +48,17 @@ enum TrainCommand {
         "Reuse image features across epochs when exact (vision_dropout=off, no vision module adapted)"),
       OptionSpec("sample_every_steps", .int(1...Int(Int32.max)), "Print sample captions every N steps"),
       OptionSpec("sample_every_epochs", .int(1...Int(Int32.max)), "Print sample captions every N epochs"),
-      OptionSpec("save_every_steps", .int(1...Int(Int32.max)), "Save the adapter every N steps (out/NAME/step-N)"),
       OptionSpec(
-        "save_every_epochs", .int(1...Int(Int32.max)), "Save the adapter every N epochs (out/NAME/epoch-N)"),
+        "save_every_steps", .int(1...Int(Int32.max)),
+        "Save the adapter every N steps (out/NAME/step-N; layout=seed: out/_step-N)"),
+      OptionSpec(
+        "save_every_epochs", .int(1...Int(Int32.max)),
+        "Save the adapter every N epochs (out/NAME/epoch-N; layout=seed: out/_epoch-N)"),
       OptionSpec("out", .path, settable: false, "Folder for saved adapters (out/NAME/step-N, final in out/NAME)"),
+      OptionSpec(
+        "layout", .choice(TrainerSettings.SaveLayout.allCases.map(\.rawValue)), default: .string("named"),
+        "Where out= saves go: named (out/NAME, out/NAME/step-N) or seed (train_florence_peft.py's --output_dir: "
+          + "the final adapter in out itself, out/_step-N, out/_epoch-N; NAME only names the logs)"),
       OptionSpec("name", .string, "Run name for saving and logging (default: the adapter's name)"),
       .flag("save_state", "Saves also write optimizer state and position, for `train resume` in a new process"),
       OptionSpec(
@@ -75,7 +82,11 @@ enum TrainCommand {
       seed's default). Labels are padded with -100 (pads are not trained on; the seed trains on them). Ctrl-C \
       stops at a step boundary with adapter and optimizer state kept: `train resume` continues. A NaN or \
       infinite loss stops training and restores the last good step. With out=, the final adapter is saved in \
-      out/NAME (PEFT format, files replaced atomically). After a restart: `save DIR state` (or train save_state \
+      out/NAME (PEFT format, files replaced atomically), save_every_* saves in out/NAME/step-N and out/NAME/epoch-N, \
+      logs in out/NAME/logs; with layout=seed (what `flr train --output_dir` uses) as train_florence_peft.py saves: \
+      the final adapter in out itself, out/_step-N, out/_epoch-N, logs in out/logs/NAME. Everything is checked \
+      (options, prompt and caption tokens against the model's vocabulary) before the banner and before any folder \
+      or log file is created. After a restart: `save DIR state` (or train save_state \
       for the auto-saves) writes optimizer state, position and options beside the adapter; `load adapter=DIR` then \
       `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and dropout masks. \
       Image features: when no vision module is adapted and vision_dropout is off, each image's features are \
@@ -112,10 +123,13 @@ enum TrainCommand {
       let loaded = try session.requireModel(for: "train")
       let dataset = try TrainingState.requireDataset(session, for: "train")
       let adapter = try SessionAdapters.active(session)
-      let settings = try settings(arguments, adapter: adapter, session: session)
+      let settings = try settings(arguments, adapterName: adapter.name, session: session)
       trainer = try startingFromEvaluationWeights(of: adapter, session) {
-        try Trainer(
+        let trainer = try Trainer(
           model: loaded.model, tokenizer: loaded.tokenizer, dataset: dataset, adapter: adapter, settings: settings)
+        // Created last: a run refused above leaves no folder behind.
+        if let out = settings.outputFolder { try checkWritable(out) }
+        return trainer
       }
       for warning in trainer.optimizerWarnings { session.note("train: \(warning)") }
       prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
@@ -224,7 +238,8 @@ enum TrainCommand {
     trainer.featureCacheKey = loaded.adapters.merged.map { "merged \($0.name) \(ObjectIdentifier($0))" } ?? "base"
   }
 
-  static func settings(_ a: Arguments, adapter: LoRAAdapter, session: Session) throws -> TrainerSettings {
+  /// The run's settings from its options (`session` nil: no notes, for the one-shot form's early check).
+  static func settings(_ a: Arguments, adapterName: String, session: Session?) throws -> TrainerSettings {
     var s = TrainerSettings()
     s.epochs = a.int("epochs") ?? 5
     s.learningRate = a.double("lr") ?? 1e-4
@@ -252,13 +267,14 @@ enum TrainCommand {
     s.saveEverySteps = a.int("save_every_steps")
     s.saveEveryEpochs = a.int("save_every_epochs")
     s.outputFolder = a.string("out").map { URL(fileURLWithPath: $0, isDirectory: true) }
-    s.name = a.string("name") ?? adapter.name
+    s.saveLayout = TrainerSettings.SaveLayout(rawValue: a.string("layout") ?? "named") ?? .named
+    s.name = a.string("name") ?? adapterName
     switch a.string("log") ?? "none" {
     case "jsonl": s.log = .jsonl
     case "tensorboard": s.log = .tensorboard
     case "all", "wandb":
       s.log = a.string("log") == "all" ? .all : .tensorboard
-      session.note(
+      session?.note(
         "log=\(a.string("log") ?? ""): flr has no network access and does not talk to Weights & Biases; it writes "
           + "TensorBoard event files to \(s.resolvedLogFolder.path). Upload them later with: "
           + "wandb sync --sync-tensorboard \(s.resolvedLogFolder.path)")
@@ -267,8 +283,22 @@ enum TrainCommand {
     if s.saveEverySteps != nil || s.saveEveryEpochs != nil, s.outputFolder == nil {
       throw ShellError("train: save_every_* needs out=DIR (adapters go to out/NAME/step-N)")
     }
-    if let out = s.outputFolder { try checkWritable(out) }
+    do { try s.validate() } catch let error as TrainerError { throw ShellError("train: \(error.message)") }
     return s
+  }
+
+  /// What can be checked without a model (`flr train` does this before loading one): the options, and that out=
+  /// could be created, without creating it.
+  static func check(_ a: Arguments) throws {
+    guard a.positionals.first != "resume" else { return }
+    let s = try settings(a, adapterName: "default", session: nil)
+    if let out = s.outputFolder {
+      var existing = out.standardizedFileURL
+      while !FileManager.default.fileExists(atPath: existing.path) { existing.deleteLastPathComponent() }
+      guard access(existing.path, W_OK) == 0 else {
+        throw ShellError("train: out=\(out.path) cannot be created: \(existing.path) is not writable")
+      }
+    }
   }
 
   /// `out=` must be a folder we can create and write in, before hours of training.
