@@ -39,7 +39,8 @@ enum DatasetScan {
       // A caption that cannot be read (not UTF-8) is skipped and listed like an unreadable image.
       let text: String
       do { text = try CaptionFileText.read(caption) } catch let error as DatasetError {
-        result.skipped.append(SkippedItem(file: key, reason: .unreadableCaption("\(relative(caption, to: root)): \(error.problem)")))
+        let problem = "\(relative(caption, to: root)): \(error.problem)"
+        result.skipped.append(SkippedItem(file: key, reason: .unreadableCaption(problem)))
         continue
       }
       if text.isEmpty {
