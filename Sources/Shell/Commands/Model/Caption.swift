@@ -93,9 +93,9 @@ enum CaptionCommand {
     let ext = arguments.string("ext") ?? ".txt"
     let overwrite = arguments.flag("overwrite"), append = arguments.flag("append")
     try checkFlags(arguments)
-    var images = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
-    let ignored = ImagePaths.otherFiles(arguments.positionals, recursive: arguments.flag("recursive"), except: ext)
-    if !ignored.isEmpty { session.note("caption: \(ImagePaths.describeIgnored(ignored))") }
+    var images = try ImagePaths.expandNotingOthers(
+      arguments.positionals, recursive: arguments.flag("recursive"), command: "caption", captionExtension: ext,
+      session: session)
     if let shard = arguments.string("shard").flatMap(ImagePaths.parseShard) {
       images = ImagePaths.shard(images, index: shard.index, count: shard.count)
     }

@@ -25,7 +25,8 @@ enum FeaturesCommand {
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
     guard let out = arguments.string("out") else { throw ShellError("features: out=FILE.safetensors is required") }
-    let images = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
+    let images = try ImagePaths.expandNotingOthers(
+      arguments.positionals, recursive: arguments.flag("recursive"), command: "features", session: session)
     var owners: [String: String] = [:]
     for path in images {
       let name = (path as NSString).lastPathComponent

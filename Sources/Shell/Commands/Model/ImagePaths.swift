@@ -100,6 +100,16 @@ enum ImagePaths {
     return Array(Set(found)).sorted()
   }
 
+  /// `expand`, then a note naming the files of other types the words reached (caption files left out).
+  static func expandNotingOthers(
+    _ words: [String], recursive: Bool, command: String, captionExtension: String = ".txt", session: Session
+  ) throws -> [String] {
+    let images = try expand(words, recursive: recursive)
+    let ignored = otherFiles(words, recursive: recursive, except: captionExtension)
+    if !ignored.isEmpty { session.note("\(command): \(describeIgnored(ignored))") }
+    return images
+  }
+
   /// "3 files of other types ignored (.gif, .tiff; accepted: .jpeg .jpg .png .webp)".
   static func describeIgnored(_ files: [String]) -> String {
     let kinds = Set(

@@ -87,7 +87,8 @@ enum CompareCommand {
       let names = (arguments.string("with") ?? "base").split(separator: ",").map {
         $0.trimmingCharacters(in: .whitespaces)
       }
-      let images = try ImagePaths.expand(arguments.positionals, recursive: arguments.flag("recursive"))
+      let images = try ImagePaths.expandNotingOthers(
+        arguments.positionals, recursive: arguments.flag("recursive"), command: "compare", session: session)
       guard !images.isEmpty else { throw ShellError("compare: no images found") }
       // Every image decoded once; each model captions all of them.
       var pixels: [(String, Tensor)] = []
