@@ -61,6 +61,7 @@ extension Trainer {
     // where accelerate syncs too).
     try optimizer.step(lr: lr)
     step += 1
+    lastLearningRate = lr
     let loss = lossSum / Double(micro)
     stepLosses.append(loss)
     epochLossSum += lossSum
