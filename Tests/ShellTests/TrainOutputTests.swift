@@ -53,6 +53,11 @@ final class TrainOutputTests: XCTestCase {
     try s.run("set progress=bar progress_every=0\ntrain epochs=1 no_dropout prompt=\"a photo of\"")
     XCTAssertEqual(progressLines(s.errText).count, 4, "no bar where stderr is not a terminal: \(s.errText)")
     XCTAssertFalse(s.errText.contains("\r"), s.errText)
+    try s.run("train epochs=1 batch=4 no_dropout prompt=\"a photo of\"")
+    XCTAssertTrue(s.errText.contains("1 epoch x 1 step (batch 4"), s.errText)
+    XCTAssertTrue(s.errText.contains("epoch 1/1: mean loss"), s.errText)
+    XCTAssertTrue(s.errText.contains(" over 1 batch, "), s.errText)
+    XCTAssertTrue(s.errText.contains("training done: 1 step, "), s.errText)
   }
 
   func testWords() throws {

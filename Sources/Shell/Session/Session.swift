@@ -22,7 +22,8 @@ public final class Session: @unchecked Sendable {
 
   public init(out: Output = .standardOutput, err: Output = .standardError) {
     status = StatusLine(screen: err)
-    self.out = out.sharing(status)
+    // stdout redirected to a file never shares the terminal line with the bar.
+    self.out = out.isTerminal ? out.sharing(status) : out
     self.err = err.sharing(status)
   }
 
