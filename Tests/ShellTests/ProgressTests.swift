@@ -79,18 +79,22 @@ final class ProgressTests: XCTestCase {
   }
 
   func testTheBarFitsNarrowTerminals() {
-    let detail = "epoch 1/2 loss 2.3412 (avg 2.4001) lr 1.00e-04"
-    for columns in [120, 80, 50, 30, 20] {
-      let line = Progress.barLine(
-        "train", done: 3, total: 8, elapsed: 30, unit: "step", countPrefix: "step ", detail: detail,
+    let details = ["loss 2.3412 avg 2.4001", "lr 1.0e-04", "epoch 1/5"]
+    func bar(_ columns: Int) -> String {
+      Progress.barLine(
+        "train", done: 3, total: 40, elapsed: 30, unit: "step", countPrefix: "step ", details: details,
         secondsPerUnit: true, columns: columns)
-      XCTAssertLessThan(line.count, columns, "\(columns) columns: \(line)")
-      XCTAssertTrue(line.hasPrefix("train step 3/8"), line)
     }
-    let wide = Progress.barLine(
-      "train", done: 3, total: 8, elapsed: 30, unit: "step", countPrefix: "step ", detail: detail,
-      secondsPerUnit: true, columns: 120)
-    XCTAssertEqual(wide, "train step 3/8 [=========>              ] \(detail) 10.0 s/step  ETA 0:50")
+    for columns in [120, 80, 50, 30, 20] {
+      XCTAssertLessThan(bar(columns).count, columns, "\(columns) columns: \(bar(columns))")
+      XCTAssertTrue(bar(columns).hasPrefix("train step 3/40"), bar(columns))
+    }
+    XCTAssertEqual(
+      bar(120),
+      "train step 3/40 [=>                      ] loss 2.3412 avg 2.4001 lr 1.0e-04 epoch 1/5 10.0 s/step  ETA 6:10")
+    // At 80 columns the epoch goes first; the loss and lr stay.
+    XCTAssertEqual(bar(80), "train step 3/40 [>    ] loss 2.3412 avg 2.4001 lr 1.0e-04 10.0 s/step  ETA 6:10")
+    XCTAssertEqual(bar(50), "train step 3/40 [>        ] 10.0 s/step  ETA 6:10")
     let fifty = Progress.barLine("caption", done: 1, total: 8, elapsed: 1, unit: "img", columns: 50)
     XCTAssertTrue(fifty.contains("[") && fifty.contains("ETA"), fifty)
   }

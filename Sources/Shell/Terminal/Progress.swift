@@ -2,7 +2,7 @@ import Foundation
 
 // Progress of long commands, on stderr. On a terminal, one bar redrawn in place and fitted to the width
 //   caption 12/40 [=======>             ] 0.41 img/s  ETA 1:08
-//   train step 3/8 [=====>    ] epoch 1/2 loss 2.3412 (avg 2.4001) lr 1.00e-04 12.3 s/step  ETA 1:02
+//   train step 3/8 [=====>    ] loss 2.3412 avg 2.4001 lr 1.0e-04 epoch 1/2 12.3 s/step  ETA 1:02
 // which every other output line erases and draws again (StatusLine). Otherwise (a file, a pipe, CI; or
 // `set progress=lines`) a plain line every `progress_every` seconds (0: at every update). Never a bar where
 // stderr is not a terminal; nothing with `set progress=off`.
@@ -24,7 +24,7 @@ public final class Progress {
   private let interval: Double
   private let start = Date()
   private var lastDraw = Date.distantPast
-  private var detail = ""
+  private var details: [String] = []
   public private(set) var done: Int
 
   public init(
@@ -48,12 +48,13 @@ public final class Progress {
       session.setting("progress_every").flatMap { if case .float(let v) = $0 { return v } else { return nil } } ?? 10
   }
 
-  public func advance(by count: Int = 1) { update(done: done + count, detail: detail) }
+  public func advance(by count: Int = 1) { update(done: done + count, details: details) }
 
-  /// Sets the count and the text shown after the bar (`epoch 1/2 loss ...`).
-  public func update(done: Int, detail: String = "") {
+  /// Sets the count and what is shown after the bar (`loss 2.3412 avg 2.4001`, `lr 1.0e-04`), most important
+  /// first: a narrow terminal drops them from the end.
+  public func update(done: Int, details: [String] = []) {
     self.done = done
-    self.detail = detail
+    self.details = details
     let now = Date()
     switch style {
     case .off: return
@@ -68,7 +69,7 @@ public final class Progress {
       session.err.line(
         Progress.statusLine(
           label, done: done, total: total, elapsed: now.timeIntervalSince(start), unit: unit,
-          counted: done - initial, countPrefix: countPrefix, detail: detail, secondsPerUnit: secondsPerUnit))
+          counted: done - initial, countPrefix: countPrefix, details: details, secondsPerUnit: secondsPerUnit))
     }
   }
 
@@ -83,27 +84,28 @@ public final class Progress {
   private func bar(elapsed: Double) -> String {
     Progress.barLine(
       label, done: done, total: total, elapsed: elapsed, unit: unit, counted: done - initial,
-      countPrefix: countPrefix, detail: detail, secondsPerUnit: secondsPerUnit, columns: session.err.columns)
+      countPrefix: countPrefix, details: details, secondsPerUnit: secondsPerUnit, columns: session.err.columns)
   }
 
   /// `caption: 10/40 2.00 img/s ETA 0:15 elapsed 0:05`; `counted`: units done in this run (default `done`).
   static func statusLine(
     _ label: String, done: Int, total: Int, elapsed: Double, unit: String, counted: Int? = nil,
-    countPrefix: String = "", detail: String = "", secondsPerUnit: Bool = false
+    countPrefix: String = "", details: [String] = [], secondsPerUnit: Bool = false
   ) -> String {
     let counted = counted ?? done
     var text = "\(label): \(countPrefix)\(done)/\(total)"
-    if !detail.isEmpty { text += " " + detail }
+    for detail in details { text += " " + detail }
     text += " " + rate(counted: counted, elapsed: elapsed, unit: unit, secondsPerUnit: secondsPerUnit)
     if let eta = eta(done: done, total: total, counted: counted, elapsed: elapsed) { text += " ETA \(eta)" }
     return text + " elapsed \(clock(elapsed))"
   }
 
   /// The bar, at most `columns - 1` characters (a full-width line would wrap on some terminals): the bar
-  /// narrows first, then the detail, the rate and the ETA go.
+  /// narrows first (to 5 cells), then the details go from the last, then the rate and the ETA.
   static func barLine(
     _ label: String, done: Int, total: Int, elapsed: Double, unit: String, counted: Int? = nil,
-    countPrefix: String = "", detail: String = "", secondsPerUnit: Bool = false, columns: Int = 80, width: Int = 24
+    countPrefix: String = "", details: [String] = [], secondsPerUnit: Bool = false, columns: Int = 80,
+    width: Int = 24
   ) -> String {
     func drawn(_ n: Int) -> String {
       let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
@@ -116,9 +118,9 @@ public final class Progress {
     let rateText = rate(counted: counted, elapsed: elapsed, unit: unit, secondsPerUnit: secondsPerUnit)
     let etaText = eta(done: done, total: total, counted: counted, elapsed: elapsed).map { "  ETA \($0)" } ?? ""
     let room = max(columns - 1, 1)
-    let tails = [
-      [detail, rateText].filter { !$0.isEmpty }.joined(separator: " ") + etaText, rateText + etaText, etaText, "",
-    ]
+    let tails =
+      (0...details.count).reversed().map { (details.prefix($0) + [rateText]).joined(separator: " ") + etaText }
+      + [etaText, ""]
     for tail in tails {
       // " [" + at least 5 cells + "]" + " " before a tail
       let fixed = head.count + 3 + (tail.isEmpty ? 0 : 1 + tail.count)

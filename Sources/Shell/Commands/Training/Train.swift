@@ -127,7 +127,7 @@ enum TrainCommand {
     let progress = Progress(
       "train", total: trainer.totalSteps, unit: "step", countPrefix: "step ", secondsPerUnit: true,
       done: trainer.step, session: session)
-    trainer.onProgress = { _ in progress.update(done: trainer.step, detail: progressDetail(trainer)) }
+    trainer.onProgress = { _ in progress.update(done: trainer.step, details: progressDetails(trainer)) }
     defer { progress.finish() }
     let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
     progress.finish()
@@ -323,13 +323,15 @@ enum TrainCommand {
     return parts.joined(separator: "\n")
   }
 
-  /// What the progress bar or line shows after the step count.
-  static func progressDetail(_ t: Trainer) -> String {
+  /// What the progress bar or line shows after the step count, most important first.
+  static func progressDetails(_ t: Trainer) -> [String] {
     let recent = t.stepLosses.suffix(20)
     let average = recent.isEmpty ? Double.nan : recent.reduce(0, +) / Double(recent.count)
-    return "epoch \(min(t.epoch + 1, t.settings.epochs))/\(t.settings.epochs) loss "
-      + "\(String(format: "%.4f", t.stepLosses.last ?? .nan)) (avg \(String(format: "%.4f", average))) lr "
-      + String(format: "%.2e", t.lastLearningRate)
+    return [
+      "loss \(String(format: "%.4f", t.stepLosses.last ?? .nan)) avg \(String(format: "%.4f", average))",
+      "lr " + String(format: "%.1e", t.lastLearningRate),
+      "epoch \(min(t.epoch + 1, t.settings.epochs))/\(t.settings.epochs)",
+    ]
   }
 
   /// Whether image features are cached, and why not.
