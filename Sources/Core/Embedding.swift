@@ -33,7 +33,7 @@ public enum Embedding {
   /// Throws if an id is outside 0..<vocab.
   public static func validate(ids: [Int32], vocab: Int) throws {
     if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocab }) {
-      throw EmbeddingError(description: "token id \(bad) is outside the vocabulary (0..<\(vocab))")
+      throw EmbeddingError(description: "token id \(bad) is outside the vocabulary (ids 0 to \(vocab - 1))")
     }
   }
 }

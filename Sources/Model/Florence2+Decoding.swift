@@ -34,7 +34,7 @@ extension Florence2 {
     }
     let v = Int32(languageModel.vocabSize)
     if let bad = tokens.first(where: { $0 < 0 || $0 >= v }) {
-      throw ModelError(file: "decoder step", "token id \(bad) is outside the vocabulary 0..<\(v)")
+      throw ModelError(file: "decoder step", "token id \(bad) is outside the vocabulary (ids 0 to \(v - 1))")
     }
     let hidden = try languageModel.decoder.step(tokens, state: &state, shared: languageModel.shared)
     return languageModel.logits(hidden)

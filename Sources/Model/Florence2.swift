@@ -112,7 +112,8 @@ public final class Florence2 {
       throw ModelError(file: "labels", "\(targets.count) labels for logits of shape \(logits.shape)")
     }
     return targets.withUnsafeBufferPointer {
-      CrossEntropy.forwardBackward(logits: logits.data, targets: $0.baseAddress!, rows: targets.count, vocab: v,
+      CrossEntropy.forwardBackward(
+        logits: logits.data, targets: $0.baseAddress!, rows: targets.count, vocab: v,
         dlogits: nil)
     }
   }
@@ -125,7 +126,7 @@ public final class Florence2 {
     let v = Int32(languageModel.vocabSize)
     let flat = rows.flatMap { $0 }
     if let bad = flat.first(where: { ($0 < 0 || $0 >= v) && !(allowIgnore && $0 == -100) }) {
-      throw ModelError(file: what, "token id \(bad) is outside the vocabulary 0..<\(v)")
+      throw ModelError(file: what, "token id \(bad) is outside the vocabulary (ids 0 to \(v - 1))")
     }
     return flat
   }

@@ -41,7 +41,7 @@ final class AdapterSaveCommandTests: XCTestCase {
     let b = TestSession()
     try b.run(setup + "lora first rank=4 seed=1")
     try b.runStopped("\(train) out=\(out)/b", at: " step 3/8 ")
-    XCTAssertTrue(b.out.text.contains("training stopped at step 3/8"), b.out.text)
+    XCTAssertTrue(b.errText.contains("training stopped at step 3/8"), b.errText)
 
     // The training iterate y(3), written directly (not through `save`): it must differ from x(3), else this
     // test could not tell the two apart.
@@ -83,7 +83,7 @@ final class AdapterSaveCommandTests: XCTestCase {
 
     // None of it touched training: resuming ends on A's final adapter, byte for byte.
     try b.run("drop avg\ndrop iter\nuse first\ntrain resume")
-    XCTAssertTrue(b.out.text.contains("training done: 8 steps"), b.out.text)
+    XCTAssertTrue(b.errText.contains("training done: 8 steps"), b.errText)
     XCTAssertEqual(try bytes("\(out)/b/run/adapter_model.safetensors"), final)
   }
 
@@ -109,7 +109,7 @@ final class AdapterSaveCommandTests: XCTestCase {
       Set(before.keys),
       ["adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "optimizer.safetensors"])
     try b.runStopped("train resume", at: " step 5/8 ")
-    XCTAssertTrue(b.out.text.contains("training stopped at step 5/8"), b.out.text)
+    XCTAssertTrue(b.errText.contains("training stopped at step 5/8"), b.errText)
 
     // A per-file size limit above the adapter file, below the optimizer state (AdamW: m, v and the training
     // values, about 3x the adapter): the adapter alone would fit, the unit does not. Writes fail with EFBIG as
@@ -136,7 +136,7 @@ final class AdapterSaveCommandTests: XCTestCase {
     let c = TestSession()
     try c.run(setup + "load adapter=\(saved)\ntrain resume")
     XCTAssertTrue(c.errText.contains("resuming from \(saved) at epoch 1, step 3/8"), c.errText)
-    XCTAssertTrue(c.out.text.contains("training done: 8 steps"), c.out.text)
+    XCTAssertTrue(c.errText.contains("training done: 8 steps"), c.errText)
     XCTAssertEqual(try bytes("\(out)/b/run/adapter_model.safetensors"), straight)
   }
 

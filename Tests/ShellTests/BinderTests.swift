@@ -110,4 +110,26 @@ final class BinderTests: XCTestCase {
       }
     }
   }
+
+  func testPythonStyleFlagsAndFlagTyposGetADidYouMean() {
+    XCTAssertEqual(
+      message("caption photos/ --save_captions"),
+      "caption: unknown option '--save_captions': flr's options have no dashes; did you mean save?")
+    XCTAssertEqual(
+      message("caption photos/ --batch_size=4"),
+      "caption: unknown option '--batch_size=4': flr's options have no dashes; did you mean batch=4?")
+    XCTAssertEqual(
+      message("caption photos/ --beams"),
+      "caption: unknown option '--beams': flr's options have no dashes; did you mean beams=int 1..64?")
+    XCTAssertEqual(
+      message("train --learning-rate=0.01"),
+      "train: unknown option '--learning-rate=0.01': flr's options have no dashes; did you mean lr=0.01?")
+    XCTAssertEqual(
+      message("caption photos/ recursiv"),
+      "caption: no file or folder 'recursiv'; did you mean the flag recursive? (a file of that name: ./recursiv)")
+    XCTAssertEqual(message("caption photos/ ./--odd recursive"), "no error")
+    XCTAssertEqual(message("echo --- done ---"), "no error")
+    XCTAssertTrue(message("caption photos/ task=CAPTION").hasSuffix("; did you mean <CAPTION>?"))
+    XCTAssertTrue(message("caption photos/ task=<detailed_caption>").hasSuffix("; did you mean <DETAILED_CAPTION>?"))
+  }
 }

@@ -77,7 +77,7 @@ final class LMHeadLoRAShellTests: XCTestCase {
       """)
     let losses = evalLosses(s.out.text)
     XCTAssertEqual(losses.count, 2, s.out.text)
-    XCTAssertTrue(s.out.text.contains("backward reaches decoder"), s.out.text)
+    XCTAssertTrue(s.errText.contains("backward reaches decoder"), s.errText)
     if let first = losses.first, let last = losses.last { XCTAssertLessThan(last, 0.9 * first, s.out.text) }
   }
 }

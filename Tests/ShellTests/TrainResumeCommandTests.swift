@@ -19,14 +19,14 @@ final class TrainResumeCommandTests: XCTestCase {
     // A: straight run, auto-saving with state at step 3.
     let a = TestSession()
     try a.run(setup + "lora first rank=4 seed=1\n\(train) out=\(out)/a save_every_steps=3 save_state")
-    XCTAssertTrue(a.out.text.contains("saving to \(out)/a/run with training state"), a.out.text)
+    XCTAssertTrue(a.errText.contains("saving to \(out)/a/run with training state"), a.errText)
     let straight = try Data(contentsOf: URL(fileURLWithPath: "\(out)/a/run/adapter_model.safetensors"))
 
     // B: the same run stopped by Ctrl-C after step 3, then `save first DIR state`.
     let b = TestSession()
     try b.run(setup + "lora first rank=4 seed=1")
     try b.runStopped("\(train) out=\(out)/b", at: " step 3/8 ")
-    XCTAssertTrue(b.out.text.contains("training stopped at step 3/8"), b.out.text)
+    XCTAssertTrue(b.errText.contains("training stopped at step 3/8"), b.errText)
     try b.run("save first \(out)/saved state")
     for file in ["adapter_model.safetensors", "trainer_state.json", "optimizer.safetensors"] {
       XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/saved/\(file)"), file)
@@ -36,7 +36,7 @@ final class TrainResumeCommandTests: XCTestCase {
     let c = TestSession()
     try c.run(setup + "load adapter=\(out)/saved\ntrain resume")
     XCTAssertTrue(c.errText.contains("resuming from \(out)/saved at epoch 1, step 3/8"), c.errText)
-    XCTAssertTrue(c.out.text.contains("training done: 8 steps"), c.out.text)
+    XCTAssertTrue(c.errText.contains("training done: 8 steps"), c.errText)
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(out)/b/run/adapter_model.safetensors")), straight)
 
     // D: a new session resumes from A's auto-save at step 3 (train resume from=DIR works the same).

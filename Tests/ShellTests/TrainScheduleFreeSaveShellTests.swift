@@ -29,7 +29,7 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
 
     let a = TestSession()
     try a.run(setup + "lora first rank=4 seed=1\n\(first)")
-    XCTAssertTrue(a.out.text.contains("sf_save=averaged: samples and saves use the schedule-free average x"))
+    XCTAssertTrue(a.errText.contains("sf_save=averaged: samples and saves use the schedule-free average x"))
     let trainer = try XCTUnwrap(TrainingState.of(a.session).trainer)
     try PEFTAdapterFile.save(trainer.parameters.adapter, to: "\(out)/iterate")  // y, written directly
     try a.run("save first \(out)/averaged")  // x
@@ -48,7 +48,7 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
 
     try a.run("\(second) out=\(out)/a")
     XCTAssertTrue(a.errText.contains("first starts from the averaged weights of its prodigy-sf run"), a.errText)
-    XCTAssertTrue(a.out.text.contains("sf_save=seed has no effect with AdamW"), a.out.text)
+    XCTAssertTrue(a.errText.contains("sf_save=seed has no effect with AdamW"), a.errText)
     let fromSession = try bytes("\(out)/a/again/adapter_model.safetensors")
 
     // The same second run in fresh sessions, from x and from y as saved above.

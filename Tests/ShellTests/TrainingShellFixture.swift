@@ -59,12 +59,17 @@ final class TestSession {
   let out = CapturedOutput()
   var errText = ""
   var onError: (String) -> Void = { _ in }
-  lazy var session = Session(
-    out: out.output,
-    err: Output { [unowned self] text in
-      self.errText += text
-      self.onError(text)
-    })
+  /// With a progress line at every training step (`runStopped` watches them).
+  lazy var session: Session = {
+    let session = Session(
+      out: out.output,
+      err: Output { [unowned self] text in
+        self.errText += text
+        self.onError(text)
+      })
+    session.settings["progress_every"] = "0"
+    return session
+  }()
   lazy var interpreter = Interpreter(session: session)
 
   func run(_ script: String) throws { try interpreter.run(script, name: "test.flr") }

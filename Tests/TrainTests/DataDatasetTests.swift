@@ -86,7 +86,7 @@ final class DataDatasetTests: XCTestCase {
       data.skipped.map(\.description),
       [
         "imgs/2.png: duplicate of line 2", "imgs/3.png: empty caption", "imgs/missing.png: caption without image",
-        "imgs/3.png: duplicate of line 5", "unlisted.png: image without caption (no an entry in metadata.jsonl)",
+        "imgs/3.png: duplicate of line 5", "unlisted.png: image without caption (no entry in metadata.jsonl)",
       ])
     var options = DatasetOptions()
     options.captionColumn = "alt"

@@ -174,7 +174,8 @@ public final class BartTokenizer: @unchecked Sendable {
   public func tokenStrings(_ ids: [Int]) throws -> [String] {
     try ids.map { id in
       guard id >= 0, id < tokenByID.count, let s = tokenByID[id] else {
-        throw TokenizerError(file: "token ids", problem: "id \(id) is not in the vocabulary (0..<\(vocabularySize))")
+        throw TokenizerError(
+          file: "token ids", problem: "id \(id) is not in the vocabulary (ids 0 to \(vocabularySize - 1))")
       }
       return s
     }

@@ -69,7 +69,8 @@ public struct DecoderState {
   /// number of rows may shrink (finished sequences dropped) but not grow past the rows of the start.
   public mutating func reorder(_ sources: [Int]) throws {
     guard sources.allSatisfy({ $0 >= 0 && $0 < rows }), sources.count <= slots else {
-      throw ModelError(file: "decoder state", "reorder rows \(sources) outside 0..<\(rows) (or more than \(slots))")
+      throw ModelError(
+        file: "decoder state", "reorder rows \(sources) outside rows 0 to \(rows - 1) (or more than \(slots))")
     }
     ancestry = sources.map { ancestry[$0] }
     imageOfRow = sources.map { imageOfRow[$0] }

@@ -40,6 +40,9 @@ enum Binder {
         arguments.given.insert(option.name)
         continue
       }
+      if let problem = MistakenWords.problem(word.text, command: command) {
+        throw ShellError("\(command.name): \(problem)", at: word.position)
+      }
       guard let spec = command.positionals else {
         let hint = closestMatch(to: word.text, among: optionNames).map { "; did you mean \($0)?" } ?? ""
         throw ShellError("\(command.name): unexpected word '\(word.text)'\(hint)", at: word.position)

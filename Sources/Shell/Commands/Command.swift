@@ -10,13 +10,19 @@ public struct PositionalSpec: Sendable {
   /// nil: no upper limit.
   public var maximum: Int?
   public var help: String
+  /// Whether tab completion offers the resident adapters' names here (`use`, `drop`, `save`).
+  public var namesAdapters: Bool
 
-  public init(_ name: String, _ type: OptionType = .string, minimum: Int = 1, maximum: Int? = 1, _ help: String) {
+  public init(
+    _ name: String, _ type: OptionType = .string, minimum: Int = 1, maximum: Int? = 1, _ help: String,
+    namesAdapters: Bool = false
+  ) {
     self.name = name
     self.type = type
     self.minimum = minimum
     self.maximum = maximum
     self.help = help
+    self.namesAdapters = namesAdapters
   }
 
   /// `PATH...`, `[CMD]`, `MODEL`.

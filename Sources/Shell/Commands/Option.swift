@@ -64,15 +64,19 @@ public struct OptionSpec: Sendable {
   public var help: String
   /// Whether `set name=value` may give it a session default (false for per-call things like `out=`).
   public var settable: Bool
+  /// Whether tab completion offers the resident adapters' names (comma-separated lists: `compare with=`).
+  public var namesAdapters: Bool
 
   public init(
-    _ name: String, _ type: OptionType, default defaultValue: Value? = nil, settable: Bool = true, _ help: String
+    _ name: String, _ type: OptionType, default defaultValue: Value? = nil, settable: Bool = true, _ help: String,
+    namesAdapters: Bool = false
   ) {
     self.name = name
     self.type = type
     self.defaultValue = defaultValue
     self.help = help
     self.settable = settable
+    self.namesAdapters = namesAdapters
   }
 
   public static func flag(_ name: String, settable: Bool = true, _ help: String) -> OptionSpec {

@@ -6,8 +6,12 @@ import Foundation
 public final class Session: @unchecked Sendable {
   /// `set key=value` values, kept as typed text; each command parses them with its own option types.
   public var settings: [String: String] = [:]
+  /// Results: captions, JSON, the tables a command was asked for.
   public let out: Output
+  /// Progress, summaries, notes and errors.
   public let err: Output
+  /// The progress bar on the terminal, kept clear of both streams' lines.
+  let status: StatusLine
   /// True at an interactive prompt (errors return to it), false in scripts, stdin and `-c`.
   public var isInteractive = false
   /// The model `load` made resident, if any.
@@ -17,8 +21,10 @@ public final class Session: @unchecked Sendable {
   public let cancellation = Cancellation()
 
   public init(out: Output = .standardOutput, err: Output = .standardError) {
-    self.out = out
-    self.err = err
+    status = StatusLine(screen: err)
+    // stdout redirected to a file never shares the terminal line with the bar.
+    self.out = out.isTerminal ? out.sharing(status) : out
+    self.err = err.sharing(status)
   }
 
   /// A shell setting (an option of `set`): the `set` value or the declared default.
@@ -28,10 +34,14 @@ public final class Session: @unchecked Sendable {
     return option.defaultValue
   }
 
-  /// The prompt: `flr> `, `flr(base-ft)> `, and later `flr(base-ft+mylora)> `.
+  /// The prompt: `flr> `, `flr(base-ft)> `, with the active adapter `flr(base-ft+mylora)> ` and a merged one
+  /// `flr(base-ft+mylora(merged))> `.
   public var prompt: String {
     guard let model else { return "flr> " }
-    return "flr(\(model.displayName))> "
+    var name = model.displayName
+    if let merged = model.adapters.merged { name += "+\(merged.name)(merged)" }
+    if let active = model.adapters.active { name += "+\(active.name)" }
+    return "flr(\(name))> "
   }
 
   /// Diagnostics line on stderr.

@@ -191,7 +191,7 @@ public final class CaptionDataset: @unchecked Sendable {
   public var summary: String {
     let resident = images.residentCount
     var text =
-      "\(items.count) images with captions (\(resident) resident, \(DatasetStats.mebibytes(images.residentBytes))"
+      "\(items.count) image\(items.count == 1 ? "" : "s") with captions (\(resident) resident, \(DatasetStats.mebibytes(images.residentBytes))"
     if resident < items.count { text += "; \(items.count - resident) decoded on the fly" }
     text += ")"
     if !evalIndices.isEmpty { text += ", \(trainIndices.count) train / \(evalIndices.count) eval" }

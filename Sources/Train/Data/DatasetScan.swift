@@ -115,7 +115,7 @@ enum DatasetScan {
     }
     for image in try listImages(root, recursive: true) where seen[image.standardizedFileURL.path] == nil {
       result.skipped.append(
-        SkippedItem(file: relative(image, to: root), reason: .noCaption(expected: "an entry in metadata.jsonl")))
+        SkippedItem(file: relative(image, to: root), reason: .noCaption(expected: "entry in metadata.jsonl")))
     }
     result.pairs.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     return result

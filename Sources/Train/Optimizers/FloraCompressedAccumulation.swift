@@ -148,7 +148,7 @@ public final class FloraCompressedAccumulation: Optimizer {
     }
     let pending = try s.scalar("accumulation_received")
     guard pending >= 0, pending < Double(microBatches) else {
-      throw OptimizerError.badState("accumulation_received \(pending) is outside 0..<\(microBatches)")
+      throw OptimizerError.badState("accumulation_received \(pending) is outside 0 to \(microBatches - 1)")
     }
     var loadedPacks = packs, loadedSeeds = seeds
     for (i, p) in flora.params.enumerated() {

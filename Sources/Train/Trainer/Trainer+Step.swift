@@ -61,6 +61,7 @@ extension Trainer {
     // where accelerate syncs too).
     try optimizer.step(lr: lr)
     step += 1
+    lastLearningRate = lr
     let loss = lossSum / Double(micro)
     stepLosses.append(loss)
     epochLossSum += lossSum
@@ -166,8 +167,11 @@ extension Trainer {
     epochLosses.append(mean)
     var line =
       "epoch \(epoch + 1)/\(settings.epochs): mean loss \(TrainerProgress.format(mean)) over "
-      + "\(epochLossCount) batches, \(TrainerProgress.duration(progress.elapsed)) elapsed"
-    if failures > 0 { line += "; \(failures) image(s) failed to decode and were skipped" }
+      + "\(epochLossCount) batch\(epochLossCount == 1 ? "" : "es"), \(TrainerProgress.duration(progress.elapsed)) elapsed"
+    if failures > 0 {
+      line +=
+        "; \(failures) image\(failures == 1 ? "" : "s") failed to decode and \(failures == 1 ? "was" : "were") skipped"
+    }
     onLine(line)
     epoch += 1
     batchInEpoch = 0

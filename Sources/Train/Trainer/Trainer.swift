@@ -52,6 +52,8 @@ public final class Trainer {
   /// Mean loss of each optimizer step, and of each finished epoch.
   public internal(set) var stepLosses: [Double] = []
   public internal(set) var epochLosses: [Double] = []
+  /// The learning rate of the latest optimizer step (progress display).
+  public internal(set) var lastLearningRate = Double.nan
   /// Images skipped because they failed to decode during an epoch (counted, never fatal).
   public internal(set) var failedImages: [SkippedItem] = []
   public var isFinished: Bool { epoch >= settings.epochs }

@@ -31,10 +31,32 @@ enum AdapterActions {
       try adapters.add(adapter)
     } catch { throw ShellError("lora: \(describeError(error))") }
     let convs = adapter.layers.filter { $0 is LoRAConv2d }.count
-    session.out.line(
-      "lora \(name): \(adapter.layers.count) modules (\(adapter.layers.count - convs) Linear, \(convs) Conv2d), "
-        + "\(grouped(adapter.parameterCount)) parameters, r=\(config.rank) alpha=\(formatted(config.alpha))"
-        + " scale \(formatted(adapter.layers.first?.lora.scaling ?? 0)); active")
+    session.note(
+      "lora \(name): \(counted(adapter.layers.count, "module")) (\(adapter.layers.count - convs) Linear, \(convs) "
+        + "Conv2d), \(counted(adapter.parameterCount, "parameter")) (\(memory(adapter.parameterCount))), "
+        + "r=\(config.rank) alpha=\(formatted(config.alpha)) scale \(formatted(adapter.layers.first?.lora.scaling ?? 0)); "
+        + "active")
+    if let warning = rankWarning(adapter) { session.note("lora \(name): warning: \(warning)") }
+  }
+
+  /// fp32 bytes of `count` parameters, and what AdamW training holds for them (weights, gradients, two moments).
+  static func memory(_ count: Int) -> String {
+    "\(DatasetStats.mebibytes(count * 4)) fp32, about \(DatasetStats.mebibytes(count * 16)) to train with adamw"
+  }
+
+  /// A rank above a layer's smaller dimension adds parameters and no capacity (B·A has rank at most min(in, out)).
+  static func rankWarning(_ adapter: LoRAAdapter) -> String? {
+    let over = adapter.layers.filter { layer in
+      let a = layer.lora.loraA, b = layer.lora.loraB
+      return layer.lora.rank > min(a.count / a.shape[0], b.shape[0])
+    }
+    guard let first = over.first else { return nil }
+    let a = first.lora.loraA, b = first.lora.loraB
+    let smallest = over.map { min($0.lora.loraA.count / $0.lora.loraA.shape[0], $0.lora.loraB.shape[0]) }.min() ?? 0
+    return
+      "rank \(first.lora.rank) exceeds the dimensions of \(over.count) of \(counted(adapter.layers.count, "module")) "
+      + "(e.g. \(first.lora.path): \(a.count / a.shape[0]) in, \(b.shape[0]) out; the smallest is \(smallest)); "
+      + "a rank above min(in, out) adds parameters without adding capacity"
   }
 
   /// `use NAME|none`
@@ -123,6 +145,7 @@ enum AdapterActions {
     } catch let error as TrainerError {
       throw ShellError("save: \(error.message)")
     } catch { throw ShellError("save: \(describeError(error))") }
+    TrainingState.of(session).saved(adapter, to: URL(fileURLWithPath: expand(folder), isDirectory: true))
     let averaged = trainer?.settings.optimizer == .prodigy ? "; schedule-free: the averaged weights" : ""
     session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names\(averaged))")
     if withState, let trainer {
@@ -169,8 +192,8 @@ enum AdapterActions {
       try adapters.add(adapter)
       TrainingState.adapterLoaded(adapter, from: path, session)
       session.note(
-        "loaded adapter \(name) from \(folder): \(adapter.layers.count) modules, "
-          + "\(grouped(adapter.parameterCount)) parameters (\(naming.rawValue) names); active")
+        "loaded adapter \(name) from \(folder): \(counted(adapter.layers.count, "module")), "
+          + "\(counted(adapter.parameterCount, "parameter")) (\(naming.rawValue) names); active")
     } catch { throw ShellError("load: \(describeError(error))") }
   }
 
@@ -186,8 +209,9 @@ enum AdapterActions {
       let ranks = Set(a.layers.map(\.lora.rank)).sorted().map(String.init).joined(separator: "/")
       session.out.line(
         "\(a.name)\(state): r=\(ranks) alpha=\(formatted(c.alpha))\(c.useRslora ? " rslora" : "") "
-          + "dropout=\(formatted(c.dropout)) targets=\(c.targets.description); \(a.layers.count) modules, "
-          + "\(grouped(a.parameterCount)) parameters; gradients reach \(a.lowestModule ?? "-")")
+          + "dropout=\(formatted(c.dropout)) targets=\(c.targets.description); \(counted(a.layers.count, "module")), "
+          + "\(counted(a.parameterCount, "parameter")); first adapted layer \(a.lowestModule ?? "-") "
+          + "(training runs backward down to it)")
     }
   }
 

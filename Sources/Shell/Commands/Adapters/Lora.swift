@@ -31,7 +31,7 @@ enum LoraCommand {
 enum UseCommand {
   static let command = Command(
     "use", group: .adapters, summary: "Make a resident adapter active (`use none`: the base model)",
-    positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name or none"),
+    positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name or none", namesAdapters: true),
     examples: ["use mylora", "use none"],
     run: { arguments, session in try AdapterActions.use(arguments, session) })
 }
@@ -39,7 +39,7 @@ enum UseCommand {
 enum DropCommand {
   static let command = Command(
     "drop", group: .adapters, summary: "Free a resident adapter",
-    positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name"),
+    positionals: PositionalSpec("NAME", .string, minimum: 1, maximum: 1, "adapter name", namesAdapters: true),
     examples: ["drop mylora"],
     run: { arguments, session in try AdapterActions.drop(arguments, session) })
 }
@@ -47,7 +47,8 @@ enum DropCommand {
 enum MergeCommand {
   static let command = Command(
     "merge", group: .adapters, summary: "Fold an adapter into the base weights for fast captioning",
-    positionals: PositionalSpec("NAME", .string, minimum: 0, maximum: 1, "adapter (default: the active one)"),
+    positionals: PositionalSpec(
+      "NAME", .string, minimum: 0, maximum: 1, "adapter (default: the active one)", namesAdapters: true),
     examples: ["merge", "merge mylora"],
     details: """
       While merged, the adapter is in the base weights and not active (`train` says to `unmerge` first); one \

@@ -6,7 +6,8 @@ enum SaveCommand {
     "save", group: .adapters, summary: "Save an adapter in PEFT's layout, or `save model DIR` the merged model",
     positionals: PositionalSpec(
       "[NAME] DIR", .string, minimum: 1, maximum: 2,
-      "adapter name (default: active) and folder (`save model DIR`: the word model, then a folder)"),
+      "adapter name (default: active) and folder (`save model DIR`: the word model, then a folder)",
+      namesAdapters: true),
     options: [
       OptionSpec(
         "naming", .choice(["original", "native"]), default: .string("original"),

@@ -58,7 +58,12 @@ enum CaptionCommand {
     run: run)
 
   static func checkTask(_ text: String) -> String? {
-    FlorenceTask(rawValue: text) != nil ? nil : "one of " + FlorenceTask.allCases.map(\.rawValue).joined(separator: " ")
+    guard FlorenceTask(rawValue: text) == nil else { return nil }
+    let tasks = FlorenceTask.allCases.map(\.rawValue)
+    // `CAPTION`, `caption`, `<caption>`, `<CAPTON>`: the token with its brackets.
+    let bare = text.trimmingCharacters(in: CharacterSet(charactersIn: "<>")).uppercased()
+    let guess = closestMatch(to: "<\(bare)>", among: tasks).map { "; did you mean \($0)?" } ?? ""
+    return "one of " + tasks.joined(separator: " ") + guess
   }
 
   static func checkExtension(_ text: String) -> String? {

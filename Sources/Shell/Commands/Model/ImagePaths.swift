@@ -6,8 +6,8 @@ import Foundation
 // `shard=I/N` selection, so N processes given the same words split the work with no overlap.
 
 enum ImagePaths {
-  /// Decodes one batch of paths; an unreadable image is reported (`command: skipped ...`), counted in `failed`
-  /// and left out, so the run goes on (caption, features).
+  /// Decodes one batch of paths; an unreadable image is reported (`command: skipped ...`, above the progress
+  /// bar), counted in `failed` and left out, so the run goes on (caption, features).
   static func decodeBatch(
     _ paths: ArraySlice<String>, command: String, failed: inout Int, progress: Progress, session: Session
   ) -> [(path: String, image: RGBImage)] {
@@ -17,7 +17,6 @@ enum ImagePaths {
         batch.append((path, try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
       } catch {
         failed += 1
-        progress.finish()
         session.note("\(command): skipped \(describeError(error))")
       }
     }

@@ -7,8 +7,11 @@ enum SetCommand {
     OptionSpec("history_size", .int(0...1_000_000), default: .int(1000), "Lines kept in ~/.flr_history"),
     OptionSpec(
       "progress", .choice(["auto", "bar", "lines", "off"]), default: .string("auto"),
-      "Progress display: a bar on a terminal, periodic lines otherwise (auto)"),
-    OptionSpec("progress_every", .float(0.1...3600), default: .float(10), "Seconds between progress lines"),
+      "Progress: a bar on a terminal and periodic lines otherwise (auto or bar; never a bar where stderr is not a "
+        + "terminal), always lines (lines), or none (off)"),
+    OptionSpec(
+      "progress_every", .float(0...3600), default: .float(10),
+      "Seconds between progress lines (0: one at every image or training step)"),
   ]
 
   static let command = Command(

@@ -62,15 +62,15 @@ enum DatasetCommand {
     if let fraction = arguments.double("split") {
       let data = try TrainingState.requireDataset(session, for: "dataset split")
       try data.split(fraction: fraction, seed: UInt64(arguments.int("seed") ?? 0))
-      session.out.line("split: \(data.trainIndices.count) for training, \(data.evalIndices.count) held out for eval")
+      session.note("split: \(data.trainIndices.count) for training, \(data.evalIndices.count) held out for eval")
     }
   }
 
   static func report(_ data: CaptionDataset, _ session: Session) {
-    session.out.line("dataset: \(data.summary)")
-    if !data.ignoredFiles.isEmpty { session.out.line("  \(ImagePaths.describeIgnored(data.ignoredFiles))") }
-    for item in data.skipped.prefix(20) { session.out.line("  skipped \(item)") }
-    if data.skipped.count > 20 { session.out.line("  ... and \(data.skipped.count - 20) more skipped") }
+    session.note("dataset: \(data.summary)")
+    if !data.ignoredFiles.isEmpty { session.note("  \(ImagePaths.describeIgnored(data.ignoredFiles))") }
+    for item in data.skipped.prefix(20) { session.note("  skipped \(item)") }
+    if data.skipped.count > 20 { session.note("  ... and \(data.skipped.count - 20) more skipped") }
   }
 
   static func skippedText(_ data: CaptionDataset) -> String {

@@ -37,19 +37,22 @@ enum SampleCommand {
     })
 
   /// For each item: `KEY`, `  truth: ...`, `  model: ...`, with the adapter's weights as they are (the caller
-  /// swaps evaluation weights in: the `sample` command, or the run's own sampling).
+  /// swaps evaluation weights in: the `sample` command, or the run's own sampling). To `output`: stdout for
+  /// `sample`, stderr with the rest of a training run's progress.
   static func show(
-    _ data: CaptionDataset, items: [Int], task: String, beams: Int?, loaded: LoadedModel, session: Session
+    _ data: CaptionDataset, items: [Int], task: String, beams: Int?, loaded: LoadedModel, session: Session,
+    to output: Output? = nil
   ) throws {
+    let output = output ?? session.out
     for i in items {
       try session.cancellation.check()
       let image = try data.images.image(i)
       let pixels = batchTensor(image.pixels, count: 1)
       let caption = try loaded.generator.caption(
         pixelValues: pixels, task: task, beams: beams, onStep: { _ in !session.cancellation.isCancelled })
-      session.out.line(data.items[i].key)
-      session.out.line("  truth: \(data.items[i].caption)")
-      session.out.line("  model: \(caption.first ?? "")")
+      output.line(data.items[i].key)
+      output.line("  truth: \(data.items[i].caption)")
+      output.line("  model: \(caption.first ?? "")")
     }
   }
 }
@@ -71,7 +74,8 @@ enum CompareCommand {
     "compare", group: .training, summary: "Captions of the same images from the base model and named adapters",
     positionals: PositionalSpec("PATH", .path, minimum: 1, maximum: nil, "images, folders or globs"),
     options: [
-      OptionSpec("with", .string, default: .string("base"), "Comma-separated: base and adapter names"),
+      OptionSpec(
+        "with", .string, default: .string("base"), "Comma-separated: base and adapter names", namesAdapters: true),
       OptionSpec("task", .string, default: .string("<DETAILED_CAPTION>"), "Task prompt"),
       OptionSpec("beams", .int(1...64), default: .int(3), "Beam width (1 = greedy)"),
       .flag("recursive", "Descend into sub-folders"),
@@ -154,8 +158,8 @@ enum EvalCommand {
       }
       let adapter = (try? SessionAdapters.active(session))?.name ?? "none"
       session.out.line(
-        "eval: mean loss \(String(format: "%.4f", loss)) over \(indices.count) items (\(tokens) tokens), adapter \(adapter)"
-      )
+        "eval: mean loss \(String(format: "%.4f", loss)) over \(counted(indices.count, "item")) "
+          + "(\(counted(tokens, "token"))), adapter \(adapter)")
     })
 
   static func meanLoss(

@@ -133,22 +133,29 @@ enum TrainCommand {
       }
       for warning in trainer.optimizerWarnings { session.note("train: \(warning)") }
       prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
-      session.out.line(describe(trainer))
+      session.note(describe(trainer))
     }
     state.trainer = trainer
-    trainer.onLine = { session.out.line($0) }
-    trainer.onProgress = { session.err.line($0) }
+    state.trained(trainer.parameters.adapter)
+    trainer.onLine = { session.err.line($0) }
+    let progress = Progress(
+      "train", total: trainer.totalSteps, unit: "step", countPrefix: "step ", secondsPerUnit: true,
+      done: trainer.step, session: session)
+    trainer.onProgress = { _ in progress.update(done: trainer.step, details: progressDetails(trainer)) }
+    defer { progress.finish() }
     let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
+    progress.finish()
     switch outcome {
     case .finished:
-      session.out.line(
-        "training done: \(trainer.step) steps, last epoch mean loss "
+      if let run = trainer.settings.runFolder { state.saved(trainer.parameters.adapter, to: run) }
+      session.note(
+        "training done: \(counted(trainer.step, "step")), last epoch mean loss "
           + "\(trainer.epochLosses.last.map { String(format: "%.4f", $0) } ?? "-")")
       if trainer.settings.runFolder == nil {
         session.note("the adapter stays resident; `save DIR` writes it (or give out= to train)")
       }
     case .stopped:
-      session.out.line(
+      session.note(
         "training stopped at step \(trainer.step)/\(trainer.totalSteps) (epoch \(trainer.epoch + 1)); "
           + "adapter and optimizer state kept: `train resume` continues")
     case .diverged(let message):
@@ -190,7 +197,7 @@ enum TrainCommand {
     var folder = arguments.string("from").map { URL(fileURLWithPath: expandTilde($0), isDirectory: true) }
     if folder == nil, let previous = state.trainer, previous.parameters.adapter === active {
       guard !previous.isFinished else {
-        throw ShellError("train resume: the last run finished all \(previous.settings.epochs) epochs")
+        throw ShellError("train resume: the last run finished all \(counted(previous.settings.epochs, "epoch"))")
       }
       session.note("resuming at epoch \(previous.epoch + 1), step \(previous.step)/\(previous.totalSteps)")
       return previous
@@ -218,10 +225,11 @@ enum TrainCommand {
         resumingFrom: folder, model: loaded.model, tokenizer: loaded.tokenizer, dataset: dataset, adapter: active)
     } catch let error as TrainerError { throw ShellError("train resume: \(error.message)") }
     guard !trainer.isFinished else {
-      throw ShellError("train resume: the run saved in \(folder.path) finished all \(trainer.settings.epochs) epochs")
+      throw ShellError(
+        "train resume: the run saved in \(folder.path) finished all \(counted(trainer.settings.epochs, "epoch"))")
     }
     prepare(trainer, samples: 3, loaded: loaded, session: session)
-    session.out.line(describe(trainer))
+    session.note(describe(trainer))
     session.note(
       "resuming from \(folder.path) at epoch \(trainer.epoch + 1), step \(trainer.step)/\(trainer.totalSteps)")
     return trainer
@@ -316,9 +324,10 @@ enum TrainCommand {
   static func describe(_ t: Trainer) -> String {
     let s = t.settings
     var parts = [
-      "training \(t.parameters.adapter.name): \(t.parameters.parameterCount) parameters in "
-        + "\(t.parameters.groups.count) tensors, \(t.dataset.trainIndices.count) images, \(s.epochs) epochs x "
-        + "\(t.stepsPerEpoch) steps (batch \(s.batchSize), accumulate \(s.accumulate))",
+      "training \(t.parameters.adapter.name): \(counted(t.parameters.parameterCount, "parameter")) in "
+        + "\(counted(t.parameters.groups.count, "tensor")), \(counted(t.dataset.trainIndices.count, "image")), "
+        + "\(counted(s.epochs, "epoch")) x \(counted(t.stepsPerEpoch, "step")) (batch \(s.batchSize), accumulate "
+        + "\(s.accumulate))",
       "  optimizer \(t.optimizer.name) lr \(t.baseLR), scheduler \(s.schedule.rawValue), checkpointing "
         + "\(s.checkpointing.rawValue), dropout \(s.dropout ? "on" : "off"), prompt \(s.prompt)",
       "  backward reaches \(t.reach); vision drop path \(s.visionDropoutOn ? "on" : "off"); image features: "
@@ -342,6 +351,17 @@ enum TrainCommand {
     }
     if let run = s.runFolder { parts.append("  saving to \(run.path)\(s.saveState ? " with training state" : "")") }
     return parts.joined(separator: "\n")
+  }
+
+  /// What the progress bar or line shows after the step count, most important first.
+  static func progressDetails(_ t: Trainer) -> [String] {
+    let recent = t.stepLosses.suffix(20)
+    let average = recent.isEmpty ? Double.nan : recent.reduce(0, +) / Double(recent.count)
+    return [
+      "loss \(String(format: "%.4f", t.stepLosses.last ?? .nan)) avg \(String(format: "%.4f", average))",
+      "lr " + String(format: "%.1e", t.lastLearningRate),
+      "epoch \(min(t.epoch + 1, t.settings.epochs))/\(t.settings.epochs)",
+    ]
   }
 
   /// Whether image features are cached, and why not.

@@ -11,6 +11,10 @@ final class TrainingState: @unchecked Sendable {
   var trainer: Trainer?
   /// The folder each adapter was loaded from (`load adapter=DIR`), for `train resume` after a restart.
   private var adapterFolders: [(adapter: WeakAdapter, folder: URL)] = []
+  /// Adapters trained in this session since they were last written (`save`, a run's final save to out=).
+  private var unsaved: [WeakAdapter] = []
+  /// The folder each adapter was last saved to or loaded from.
+  private var savedFolders: [(adapter: WeakAdapter, folder: URL)] = []
 
   struct WeakAdapter { weak var value: LoRAAdapter? }
 
@@ -23,6 +27,31 @@ final class TrainingState: @unchecked Sendable {
     let state = of(session)
     state.adapterFolders.removeAll { $0.adapter.value == nil }
     state.adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
+    state.saved(adapter, to: URL(fileURLWithPath: folder, isDirectory: true))
+  }
+
+  func isUnsaved(_ adapter: LoRAAdapter) -> Bool { unsaved.contains { $0.value === adapter } }
+
+  func savedFolder(of adapter: LoRAAdapter) -> URL? { savedFolders.last { $0.adapter.value === adapter }?.folder }
+
+  /// A run starts changing `adapter`.
+  func trained(_ adapter: LoRAAdapter) {
+    unsaved.removeAll { $0.value == nil }
+    if !isUnsaved(adapter) { unsaved.append(WeakAdapter(value: adapter)) }
+  }
+
+  /// `adapter` as it is now is written in `folder` (nil: the run's own out= folder).
+  func saved(_ adapter: LoRAAdapter, to folder: URL? = nil) {
+    unsaved.removeAll { $0.value == nil || $0.value === adapter }
+    savedFolders.removeAll { $0.adapter.value == nil }
+    if let folder { savedFolders.append((WeakAdapter(value: adapter), folder)) }
+  }
+
+  /// `load MODEL` rebuilt `old` as `new` on the new model: what was known of it carries over.
+  func replaced(_ old: LoRAAdapter, by new: LoRAAdapter) {
+    if isUnsaved(old) { trained(new) }
+    if let folder = savedFolder(of: old) { savedFolders.append((WeakAdapter(value: new), folder)) }
+    if let folder = loadedFolder(of: old) { adapterFolders.append((WeakAdapter(value: new), folder)) }
   }
 
   /// The resident training run of `adapter`: the last `train` of this session, when it trained this adapter
