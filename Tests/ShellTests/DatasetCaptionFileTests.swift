@@ -13,10 +13,10 @@ final class DatasetCaptionFileTests: XCTestCase {
     try "x".write(to: fixture.data.appendingPathComponent("notes.md"), atomically: true, encoding: .utf8)
     let t = TestSession()
     try t.run("load \(fixture.model.path)\ndataset \(fixture.data.path)")
-    XCTAssertTrue(t.out.text.contains("3 images with captions"), t.out.text)
+    XCTAssertTrue(t.errText.contains("3 images with captions"), t.errText)
     let listed = "skipped i1.png: unreadable caption (i1.txt: caption is not valid UTF-8 (byte 2: 0xff))"
-    XCTAssertTrue(t.out.text.contains(listed), t.out.text)
-    XCTAssertTrue(t.out.text.contains("1 file of other types ignored (.md;"), t.out.text)
+    XCTAssertTrue(t.errText.contains(listed), t.errText)
+    XCTAssertTrue(t.errText.contains("1 file of other types ignored (.md;"), t.errText)
     XCTAssertThrowsError(try t.run("dataset \(fixture.data.path) strict")) { error in
       XCTAssertTrue("\(error)".contains("unreadable caption"), "\(error)")
     }

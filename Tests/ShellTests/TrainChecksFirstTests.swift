@@ -22,7 +22,7 @@ final class TrainChecksFirstTests: XCTestCase {
       XCTAssertTrue("\(error)".contains("outside the model's vocabulary"), "\(error)")
     }
     XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "no out= folder, no logs")
-    XCTAssertFalse(t.out.text.contains("training default"), t.out.text)
+    XCTAssertFalse(t.errText.contains("training default"), t.errText)
   }
 
   func testACaptionOutsideTheVocabularyIsRefusedBeforeAnyFile() throws {
