@@ -17,7 +17,7 @@ struct BeamSearchState {
     numBeams = settings.numBeams
     self.vocabularySize = vocabularySize
     self.settings = settings
-    beams = Array(repeating: [settings.decoderStartTokenId], count: numBeams)
+    beams = Array(repeating: [settings.decoderStartTokenId] + settings.decoderPrefix, count: numBeams)
     // Only copies of beam 0 can win the first step.
     beamScores = [0] + Array(repeating: -1e9, count: numBeams - 1)
     finished = BeamHypotheses(capacity: numBeams, lengthPenalty: settings.lengthPenalty)
@@ -52,7 +52,8 @@ struct BeamSearchState {
       let score = top.scores[rank]
       if token == settings.eosTokenId {
         if rank >= k { continue }
-        finished.offer(tokens: beams[source], sumLogProbs: score, generatedLength: L)
+        // Scored over the new tokens, `</s>` included (transformers 5: cur_len + 1 - decoder_prompt_len).
+        finished.offer(tokens: beams[source], sumLogProbs: score, generatedLength: L + 1 - settings.promptLength)
       } else {
         nextBeams.append(beams[source] + [token])
         nextScores.append(score)
@@ -81,10 +82,12 @@ struct BeamSearchState {
     if !hypotheses.isFull {
       // Stopped at the length limit (only possible without forced EOS): offer the running beams.
       for b in 0..<numBeams {
-        hypotheses.offer(tokens: beams[b], sumLogProbs: beamScores[b], generatedLength: length - 1)
+        hypotheses.offer(tokens: beams[b], sumLogProbs: beamScores[b], generatedLength: length - settings.promptLength)
       }
     }
-    guard var tokens = hypotheses.best?.tokens else { return [settings.decoderStartTokenId, settings.eosTokenId] }
+    guard var tokens = hypotheses.best?.tokens else {
+      return [settings.decoderStartTokenId] + settings.decoderPrefix + [settings.eosTokenId]
+    }
     if tokens.count < settings.maxLength { tokens.append(settings.eosTokenId) }
     return tokens
   }

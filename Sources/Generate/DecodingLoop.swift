@@ -33,20 +33,42 @@ struct DecodingLoop {
 
   // MARK: greedy (SPEC §4.2, "Greedy")
 
-  /// Processors on the raw logits, argmax (lowest index on ties), until `</s>` or the length limit.
+  /// The decoder prompt: the start token, then the prefix decoding continues from.
+  var prompt: [Int32] { [settings.decoderStartTokenId] + settings.decoderPrefix }
+
+  /// Runs the prompt's tokens but the last through the decoder (every row alike), so that the first
+  /// generating step feeds the last one. Their logits are not needed (transformers computes them and
+  /// keeps only the last position's).
+  mutating func prefill(rows: Int) throws {
+    for token in prompt.dropLast() {
+      _ = try model.decoderStep(tokens: Array(repeating: token, count: rows), state: &state)
+    }
+  }
+
+  /// Processors on the raw logits, then argmax (lowest index on ties) or, with sampling, the warpers and a
+  /// draw from the row's own stream, until `</s>` or the length limit.
   mutating func greedy() throws -> [[Int32]] {
     let V = vocabularySize
     let processors = LogitsProcessors(settings: settings)
-    var sequences = Array(repeating: [settings.decoderStartTokenId], count: images)
+    let warpers = settings.sampling.map(SamplingWarpers.init)
+    var streams = (0..<images).map { SeededRNG(seed: (settings.sampling?.seed ?? 0) &+ UInt64($0)) }
+    var sequences = Array(repeating: prompt, count: images)
     var active = Array(0..<images)  // image of each decoder row
     var step = 0
+    try prefill(rows: images)
     while !active.isEmpty && sequences[active[0]].count < settings.maxLength {
       let logits = try model.decoderStep(tokens: active.map { sequences[$0].last! }, state: &state)  // [rows, V]
       var keep: [Int] = []
       for (row, image) in active.enumerated() {
         let scores = logits.data + row * V
         processors.apply(scores, vocabularySize: V, tokens: sequences[image])
-        let token = Self.argmax(scores, count: V)
+        let token: Int32
+        if let warpers {
+          warpers.apply(scores, vocabularySize: V)
+          token = SamplingWarpers.draw(scores, count: V, rng: &streams[image])
+        } else {
+          token = Self.argmax(scores, count: V)
+        }
         sequences[image].append(token)
         if token != settings.eosTokenId { keep.append(row) }
       }
@@ -78,8 +100,9 @@ struct DecodingLoop {
     let V = vocabularySize
     var searches = (0..<images).map { _ in BeamSearchState(settings: settings, vocabularySize: V) }
     var active = Array(0..<images)  // image of each block of k decoder rows
-    var tokens = Array(repeating: settings.decoderStartTokenId, count: images * k)
+    var tokens = Array(repeating: prompt.last!, count: images * k)
     var step = 0
+    try prefill(rows: images * k)
     while !active.isEmpty {
       let logits = try model.decoderStep(tokens: tokens, state: &state)  // [active·k, V]
       var sources: [Int] = []  // decoder rows the next step's rows continue

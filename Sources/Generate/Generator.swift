@@ -17,7 +17,8 @@
 // are dropped from the decoder state, where transformers keeps feeding them pad tokens: same result).
 // `onStep` runs after every decoder step (a safe point to stop: nothing is half-written).
 //
-// Layout: GenerationSettings (what is in force), LogitsProcessors (n-gram ban, forced BOS/EOS),
+// Layout: GenerationSettings (what is in force), LogitsProcessors (repetition penalty, n-gram ban, bad words,
+// min new tokens, forced BOS/EOS), SamplingWarpers (temperature, top-k, top-p, the draw),
 // BeamSearchState + BeamHypotheses + TopCandidates (beam bookkeeping, model-free), LogSoftmax, CaptionText.
 import FlrCore
 import FlrModel
@@ -55,15 +56,38 @@ public final class Generator {
     pixelValues: Tensor, task: String = "<DETAILED_CAPTION>", beams: Int? = nil, maxNewTokens: Int = 75,
     onStep: ((GenerationProgress) -> Bool)? = nil
   ) throws -> [String] {
+    try caption(
+      pixelValues: pixelValues, task: task, settings: settings.with(numBeams: beams, maxNewTokens: maxNewTokens),
+      onStep: onStep)
+  }
+
+  /// Captions with explicit settings (the decoding controls). With `captionStart` decoding continues after
+  /// `<s>` + that text (tokenized without special tokens; see `decoderPrefix`), so every caption begins with
+  /// it, as transformers returns rows generated from such decoder_input_ids.
+  public func caption(
+    pixelValues: Tensor, task: String, settings: GenerationSettings, captionStart: String? = nil,
+    onStep: ((GenerationProgress) -> Bool)? = nil
+  ) throws -> [String] {
     guard let tokenizer else { throw GenerationError.invalidInput("captioning needs a tokenizer") }
     let promptText = try FlorenceTask.prompt(for: task)
     let prompt = tokenizer.encode(promptText).map(Int32.init)
     let images = pixelValues.rank == 4 ? pixelValues.shape[0] : 0
+    var settings = settings
+    if let captionStart { settings.decoderPrefix = try decoderPrefix(captionStart: captionStart) }
     let rows = try generate(
-      pixelValues: pixelValues, promptIds: Array(repeating: prompt, count: images),
-      settings: settings.with(numBeams: beams, maxNewTokens: maxNewTokens), onStep: onStep)
+      pixelValues: pixelValues, promptIds: Array(repeating: prompt, count: images), settings: settings,
+      onStep: onStep)
     let postProcessing = FlorenceTask.task(in: task)?.postProcessing ?? .pureText
     return rows.map { CaptionText.caption(ids: $0, tokenizer: tokenizer, postProcessing: postProcessing) }
+  }
+
+  /// The decoder tokens after the start token for a caption that begins with `text`: `<s>` (the token forced
+  /// at the first step) and the text's tokens; empty text gives none.
+  public func decoderPrefix(captionStart text: String) throws -> [Int32] {
+    guard let tokenizer else { throw GenerationError.invalidInput("a caption start needs a tokenizer") }
+    guard !text.isEmpty else { return [] }
+    let bos = settings.forcedBOSTokenId ?? Int32(tokenizer.bosId)
+    return [bos] + tokenizer.encode(text, addSpecialTokens: false).map(Int32.init)
   }
 
   // MARK: token ids

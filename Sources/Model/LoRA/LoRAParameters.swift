@@ -42,6 +42,9 @@ public final class LoRAParameters {
     case `default`
     /// A ~ N(0, (1/r)²), B = 0.
     case gaussian
+    /// PEFT's init_lora_weights=False: no LoRA initialisation, A and B keep nn.Linear's (nn.Conv2d's) own,
+    /// U(-1/√fan_in, 1/√fan_in) each, so the adapter changes the model from the start.
+    case layerDefault = "false"
   }
 
   /// PEFT's `reset_lora_parameters`, drawn from `rng` (flr's stream, not torch's: same distribution).
@@ -53,6 +56,12 @@ public final class LoRAParameters {
     case .gaussian:
       let std = 1 / Float(rank)
       for i in 0..<loraA.count { loraA.data[i] = std * rng.normal() }
+    case .layerDefault:
+      let boundA = 1 / Float(fanIn).squareRoot()
+      for i in 0..<loraA.count { loraA.data[i] = (2 * rng.nextFloat() - 1) * boundA }
+      let boundB = 1 / Float(rank).squareRoot()  // B's fan_in: r inputs (a 1x1 kernel for Conv2d)
+      for i in 0..<loraB.count { loraB.data[i] = (2 * rng.nextFloat() - 1) * boundB }
+      return
     }
     loraB.fill(0)
   }

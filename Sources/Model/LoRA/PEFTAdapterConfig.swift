@@ -28,7 +28,7 @@ enum PEFTAdapterConfig {
       ("bias", "\"none\""),
       ("fan_in_fan_out", "false"),
       ("inference_mode", "true"),
-      ("init_lora_weights", config.initialization == .gaussian ? "\"gaussian\"" : "true"),
+      ("init_lora_weights", ["gaussian": "\"gaussian\"", "false": "false"][config.initialization.rawValue] ?? "true"),
       ("layers_pattern", "null"),
       ("layers_to_transform", "null"),
       ("lora_alpha", number(config.alpha)),
@@ -98,6 +98,7 @@ enum PEFTAdapterConfig {
           + "does not (LoRA on lm_head alone is supported)")
     }
     if let s = present("init_lora_weights") as? String, s == "gaussian" { config.initialization = .gaussian }
+    if present("init_lora_weights") as? Bool == false { config.initialization = .layerDefault }
     // JSONSerialization does not keep key order; sorted keys make the lookup deterministic (see report).
     if let rp = present("rank_pattern") as? [String: Any] {
       config.rankPattern = try rp.keys.sorted().map { k in

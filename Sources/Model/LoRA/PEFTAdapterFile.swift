@@ -14,10 +14,10 @@ public enum PEFTAdapterFile {
   /// replaced together, so a failure or crash at any point leaves the old adapter as it was.
   /// `alsoWrite(temporaryFolder)` may add files (training state …) that then belong to the same unit;
   /// `dropping` names files of the old folder that must not survive beside the new adapter (a stale training
-  /// state), removed in the same unit.
+  /// state), removed in the same unit. `dtype`: F32, or BF16 / F16 rounded to nearest even as torch's `.to()`.
   public static func save(
-    _ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original, dropping: Set<String> = [],
-    alsoWrite: ((String) throws -> Void)? = nil
+    _ adapter: LoRAAdapter, to folder: String, naming: ModuleNaming = .original, dtype: CheckpointDType = .f32,
+    dropping: Set<String> = [], alsoWrite: ((String) throws -> Void)? = nil
   ) throws {
     var tensors: [(name: String, tensor: Tensor)] = []
     var paths: [String] = []
@@ -50,7 +50,7 @@ public enum PEFTAdapterFile {
     let existing = AtomicFolder.Existing.replaceEntries(dropping: dropping.union(["adapter_model.bin"]))
     try AtomicFolder.write(folder, existing: existing) { temporary in
       try SafetensorsWriter.write(
-        entries: tensors.map { .float($0.name, $0.tensor) }, to: temporary + "/adapter_model.safetensors",
+        entries: tensors.map { .float($0.name, $0.tensor, as: dtype) }, to: temporary + "/adapter_model.safetensors",
         metadata: ["format": "pt"])
       try AtomicFolder.writeFile(Data(json.utf8), to: temporary + "/adapter_config.json")
       try alsoWrite?(temporary)

@@ -34,14 +34,29 @@ struct CaptionOneShot: ParsableCommand {
   var maxTokenLength = 75
   @Option(name: .customLong("revision"), help: "Revision of the model in the local cache.")
   var revision: String?
-  @Option(name: .customLong("beams"), help: "Beam width (the seed always uses 3).")
+  @Option(
+    name: [.customLong("beams"), .customLong("num_beams")], help: "Beam width (the seed always uses 3): beams=.")
   var beams = 3
+  @Flag(name: .customLong("recursive"), help: "Also caption the images of sub-folders: recursive.")
+  var recursive = false
+  @Option(
+    name: .customLong("dtype"),
+    help: "Compute precision: float32 (flr computes in fp32; bfloat16 and int8 are refused in this build).")
+  var dtype: String?
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
 
   func validate() throws {
     guard CaptionCommand.captionTasks.contains(task) else {
       throw ValidationError("--task must be one of \(CaptionCommand.captionTasks.joined(separator: ", "))")
+    }
+    if let dtype, dtype != "float32" {
+      guard ["bfloat16", "int8"].contains(dtype) else {
+        throw ValidationError("--dtype \(dtype): expected float32, bfloat16 or int8")
+      }
+      throw ValidationError(
+        "--dtype \(dtype): flr computes in float32 only (load has no lower-precision mode here); "
+          + "give --dtype float32 or leave it out")
     }
   }
 
@@ -59,7 +74,10 @@ struct CaptionOneShot: ParsableCommand {
           ("batch", String(batchSize)),
           ("ext", captionExtension), ("seed", seed.map(String.init)),
         ],
-        flags: [("save", saveCaptions), ("overwrite", saveCaptions && overwrite), ("append", saveCaptions && append)]))
+        flags: [
+          ("recursive", recursive), ("save", saveCaptions), ("overwrite", saveCaptions && overwrite),
+          ("append", saveCaptions && append),
+        ]))
     return lines
   }
 }

@@ -16,6 +16,12 @@ struct TrainOneShot: ParsableCommand {
   var targetModules: [String] = LoraCommand.seedTargets.split(separator: ",").map(String.init)
   @Flag(name: .customLong("rslora"), help: "Scale by alpha/sqrt(rank).") var rslora = false
   @Option(name: .customLong("rank"), help: "LoRA rank.") var rank = 4
+  @Option(
+    name: .customLong("init_lora_weights"),
+    help: "PEFT's init_lora_weights: true, false or gaussian (default: gaussian, as the script's LoraConfig).")
+  var initLoraWeights: String?
+  @Option(name: .customLong("lora_plus_ratio"), help: "LoRA+: lora_B learns at learning_rate x ratio.")
+  var loraPlusRatio: Double?
   @Option(name: .customLong("alpha"), help: "LoRA alpha.") var alpha = 4.0
   // Training
   @Option(name: .customLong("dropout"), help: "LoRA dropout.") var dropout = 0.25
@@ -64,6 +70,10 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("dataset_dir"), help: "Folder of img.jpg + img.txt pairs.") var datasetDir: String?
   @Option(name: .customLong("dataset"), help: "Folder with metadata.jsonl, or the file.") var dataset: String?
   @Option(
+    name: .customLong("caption_file_suffix"),
+    help: "Caption file ending after the image's stem: .txt (default), .caption, _tags.txt.")
+  var captionFileSuffix: String?
+  @Option(
     name: .customLong("output_dir"),
     help: "Where the LoRA is saved: the final adapter in it, periodic saves in _step-N and _epoch-N inside.")
   var outputDir: String
@@ -99,6 +109,28 @@ struct TrainOneShot: ParsableCommand {
       throw ValidationError("--log_with must be one of all, wandb, tensorboard")
     }
     if (datasetDir == nil) == (dataset == nil) { throw ValidationError("give one of --dataset_dir or --dataset") }
+    if let initLoraWeights, loraInit == nil {
+      throw ValidationError(
+        "--init_lora_weights \(initLoraWeights): flr initialises LoRA as PEFT's true, false or gaussian; "
+          + "\(initLoraWeights) (PiSSA, OLoRA, LoftQ, EVA, CorDA, ...) is not supported")
+    }
+    if let loraPlusRatio, !(loraPlusRatio > 0) { throw ValidationError("--lora_plus_ratio must be > 0") }
+    if let captionFileSuffix, captionFileSuffix.isEmpty || captionFileSuffix.contains("/") {
+      throw ValidationError("--caption_file_suffix must be a file ending such as .txt or _tags.txt")
+    }
+  }
+
+  /// `lora init=` for --init_lora_weights (the script's LoraConfig uses gaussian); nil: not supported.
+  var loraInit: String? {
+    guard let initLoraWeights else { return "gaussian" }
+    return ["true": "default", "false": "false", "gaussian": "gaussian"][initLoraWeights.lowercased()]
+  }
+
+  /// `dataset suffix= ext=` for --caption_file_suffix: `.txt` is an extension, `_tags.txt` a suffix then one.
+  var captionFileWords: [(String, String?)] {
+    guard let text = captionFileSuffix else { return [] }
+    guard let dot = text.lastIndex(of: "."), dot != text.startIndex else { return [("ext", text)] }
+    return [("suffix", String(text[..<dot])), ("ext", String(text[dot...]))]
   }
 
   /// Notes printed before running: seed flags that change nothing (the seed's default ProdigyPlusScheduleFree is
@@ -132,12 +164,12 @@ struct TrainOneShot: ParsableCommand {
     let seedText = seed.map(String.init)
     return [
       ShellWords.line("load", [modelID], [("revision", revision), ("quantize", quantize ? "nf4" : nil)]),
-      ShellWords.line("dataset", [datasetDir ?? dataset ?? ""]),
+      ShellWords.line("dataset", [datasetDir ?? dataset ?? ""], captionFileWords),
       ShellWords.line(
         "lora", [],
         [
           ("rank", String(rank)), ("alpha", formatFloat(alpha)), ("targets", targetModules.joined(separator: ",")),
-          ("dropout", formatFloat(dropout)), ("init", "gaussian"), ("seed", seedText),
+          ("dropout", formatFloat(dropout)), ("init", loraInit), ("seed", seedText),
         ], flags: [("rslora", rslora)]),
       ShellWords.line(
         "train", [],
@@ -148,6 +180,7 @@ struct TrainOneShot: ParsableCommand {
           ("accumulation_rank", accumulationRank.map(String.init)),
           ("scheduler", scheduler == nil ? nil : "onecycle"),
           ("checkpointing", gradientCheckpointing || activationCheckpointing ? "all" : nil),
+          ("lora_plus_ratio", loraPlusRatio.map(formatFloat)),
           ("frozen_parts", String(frozenParts)), ("caption_dropout", formatFloat(captionDropout)),
           ("max_length", maxLength.map(String.init)), ("prompt", prompt),
           ("sample_every_steps", sampleEveryNSteps.map(String.init)),

@@ -107,13 +107,14 @@ extension Trainer {
   /// same unit: beside the new adapter they would resume another point of the run. `inPlace` writes the weights
   /// as they are (sf_save=seed's run saves) instead of the evaluation weights.
   public func saveAdapter(
-    to folder: URL, naming: ModuleNaming = .original, withState: Bool, inPlace: Bool = false
+    to folder: URL, naming: ModuleNaming = .original, dtype: CheckpointDType = .f32, withState: Bool,
+    inPlace: Bool = false
   ) throws {
     // Taken before the evaluation weights are swapped in: the state keeps the training values.
     let state = withState ? try stateFiles() : nil
     let write = {
       try PEFTAdapterFile.save(
-        self.parameters.adapter, to: folder.path, naming: naming,
+        self.parameters.adapter, to: folder.path, naming: naming, dtype: dtype,
         dropping: withState ? [] : TrainerCheckpoint.stateFiles,
         alsoWrite: state.map { files in { temporary in try files.write(into: temporary) } })
     }

@@ -1,3 +1,4 @@
+import FlrCheckpoints
 import FlrModel
 import FlrTrain
 import Foundation
@@ -103,8 +104,13 @@ enum AdapterActions {
   static func save(_ arguments: Arguments, _ session: Session) throws {
     let adapters = try adapters(session, "save")
     let positionals = arguments.positionals
-    if positionals.first == "model" && positionals.count == 2 { return try saveModel(arguments, session) }
+    let dtype = arguments.string("dtype") ?? "fp32"
+    if positionals.first == "model" && positionals.count == 2 {
+      if dtype != "fp32" { throw ShellError("save model: dtype=\(dtype) applies to adapters; models are written fp32") }
+      return try saveModel(arguments, session)
+    }
     if arguments.flag("quantized") { throw ShellError("save: `quantized` applies to `save model DIR` only") }
+    let fileType: CheckpointDType = ["bf16": .bf16, "fp16": .f16][dtype] ?? .f32
     let folder = positionals.last ?? ""
     // The one overwrite rule: what a command writes never replaces existing results without `overwrite`.
     if !arguments.flag("overwrite"),
@@ -126,6 +132,9 @@ enum AdapterActions {
     }
     let naming = ModuleNaming(rawValue: arguments.string("naming") ?? "original") ?? .original
     let withState = arguments.flag("state")
+    if withState && fileType != .f32 {
+      throw ShellError("save \(folder) state: a resumable training state needs fp32 weights; drop dtype=\(dtype)")
+    }
     // An adapter trained in this session is written by its run, as the run's own saves are: the evaluation
     // weights (schedule-free: the averaged iterate, training left untouched) and, with `state`, the training
     // state in the same atomic unit.
@@ -137,17 +146,19 @@ enum AdapterActions {
     do {
       if let trainer {
         try trainer.saveAdapter(
-          to: URL(fileURLWithPath: expand(folder), isDirectory: true), naming: naming, withState: withState)
+          to: URL(fileURLWithPath: expand(folder), isDirectory: true), naming: naming, dtype: fileType,
+          withState: withState)
       } else {
         // A training state left in DIR by an earlier `save DIR state` would resume another run beside this adapter.
-        try PEFTAdapterFile.save(adapter, to: expand(folder), naming: naming, dropping: TrainerCheckpoint.stateFiles)
+        try PEFTAdapterFile.save(
+          adapter, to: expand(folder), naming: naming, dtype: fileType, dropping: TrainerCheckpoint.stateFiles)
       }
     } catch let error as TrainerError {
       throw ShellError("save: \(error.message)")
     } catch { throw ShellError("save: \(describeError(error))") }
     TrainingState.of(session).saved(adapter, to: URL(fileURLWithPath: expand(folder), isDirectory: true))
     let averaged = trainer?.settings.optimizer == .prodigy ? "; schedule-free: the averaged weights" : ""
-    session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names\(averaged))")
+    session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names, \(dtype)\(averaged))")
     if withState, let trainer {
       session.note(
         "saved the training state of \(adapter.name) (step \(trainer.step)/\(trainer.totalSteps)) with it; after a "

@@ -19,7 +19,9 @@ enum LoraCommand {
       OptionSpec("dropout", .float(0...1), default: .float(0.25), "Dropout on the LoRA input, in training only"),
       .flag("rslora", "Scale by alpha/sqrt(r) (rank-stabilised LoRA)"),
       OptionSpec(
-        "init", .choice(["default", "gaussian"]), default: .string("default"), "Initialisation of A (B is zero)"),
+        "init", .choice(["default", "gaussian", "false"]), default: .string("default"),
+        "PEFT's init_lora_weights: default (true: A kaiming-uniform, B zero), gaussian (A ~ N(0, 1/r^2), B zero), "
+          + "false (A and B as the layer initialises them: the adapter changes outputs from the start)"),
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the initialisation"),
     ],
     examples: [

@@ -12,6 +12,9 @@ enum SaveCommand {
       OptionSpec(
         "naming", .choice(["original", "native"]), default: .string("original"),
         "Adapter key names: the remote-code model's (original) or transformers' native Florence2"),
+      OptionSpec(
+        "dtype", .choice(["fp32", "bf16", "fp16"]), default: .string("fp32"),
+        "Adapter weights' file precision (bf16 as the Python trainer saves; rounded to nearest even as torch)"),
       .flag(
         "state", settable: false,
         "Also write the run's optimizer state and position (same atomic unit) so `train resume` continues"),
@@ -20,7 +23,8 @@ enum SaveCommand {
       .flag("overwrite", settable: false, "Replace an adapter already in DIR (save model: an existing DIR)"),
     ],
     examples: [
-      "save loras/mine", "save mylora loras/mine naming=native", "save model merged/", "save model q4/ quantized",
+      "save loras/mine", "save mylora loras/mine naming=native", "save loras/mine dtype=bf16", "save model merged/",
+      "save model q4/ quantized",
     ],
     details: """
       Nothing is replaced without `overwrite`: a DIR that already holds an adapter (adapter_config.json, \
@@ -31,7 +35,10 @@ enum SaveCommand {
       `save DIR state` left there (trainer_state.json, optimizer.safetensors): a save without `state` removes \
       it in the same unit, since `train resume` would otherwise continue from a state that is not this adapter's.
       Which weights: an adapter trained in this session is written with the weights meant for use, as its run's \
-      own saves write them (with train sf_save=seed those follow the seed instead; `save` does not). For \
+      own saves write them (with train sf_save=seed those follow the seed instead; `save` does not). \
+      dtype=bf16 or fp16 halves the file: each weight is rounded to nearest even, as torch's `.to(dtype)` does \
+      (the Python trainer's adapters are bf16); `load adapter=` reads any of the three. The resident adapter \
+      stays fp32, and a training state (`state`) needs fp32 weights, so `state` takes dtype=fp32 only. For \
       optimizer=prodigy-sf (schedule-free) these are the averaged weights \
       x = lerp(y, z, 1 - 1/beta1), computed beside training as the schedule-free authors recommend; the resident \
       training iterate y is left bit for bit as it was, so a later `train resume` continues exactly as if no save \

@@ -19,8 +19,7 @@ enum CaptionCommand {
       OptionSpec(
         "prompt", .string,
         "Custom text given to the model instead of the task's prompt (after the task token for tasks that take input)"),
-      OptionSpec("beams", .int(1...64), default: .int(3), "Beam width; 1 is greedy"),
-      OptionSpec("max_tokens", .int(1...4096), default: .int(75), "Most new tokens per caption (max_new_tokens)"),
+    ] + DecodingOptions.options + [
       OptionSpec("batch", .int(1...1024), default: .int(1), "Images decoded together"),
       .flag("recursive", "Descend into sub-folders"),
       .flag("save", "Write each caption next to its image (img.jpg -> img.txt)"),
@@ -34,8 +33,6 @@ enum CaptionCommand {
         "shard", .custom(hint: "I/N", check: ImagePaths.checkShard),
         "Caption only every N-th image of the sorted list, starting at the I-th (1-based)"),
       .flag("skip_existing", "Skip images already in out= (resume a stopped run) or, with save, with a caption file"),
-      OptionSpec(
-        "seed", .int(0...Int(UInt32.max)), "Accepted for the Python script's --seed; decoding is deterministic"),
       .flag(
         "dry_run", settable: false,
         "List the images that would be captioned, after shard and skip rules; no model needed"),
@@ -44,6 +41,8 @@ enum CaptionCommand {
       "caption photos/cat.jpg", "caption photos/ beams=1 max_tokens=40",
       "caption photos/ recursive save ext=.caption overwrite",
       "caption 'shots/*.png' out=captions.jsonl shard=1/4 skip_existing",
+      "caption photos/ start=\"A photo of\" repetition_penalty=1.2 bad_words=image,picture",
+      "caption photos/ sample temperature=0.8 top_p=0.9 seed=1",
     ],
     details: """
       Folders give their \(ImagePaths.extensionList) files (any case; files of other types are counted and \
@@ -54,6 +53,11 @@ enum CaptionCommand {
       command fails. An existing caption file is replaced only with overwrite; overwrite, append and \
       skip_existing contradict each other and are refused together. Ctrl-C stops after the current batch; what \
       was written stays.
+      Decoding follows transformers' generate: beam search (beams=3, Florence-2's setting) or greedy (beams=1), \
+      with its no_repeat_ngram_size (3) and the controls above (repetition_penalty, length_penalty, min_tokens, \
+      bad_words). start="A photo of" continues decoding after that text (as `<s>A photo of`), so every caption \
+      begins with it. sample draws tokens instead (temperature, then top_k, then top_p, as transformers applies \
+      them), from flr's own seeded stream: the same seed gives the same captions, whatever batch= is.
       """,
     run: run)
 
@@ -135,7 +139,7 @@ enum CaptionCommand {
     if let text = arguments.string("prompt") {
       prompt = arguments.given.contains("task") && FlorenceTask(rawValue: task)?.takesInput == true ? task + text : text
     }
-    let beams = arguments.int("beams") ?? 3, maxNewTokens = arguments.int("max_tokens") ?? 75
+    let settings = try DecodingOptions.settings(arguments, session, loaded: model, command: "caption")
     let batchSize = arguments.int("batch") ?? 1
     let progress = Progress("caption", total: images.count, unit: "img", session: session)
     var captioned = 0, failed = 0, empty = 0
@@ -165,8 +169,8 @@ enum CaptionCommand {
         // An adapter trained in this session: its evaluation (schedule-free: averaged) weights, as `save` writes.
         captions = try SessionAdapters.withEvaluationWeights(session) {
           try model.generator.caption(
-            pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt, beams: beams,
-            maxNewTokens: maxNewTokens, onStep: { _ in !session.cancellation.isCancelled })
+            pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt,
+            settings: settings.offsettingSeed(by: start), onStep: { _ in !session.cancellation.isCancelled })
         }
       } catch GenerationError.cancelled {
         progress.finish()

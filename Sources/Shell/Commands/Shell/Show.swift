@@ -67,5 +67,7 @@ enum ShowCommand {
     for key in session.settings.keys.sorted() where !shellNames.contains(key) {
       session.out.line("  \(key)=\(session.settings[key] ?? "") (set)")
     }
+    session.out.line("decoding (caption, sample, compare; * = set):")
+    for line in DecodingOptions.describe(session) { session.out.line("  " + line) }
   }
 }

@@ -16,40 +16,43 @@ enum SampleCommand {
     options: [
       OptionSpec("n", .int(1...10_000), default: .int(4), "How many items (held-out ones first)"),
       OptionSpec("task", .string, default: .string("<DETAILED_CAPTION>"), "Task prompt"),
-      OptionSpec("beams", .int(1...64), default: .int(3), "Beam width (1 = greedy)"),
-    ],
-    examples: ["sample n=8 beams=1"],
+    ] + DecodingOptions.options,
+    examples: ["sample n=8 beams=1", "sample n=4 sample temperature=0.7 seed=3"],
     details: """
       Items in dataset order, held-out ones first, dropout off. An adapter trained in this session with \
       optimizer=prodigy-sf generates with its averaged (schedule-free) weights, as the run's own samples and \
-      `save` use them; training is left as it was.
+      `save` use them; training is left as it was. The decoding options are caption's (see `help caption`).
       """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "sample")
       let data = try TrainingState.requireDataset(session, for: "sample")
       let n = arguments.int("n") ?? 4
       let items = Array((data.evalIndices + data.trainIndices).prefix(n))
+      let settings = try DecodingOptions.settings(arguments, session, loaded: loaded, command: "sample")
       try SessionAdapters.withEvaluationWeights(session) {
         try show(
-          data, items: items, task: arguments.string("task") ?? "<DETAILED_CAPTION>", beams: arguments.int("beams"),
+          data, items: items, task: arguments.string("task") ?? "<DETAILED_CAPTION>", beams: nil, settings: settings,
           loaded: loaded, session: session)
       }
     })
 
   /// For each item: `KEY`, `  truth: ...`, `  model: ...`, with the adapter's weights as they are (the caller
-  /// swaps evaluation weights in: the `sample` command, or the run's own sampling). To `output`: stdout for
-  /// `sample`, stderr with the rest of a training run's progress.
+  /// swaps evaluation weights in: the `sample` command, or the run's own sampling). `settings` (the decoding
+  /// options) wins over `beams`; without either, the model's settings. To `output`: stdout for `sample`,
+  /// stderr with the rest of a training run's progress.
   static func show(
-    _ data: CaptionDataset, items: [Int], task: String, beams: Int?, loaded: LoadedModel, session: Session,
-    to output: Output? = nil
+    _ data: CaptionDataset, items: [Int], task: String, beams: Int?, settings: GenerationSettings? = nil,
+    loaded: LoadedModel, session: Session, to output: Output? = nil
   ) throws {
     let output = output ?? session.out
-    for i in items {
+    let settings = settings ?? loaded.generator.settings.with(numBeams: beams)
+    for (position, i) in items.enumerated() {
       try session.cancellation.check()
       let image = try data.images.image(i)
       let pixels = batchTensor(image.pixels, count: 1)
       let caption = try loaded.generator.caption(
-        pixelValues: pixels, task: task, beams: beams, onStep: { _ in !session.cancellation.isCancelled })
+        pixelValues: pixels, task: task, settings: settings.offsettingSeed(by: position),
+        onStep: { _ in !session.cancellation.isCancelled })
       output.line(data.items[i].key)
       output.line("  truth: \(data.items[i].caption)")
       output.line("  model: \(caption.first ?? "")")
@@ -77,14 +80,13 @@ enum CompareCommand {
       OptionSpec(
         "with", .string, default: .string("base"), "Comma-separated: base and adapter names", namesAdapters: true),
       OptionSpec("task", .string, default: .string("<DETAILED_CAPTION>"), "Task prompt"),
-      OptionSpec("beams", .int(1...64), default: .int(3), "Beam width (1 = greedy)"),
-      .flag("recursive", "Descend into sub-folders"),
-    ],
-    examples: ["compare photos/a.jpg with=base,mine"],
+    ] + DecodingOptions.options + [.flag("recursive", "Descend into sub-folders")],
+    examples: ["compare photos/a.jpg with=base,mine", "compare photos/ with=base,mine beams=1 max_tokens=40"],
     details: """
       Prints, per image, one line per model: `  NAME: caption`. The active adapter is restored afterwards. An \
       adapter trained in this session with optimizer=prodigy-sf captions with its averaged (schedule-free) \
-      weights, as `save` writes them.
+      weights, as `save` writes them. The decoding options are caption's (see `help caption`); with sample, \
+      every model draws from the same seeds.
       """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "compare")
@@ -100,14 +102,16 @@ enum CompareCommand {
         let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
         pixels.append((path, LoadedModel.pixelValues([image])))
       }
-      let task = arguments.string("task") ?? "<DETAILED_CAPTION>", beams = arguments.int("beams")
+      let task = arguments.string("task") ?? "<DETAILED_CAPTION>"
+      let settings = try DecodingOptions.settings(arguments, session, loaded: loaded, command: "compare")
       var captions: [[String]] = Array(repeating: [], count: images.count)
       try SessionAdapters.withEvaluationWeights(session) {
         try SessionAdapters.withEach(names, session) { name in
           for (i, (_, px)) in pixels.enumerated() {
             try session.cancellation.check()
             let text = try loaded.generator.caption(
-              pixelValues: px, task: task, beams: beams, onStep: { _ in !session.cancellation.isCancelled })
+              pixelValues: px, task: task, settings: settings.offsettingSeed(by: i),
+              onStep: { _ in !session.cancellation.isCancelled })
             captions[i].append(text.first ?? "")
           }
         }
