@@ -46,7 +46,7 @@ enum CaptionCommand {
       "caption 'shots/*.png' out=captions.jsonl shard=1/4 skip_existing",
     ],
     details: """
-      Folders give their .png .jpg .jpeg .webp files (any case); all images are captioned in sorted path order. \
+      Folders give their \(ImageFiles.described) files (any case); all images are captioned in sorted path order. \
       Without save or out= each caption prints as FILE<TAB>CAPTION on stdout. An image that cannot be read is \
       reported, skipped and counted; the run goes on. Ctrl-C stops after the current batch; what was written stays.
       """,
@@ -75,7 +75,7 @@ enum CaptionCommand {
       images = ImagePaths.shard(images, index: shard.index, count: shard.count)
     }
     let listed = images.count
-    if listed == 0 { session.note("caption: no images found (folders give .png .jpg .jpeg .webp files)") }
+    if listed == 0 { session.note("caption: no images found (folders give \(ImageFiles.described) files)") }
     var skipped = 0
     // Captions that would only be thrown away are not computed.
     if save && outPath == nil {

@@ -2,7 +2,7 @@ import FlrImage
 import Foundation
 
 // Turns `caption`'s PATH words into the sorted list of images to caption: files as given, folders
-// listed (.png .jpg .jpeg .webp, case-insensitive; `recursive` descends), globs expanded. Then the
+// listed (ImageFiles.extensions, case-insensitive; `recursive` descends), globs expanded. Then the
 // `shard=I/N` selection, so N processes given the same words split the work with no overlap.
 
 enum ImagePaths {

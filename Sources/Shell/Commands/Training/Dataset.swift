@@ -1,3 +1,4 @@
+import FlrImage
 import FlrTrain
 import Foundation
 
@@ -23,7 +24,7 @@ enum DatasetCommand {
     ],
     examples: ["dataset photos/ ext=.txt", "dataset data/metadata.jsonl column=caption", "dataset split=0.1 seed=1"],
     details: """
-      Pairs: img.jpg + img.txt (suffix=_combined finds img_combined.txt), images .png .jpg .jpeg .webp in any case. \
+      Pairs: img.jpg + img.txt (suffix=_combined finds img_combined.txt), images \(ImageFiles.described) in any case. \
       A metadata.jsonl (or a folder holding one) is Hugging Face's imagefolder layout: file_name relative to the \
       file, the caption in `text` or column=NAME. Skipped items are listed with the reason; `strict` makes them an \
       error. `show dataset` prints counts, caption token lengths and memory.
