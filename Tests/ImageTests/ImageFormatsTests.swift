@@ -87,18 +87,22 @@ final class ImageFormatsTests: XCTestCase {
     }
   }
 
-  /// Hostile BMP headers: every header field set to extreme values gives an ImageError or a well-formed image,
-  /// and no decode allocates for more pixels than the limit (the limit is lowered so an over-allocation would show
-  /// as an image larger than it).
-  func testHostileBMPHeadersNeverCrash() throws {
+  /// Hostile headers: each of the first bytes of a file (the whole header for BMP and GIF, header and tags for
+  /// these TIFFs) set to extreme values gives an ImageError naming the file or a well-formed image, and no decode
+  /// hands back more pixels than the limit (lowered here so that a missed size check would show).
+  func testHostileHeadersNeverCrash() throws {
     let saved = ImageDecoder.maxPixels
     defer { ImageDecoder.maxPixels = saved }
     ImageDecoder.maxPixels = 4096
-    for file in [
+    let files = [
       "bmp_rgb24.bmp", "bmp_palette8.bmp", "bmp_rle8.bmp", "bmp_os2_palette4.bmp", "bmp_v5_bitfields_rgba.bmp",
-    ] {
+      "gif_offset_frame_transparent.gif", "gif_interlaced_by_hand.gif", "tiff_palette4.tiff", "tiff_rgb16_be.tiff",
+      "tiff_gray4.tiff",
+    ]
+    for file in files {
       let original = [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent(file)))
-      for offset in stride(from: 2, to: min(70, original.count), by: 1) {
+      let span = file.hasSuffix(".tiff") ? original.count : min(80, original.count)
+      for offset in 2..<span {
         for value: UInt8 in [0x00, 0x01, 0x7F, 0x80, 0xFF] {
           var bytes = original
           bytes[offset] = value
