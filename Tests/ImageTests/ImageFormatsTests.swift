@@ -75,7 +75,8 @@ final class ImageFormatsTests: XCTestCase {
   func testEveryTruncationIsRefused() throws {
     for file in [
       "bmp_rgb24.bmp", "bmp_rle8.bmp", "bmp_rle4.bmp", "bmp_palette4.bmp", "gif_interlaced.gif", "gif_animation.gif",
-      "tiff_rgb_lzw.tiff", "tiff_gray16.tiff", "tiff_rgb_jpeg.tiff", "avif_lossy_420.avif",
+      "tiff_rgb_lzw.tiff", "tiff_gray16.tiff", "tiff_rgb_jpeg.tiff", "tiff_tiled_rgb.tiff", "tiff_planar_rgba.tiff",
+      "avif_lossy_420.avif",
     ] {
       let data = try Data(contentsOf: Self.folder.appendingPathComponent(file))
       let full = try ImageDecoder.decode(data: data, file: file)
@@ -97,7 +98,7 @@ final class ImageFormatsTests: XCTestCase {
     let files = [
       "bmp_rgb24.bmp", "bmp_palette8.bmp", "bmp_rle8.bmp", "bmp_os2_palette4.bmp", "bmp_v5_bitfields_rgba.bmp",
       "gif_offset_frame_transparent.gif", "gif_interlaced_by_hand.gif", "tiff_palette4.tiff", "tiff_rgb16_be.tiff",
-      "tiff_gray4.tiff",
+      "tiff_gray4.tiff", "tiff_tiled_gray4.tiff", "tiff_planar_rgba.tiff",
     ]
     for file in files {
       let original = [UInt8](try Data(contentsOf: Self.folder.appendingPathComponent(file)))

@@ -3,7 +3,7 @@
 // (ColorMap high bytes), RGB 8-bit with extra samples dropped or associated alpha divided out, RGB 16-bit (high
 // byte), CMYK, JPEG-compressed YCbCr decoded to RGB by libjpeg; then the Orientation tag is applied, as Pillow
 // applies it when a TIFF loads. Layouts Pillow cannot read, or reads into modes flr does not convert (float,
-// signed, 12-bit, planar), are refused as unsupported.
+// signed, 12-bit, YCbCr other than JPEG's), are refused as unsupported. Separate planes are interleaved.
 import CTIFF
 
 enum TIFFDecoder {
@@ -49,16 +49,19 @@ enum TIFFDecoder {
           + "sample format \(info.sample_format), extra samples \(extras), planar \(info.planar))")
     }
     if case .jpegRGB = layout { flr_tiff_jpeg_to_rgb(tif) }
-    let scanline = Int(flr_tiff_scanline_size(tif))
+    let planar = info.planar == 2 && info.samples > 1
     let bitsPerPixel: Int
     if case .jpegRGB = layout { bitsPerPixel = 24 } else { bitsPerPixel = Int(info.bits) * Int(info.samples) }
+    // libtiff's scanline is one plane's when the planes are separate; they are interleaved into full rows here.
+    let scanline = planar ? (width * bitsPerPixel + 7) / 8 : Int(flr_tiff_scanline_size(tif))
     guard scanline > 0 && scanline >= (width * bitsPerPixel + 7) / 8 else {
       throw failure(.corrupt, "invalid row size")
     }
     var rows = [UInt8](repeating: 0, count: scanline * height)
     let status = rows.withUnsafeMutableBufferPointer { out in
       flr_tiff_read_rows(
-        tif, &source, out.baseAddress, UInt64(scanline), UInt32(width), UInt32(height), UInt32(bitsPerPixel))
+        tif, &source, out.baseAddress, UInt64(scanline), UInt32(width), UInt32(height),
+        UInt32(bitsPerPixel / (planar ? Int(info.samples) : 1)), UInt32(planar ? info.samples : 1), planar ? 1 : 0)
     }
     guard status == 0 else { throw failure(.corrupt, message()) }
     var palette = Palette()
@@ -81,7 +84,8 @@ enum TIFFDecoder {
     photometric: Int, sampleFormat: Int, bits: Int, samples: Int, extras: [Int], compression: Int, planar: Int,
     bigEndian: Bool
   ) -> Layout? {
-    if planar == 2 && samples > 1 { return nil }
+    // Separate planes of 8-bit samples only: Pillow unpacks each plane of 16-bit samples as 8-bit ones.
+    if planar == 2 && samples > 1 && bits != 8 { return nil }
     switch photometric {
     case 0, 1:  // min-is-white, min-is-black
       if samples == 1 && sampleFormat == 1 && [1, 2, 4, 8].contains(bits) {
@@ -115,7 +119,7 @@ enum TIFFDecoder {
         return .cmyk8
       }
     case 6:  // YCbCr: Pillow reads only JPEG-compressed, contiguous ones through libjpeg's RGB output
-      if compression == 7 && sampleFormat == 1 && bits == 8 && samples == 3 { return .jpegRGB }
+      if compression == 7 && planar == 1 && sampleFormat == 1 && bits == 8 && samples == 3 { return .jpegRGB }
     default: break
     }
     return nil

@@ -1,8 +1,8 @@
 // flr: libtiff on a memory buffer. libtiff reports errors through handler callbacks with C varargs, which Swift
 // cannot receive, so this header (compiled by clang as inline functions of the CTIFF module) opens the file with
 // its own handlers that keep the first error message, reads the tags Pillow's TiffImagePlugin looks at, and
-// decodes every strip or tile of the first page into one buffer of rows (no colour conversion: the Swift side
-// converts the samples as Pillow does).
+// decodes every strip or tile of the first page into one buffer of rows, separate planes interleaved (no colour
+// conversion: the Swift side converts the samples as Pillow does).
 #ifndef FLR_TIFF_READ_H
 #define FLR_TIFF_READ_H
 
@@ -122,20 +122,21 @@ static inline void flr_tiff_jpeg_to_rgb(TIFF *tif) { TIFFSetField(tif, TIFFTAG_J
 
 static inline uint64_t flr_tiff_scanline_size(TIFF *tif) { return (uint64_t)TIFFScanlineSize64(tif); }
 
-/// Decodes the first page (contiguous samples) into `out`: `height` rows of `scanline` bytes. Returns 0 on
-/// success; otherwise non-zero with `src->message` set.
-static inline int flr_tiff_read_rows(TIFF *tif, flr_tiff_source *src, unsigned char *out, uint64_t scanline,
-                                     uint32_t width, uint32_t height, uint32_t bits_per_pixel) {
-  uint64_t total = scanline * height;
+/// Decodes one plane of the first page (plane 0 holds every sample when they are contiguous) into `out`: `height`
+/// rows of `row_bytes` bytes, `bits_per_pixel` bits per pixel of the plane. Returns 0 on success; otherwise
+/// non-zero with `src->message` set.
+static inline int flr_tiff_read_plane(TIFF *tif, flr_tiff_source *src, unsigned char *out, uint64_t row_bytes,
+                                      uint32_t width, uint32_t height, uint32_t bits_per_pixel, uint16_t plane) {
+  uint64_t total = row_bytes * height;
   if (!TIFFIsTiled(tif)) {
     uint32_t rows_per_strip = 0;
     TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rows_per_strip);
     if (rows_per_strip == 0 || rows_per_strip > height) rows_per_strip = height;
     uint32_t strips = (height + rows_per_strip - 1) / rows_per_strip;
     for (uint32_t s = 0; s < strips; s++) {
-      uint64_t start = (uint64_t)s * rows_per_strip * scanline;
-      uint64_t want = total - start < rows_per_strip * scanline ? total - start : rows_per_strip * scanline;
-      tmsize_t got = TIFFReadEncodedStrip(tif, s, out + start, (tmsize_t)want);
+      uint64_t start = (uint64_t)s * rows_per_strip * row_bytes;
+      uint64_t want = total - start < rows_per_strip * row_bytes ? total - start : rows_per_strip * row_bytes;
+      tmsize_t got = TIFFReadEncodedStrip(tif, plane * strips + s, out + start, (tmsize_t)want);
       if (got < 0 || (uint64_t)got < want) {
         if (!src->message[0]) snprintf(src->message, sizeof(src->message), "strip %u is truncated or corrupt", s);
         return 1;
@@ -148,7 +149,8 @@ static inline int flr_tiff_read_rows(TIFF *tif, flr_tiff_source *src, unsigned c
   TIFFGetField(tif, TIFFTAG_TILELENGTH, &tile_height);
   tmsize_t tile_size = TIFFTileSize(tif);
   uint64_t tile_row = (uint64_t)TIFFTileRowSize64(tif);
-  if (tile_width == 0 || tile_height == 0 || tile_size <= 0 || (tile_width * (uint64_t)bits_per_pixel) % 8) {
+  if (tile_width == 0 || tile_height == 0 || tile_size <= 0 || (tile_width * (uint64_t)bits_per_pixel) % 8 ||
+      tile_row * tile_height > (uint64_t)tile_size) {
     if (!src->message[0]) strcpy(src->message, "invalid tile layout");
     return 1;
   }
@@ -156,20 +158,45 @@ static inline int flr_tiff_read_rows(TIFF *tif, flr_tiff_source *src, unsigned c
   if (!tile) { strcpy(src->message, "out of memory"); return 1; }
   for (uint32_t y = 0; y < height; y += tile_height) {
     for (uint32_t x = 0; x < width; x += tile_width) {
-      tmsize_t got = TIFFReadEncodedTile(tif, TIFFComputeTile(tif, x, y, 0, 0), tile, tile_size);
+      tmsize_t got = TIFFReadEncodedTile(tif, TIFFComputeTile(tif, x, y, 0, plane), tile, tile_size);
       if (got < tile_size) {
         if (!src->message[0]) snprintf(src->message, sizeof(src->message), "tile at %u,%u is truncated or corrupt", x, y);
         free(tile);
         return 1;
       }
       uint64_t column = (uint64_t)x * bits_per_pixel / 8;
-      uint64_t length = scanline - column < tile_row ? scanline - column : tile_row;
+      uint64_t length = row_bytes - column < tile_row ? row_bytes - column : tile_row;
       for (uint32_t r = 0; r < tile_height && y + r < height; r++) {
-        memcpy(out + (uint64_t)(y + r) * scanline + column, tile + (uint64_t)r * tile_row, (size_t)length);
+        memcpy(out + (uint64_t)(y + r) * row_bytes + column, tile + (uint64_t)r * tile_row, (size_t)length);
       }
     }
   }
   free(tile);
+  return 0;
+}
+
+/// Decodes the first page into `out` as contiguous samples: `height` rows of `scanline` bytes. Separate planes
+/// (whole-byte samples) are read one by one and interleaved. Returns 0 on success; otherwise non-zero with
+/// `src->message` set.
+static inline int flr_tiff_read_rows(TIFF *tif, flr_tiff_source *src, unsigned char *out, uint64_t scanline,
+                                     uint32_t width, uint32_t height, uint32_t bits, uint32_t samples, int planar) {
+  if (!planar) return flr_tiff_read_plane(tif, src, out, scanline, width, height, bits * samples, 0);
+  uint32_t size = bits / 8;
+  uint64_t plane_row = (uint64_t)width * size;
+  unsigned char *plane = (unsigned char *)malloc((size_t)(plane_row * height));
+  if (!plane) { strcpy(src->message, "out of memory"); return 1; }
+  for (uint32_t p = 0; p < samples; p++) {
+    if (flr_tiff_read_plane(tif, src, plane, plane_row, width, height, bits, (uint16_t)p)) {
+      free(plane);
+      return 1;
+    }
+    for (uint32_t y = 0; y < height; y++) {
+      const unsigned char *from = plane + (uint64_t)y * plane_row;
+      unsigned char *to = out + (uint64_t)y * scanline + (uint64_t)p * size;
+      for (uint32_t x = 0; x < width; x++) memcpy(to + (uint64_t)x * samples * size, from + (uint64_t)x * size, size);
+    }
+  }
+  free(plane);
   return 0;
 }
 
