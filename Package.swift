@@ -38,9 +38,9 @@ let package = Package(
     .systemLibrary(
       name: "CTIFF", path: "Sources/System/CTIFF", pkgConfig: "libtiff-4",
       providers: [.apt(["libtiff-dev"])]),
+    // No pkgConfig: libavif's .pc adds -DAVIF_DLL, a flag SwiftPM refuses; the header is in /usr/include.
     .systemLibrary(
-      name: "CAVIF", path: "Sources/System/CAVIF", pkgConfig: "libavif",
-      providers: [.apt(["libavif-dev"])]),
+      name: "CAVIF", path: "Sources/System/CAVIF", providers: [.apt(["libavif-dev"])]),
 
     // Numeric core: tensors, BLAS, kernels with forward and backward. Knows nothing of Florence-2.
     .target(name: "FlrCore", dependencies: ["COpenBLAS"], path: "Sources/Core", swiftSettings: kernelFlags),

@@ -86,7 +86,9 @@ enum BMPDecoder {
     var runLength = false
     switch compression {
     case 0: break
-    case 1, 2: runLength = true
+    case 1, 2:
+      guard bits <= 8 else { throw failure(.unsupported, "run-length data with \(bits)-bit pixels") }
+      runLength = true
     case 3:
       if bits == 32, let (r, g, b) = layouts32[masks] {
         samples = .bytes(count: 4, red: r, green: g, blue: b)
