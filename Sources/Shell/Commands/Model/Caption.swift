@@ -32,7 +32,8 @@ enum CaptionCommand {
         "out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
       OptionSpec(
         "shard", .custom(hint: "I/N", check: ImagePaths.checkShard),
-        "Caption only every N-th image of the sorted list, starting at the I-th (1-based)"),
+        "Caption only every N-th image of the sorted list, starting at the I-th (1-based); "
+          + "scripts/caption-sharded runs N shards and merges their out= files"),
       .flag("skip_existing", "Skip images already in out= (resume a stopped run) or, with save, with a caption file"),
       OptionSpec(
         "seed", .int(0...Int(UInt32.max)), "Accepted for the Python script's --seed; decoding is deterministic"),
