@@ -33,6 +33,14 @@ let package = Package(
     .systemLibrary(
       name: "CWebP", path: "Sources/System/CWebP", pkgConfig: "libwebp",
       providers: [.apt(["libwebp-dev"])]),
+    .systemLibrary(
+      name: "CGIF", path: "Sources/System/CGIF", providers: [.apt(["libgif-dev"])]),
+    .systemLibrary(
+      name: "CTIFF", path: "Sources/System/CTIFF", pkgConfig: "libtiff-4",
+      providers: [.apt(["libtiff-dev"])]),
+    // No pkgConfig: libavif's .pc adds -DAVIF_DLL, a flag SwiftPM refuses; the header is in /usr/include.
+    .systemLibrary(
+      name: "CAVIF", path: "Sources/System/CAVIF", providers: [.apt(["libavif-dev"])]),
 
     // Numeric core: tensors, BLAS, kernels with forward and backward. Knows nothing of Florence-2.
     .target(name: "FlrCore", dependencies: ["COpenBLAS"], path: "Sources/Core", swiftSettings: kernelFlags),
@@ -40,7 +48,7 @@ let package = Package(
     .target(name: "FlrCheckpoints", dependencies: ["FlrCore"], path: "Sources/Checkpoints", swiftSettings: kernelFlags),
     // Inputs: images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.
     .target(
-      name: "FlrImage", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP"], path: "Sources/Inputs/Image",
+      name: "FlrImage", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP", "CGIF", "CTIFF", "CAVIF"], path: "Sources/Inputs/Image",
       swiftSettings: kernelFlags),
     .target(name: "FlrTokenizer", dependencies: [], path: "Sources/Inputs/Tokenizer", swiftSettings: kernelFlags),
     // Florence-2: config, DaViT, projection, BART, loading.

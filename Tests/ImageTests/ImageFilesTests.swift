@@ -5,10 +5,10 @@ import XCTest
 
 final class ImageFilesTests: XCTestCase {
   func testExtensionsAreCaseInsensitive() {
-    for name in ["a.png", "b.JPG", "c.jpeg", "d.WebP", "e.JPEG"] {
+    for name in ["a.png", "b.JPG", "c.jpeg", "d.WebP", "e.JPEG", "f.bmp", "g.GIF", "h.tif", "i.TIFF", "j.avif"] {
       XCTAssertTrue(ImageFiles.isSupported(URL(fileURLWithPath: "/x/\(name)")), name)
     }
-    for name in ["a.gif", "b.txt", "c", "d.png.txt", "e.tiff"] {
+    for name in ["a.psd", "b.txt", "c", "d.png.txt", "e.tiff.txt"] {
       XCTAssertFalse(ImageFiles.isSupported(URL(fileURLWithPath: "/x/\(name)")), name)
     }
   }

@@ -63,14 +63,14 @@ final class CaptionOutcomeTests: XCTestCase {
     let folder = fixture.folder.appendingPathComponent("mixed")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     _ = try copyImage("photo_rocket.jpg", to: "mixed/a.jpg")
-    for other in ["b.gif", "c.tiff", "a.txt"] {
+    for other in ["b.psd", "c.heic", "a.txt"] {
       try "x".write(to: folder.appendingPathComponent(other), atomically: true, encoding: .utf8)
     }
     try t.run("caption \(folder.path) dry_run")
     XCTAssertTrue(
-      t.errText.contains("2 files of other types ignored (.gif, .tiff; accepted: .jpeg .jpg .png .webp)"), t.errText)
+      t.errText.contains("2 files of other types ignored (.heic, .psd; accepted: \(ImagePaths.extensionList))"), t.errText)
     let features = fixture.folder.appendingPathComponent("features.safetensors").path
     try t.run("features \(folder.path) out=\(features)")
-    XCTAssertTrue(t.errText.contains("features: 2 files of other types ignored (.gif, .tiff;"), t.errText)
+    XCTAssertTrue(t.errText.contains("features: 2 files of other types ignored (.heic, .psd;"), t.errText)
   }
 }

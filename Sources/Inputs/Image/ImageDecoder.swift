@@ -1,9 +1,13 @@
-// Reads a PNG, JPEG or WebP file into 8-bit RGB exactly as Pillow's `Image.open(f).convert("RGB")` does
-// (SPEC.md Appendix B). The format comes from the magic bytes, never from the file name.
+// Reads a PNG, JPEG, WebP, BMP, GIF, TIFF or AVIF file into 8-bit RGB exactly as Pillow's
+// `Image.open(f).convert("RGB")` does (SPEC.md Appendix B). The format comes from the magic bytes, never from the
+// file name.
 import Foundation
 
 public enum ImageFormat: String, Sendable {
-  case png, jpeg, webp
+  case png, jpeg, webp, bmp, gif, tiff, avif
+
+  /// The formats' names, for messages.
+  public static let names = "PNG, JPEG, WebP, BMP, GIF, TIFF or AVIF"
 
   /// The format the first bytes announce, or nil.
   public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
@@ -15,6 +19,18 @@ public enum ImageFormat: String, Sendable {
     if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
     if starts([0xFF, 0xD8, 0xFF]) { return .jpeg }
     if starts(Array("RIFF".utf8)) && starts(Array("WEBP".utf8), at: 8) { return .webp }
+    if starts(Array("BM".utf8)) { return .bmp }
+    if starts(Array("GIF87a".utf8)) || starts(Array("GIF89a".utf8)) { return .gif }
+    // Pillow's TIFF prefixes: both byte orders, classic and BigTIFF, and the two swapped-magic variants it accepts.
+    for magic: [UInt8] in [
+      [0x4D, 0x4D, 0, 0x2A], [0x49, 0x49, 0x2A, 0], [0x4D, 0x4D, 0x2A, 0], [0x49, 0x49, 0, 0x2A],
+      [0x4D, 0x4D, 0, 0x2B], [0x49, 0x49, 0x2B, 0],
+    ] where starts(magic) {
+      return .tiff
+    }
+    if starts(Array("ftyp".utf8), at: 4) {
+      for brand in ["avif", "avis", "mif1", "msf1"] where starts(Array(brand.utf8), at: 8) { return .avif }
+    }
     return nil
   }
 }
@@ -40,12 +56,16 @@ public enum ImageDecoder {
     try data.withUnsafeBytes { bytes in
       guard !bytes.isEmpty else { throw ImageError(file: file, kind: .notAnImage, problem: "file is empty") }
       guard let format = ImageFormat.sniff(bytes) else {
-        throw ImageError(file: file, kind: .notAnImage, problem: "not a PNG, JPEG or WebP image")
+        throw ImageError(file: file, kind: .notAnImage, problem: "not a \(ImageFormat.names) image")
       }
       switch format {
       case .png: return try PNGDecoder.decode(bytes, file: file)
       case .jpeg: return try JPEGDecoder.decode(bytes, file: file)
       case .webp: return try WebPDecoder.decode(bytes, file: file)
+      case .bmp: return try BMPDecoder.decode(bytes, file: file)
+      case .gif: return try GIFDecoder.decode(bytes, file: file)
+      case .tiff: return try TIFFDecoder.decode(bytes, file: file)
+      case .avif: return try AVIFDecoder.decode(bytes, file: file)
       }
     }
   }

@@ -3,7 +3,7 @@
 public struct ImageError: Error, CustomStringConvertible, Equatable {
   public enum Kind: Sendable, Equatable {
     case unreadable  // the file could not be read at all
-    case notAnImage  // the bytes are no PNG, JPEG or WebP
+    case notAnImage  // the bytes are no image format flr reads (ImageFormat)
     case corrupt  // a known format, but truncated or damaged
     case zeroSize  // width or height is 0
     case tooLarge  // more pixels than `ImageDecoder.maxPixels`

@@ -1,9 +1,14 @@
-// Which files a folder scan picks up: .png .jpg .jpeg .webp, extension matched case-insensitively (the dataset
-// loaders' rule). The extension only selects files; the decoder trusts the magic bytes.
+// Which files a folder scan picks up: the extensions of the formats ImageDecoder reads, matched case-insensitively
+// (the dataset loaders' rule). This list is the one place a new format's extensions go. The extension only
+// selects files; the decoder trusts the magic bytes.
 import Foundation
 
 public enum ImageFiles {
-  public static let extensions: Set<String> = ["png", "jpg", "jpeg", "webp"]
+  /// In the order messages list them.
+  public static let orderedExtensions = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff", "avif"]
+  public static let extensions = Set(orderedExtensions)
+  /// ".png .jpg ...", for help and messages.
+  public static let described = orderedExtensions.map { "." + $0 }.joined(separator: " ")
 
   public static func isSupported(_ url: URL) -> Bool { extensions.contains(url.pathExtension.lowercased()) }
 

@@ -1,6 +1,6 @@
 // Finding image/caption pairs: a folder of `img.jpg` + `img<suffix><ext>` files, or a Hugging Face imagefolder
 // `metadata.jsonl` (one JSON object per line, `file_name` relative to the jsonl's folder, caption in `text` or
-// another column). Images are .png .jpg .jpeg .webp, any case (FlrImage.ImageFiles). Items come out sorted by
+// another column). Images have the extensions of FlrImage.ImageFiles, any case. Items come out sorted by
 // relative path (UTF-8 byte order), so the order, the split and the epochs are the same on every machine.
 import FlrImage
 import Foundation

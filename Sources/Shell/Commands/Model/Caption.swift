@@ -31,7 +31,8 @@ enum CaptionCommand {
         "out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
       OptionSpec(
         "shard", .custom(hint: "I/N", check: ImagePaths.checkShard),
-        "Caption only every N-th image of the sorted list, starting at the I-th (1-based)"),
+        "Caption only every N-th image of the sorted list, starting at the I-th (1-based); "
+          + "scripts/caption-sharded runs N shards and merges their out= files"),
       .flag("skip_existing", "Skip images already in out= (resume a stopped run) or, with save, with a caption file"),
       .flag(
         "dry_run", settable: false,

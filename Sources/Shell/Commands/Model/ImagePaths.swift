@@ -2,7 +2,7 @@ import FlrImage
 import Foundation
 
 // Turns `caption`'s PATH words into the sorted list of images to caption: files as given, folders
-// listed (FlrImage.ImageFiles.extensions, case-insensitive; `recursive` descends), globs expanded. Then the
+// listed (ImageFiles.extensions, case-insensitive; `recursive` descends), globs expanded. Then the
 // `shard=I/N` selection, so N processes given the same words split the work with no overlap.
 
 enum ImagePaths {
@@ -54,8 +54,8 @@ enum ImagePaths {
     return found.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.filter { seen.insert($0).inserted }
   }
 
-  /// The accepted extensions as help and notes print them (`.jpeg .jpg .png .webp`): FlrImage's one list.
-  static var extensionList: String { ImageFiles.extensions.sorted().map { "." + $0 }.joined(separator: " ") }
+  /// The accepted extensions as help and notes print them (`.png .jpg .jpeg ...`): FlrImage's one list.
+  static var extensionList: String { ImageFiles.described }
 
   /// Files the PATH words reach that are not images of an accepted type (folders' regular non-hidden files and
   /// glob matches), leaving out caption files (`except`, e.g. `.txt`), so that `caption` can say it ignored them.
@@ -109,7 +109,7 @@ enum ImagePaths {
     return images
   }
 
-  /// "3 files of other types ignored (.gif, .tiff; accepted: .jpeg .jpg .png .webp)".
+  /// "3 files of other types ignored (.heic, .psd; accepted: .png .jpg ...)".
   static func describeIgnored(_ files: [String]) -> String {
     let kinds = Set(
       files.map { file -> String in

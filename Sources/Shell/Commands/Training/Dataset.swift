@@ -1,3 +1,4 @@
+import FlrImage
 import FlrTrain
 import Foundation
 

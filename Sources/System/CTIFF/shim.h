@@ -1,0 +1,2 @@
+#include <tiffio.h>
+#include "flr_tiff_read.h"
