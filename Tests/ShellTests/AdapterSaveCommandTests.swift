@@ -83,7 +83,7 @@ final class AdapterSaveCommandTests: XCTestCase {
 
     // None of it touched training: resuming ends on A's final adapter, byte for byte.
     try b.run("drop avg\ndrop iter\nuse first\ntrain resume")
-    XCTAssertTrue(b.out.text.contains("training done: 8 steps"), b.out.text)
+    XCTAssertTrue(b.errText.contains("training done: 8 steps"), b.errText)
     XCTAssertEqual(try bytes("\(out)/b/run/adapter_model.safetensors"), final)
   }
 
@@ -136,7 +136,7 @@ final class AdapterSaveCommandTests: XCTestCase {
     let c = TestSession()
     try c.run(setup + "load adapter=\(saved)\ntrain resume")
     XCTAssertTrue(c.errText.contains("resuming from \(saved) at epoch 1, step 3/8"), c.errText)
-    XCTAssertTrue(c.out.text.contains("training done: 8 steps"), c.out.text)
+    XCTAssertTrue(c.errText.contains("training done: 8 steps"), c.errText)
     XCTAssertEqual(try bytes("\(out)/b/run/adapter_model.safetensors"), straight)
   }
 

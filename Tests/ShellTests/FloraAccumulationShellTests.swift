@@ -44,7 +44,7 @@ final class FloraAccumulationShellTests: XCTestCase {
     XCTAssertTrue(
       s.out.text.contains("Flora compressed accumulation: rank 8 random projections over 2 micro-batches"), s.out.text)
     // 2 images, batch 1, k = 2: one optimizer step per epoch.
-    XCTAssertTrue(s.out.text.contains("training done: 2 steps"), s.out.text)
+    XCTAssertTrue(s.errText.contains("training done: 2 steps"), s.errText)
     let saved = try FileManager.default.subpathsOfDirectory(atPath: out.path)
     XCTAssertTrue(saved.contains { $0.hasSuffix("adapter_model.safetensors") }, "\(saved)")
   }
@@ -66,7 +66,7 @@ final class FloraAccumulationShellTests: XCTestCase {
     XCTAssertThrowsError(try s.run(refused.commands.joined(separator: "\n"))) { error in
       XCTAssertTrue("\(error)".contains("convs.0.proj.lora_A.weight [4, 3, 7, 7]"), "\(error)")
     }
-    XCTAssertFalse(s.out.text.contains("training done"), s.out.text)
+    XCTAssertFalse(s.errText.contains("training done"), s.errText)
   }
 
   /// `train ... accumulation_rank=4` stopped by Ctrl-C after step 3 of 4, `save NAME DIR state`, then a new session
@@ -83,7 +83,7 @@ final class FloraAccumulationShellTests: XCTestCase {
 
     let a = TestSession()
     try a.run(setup + "\(train) out=\(out)/a")
-    XCTAssertTrue(a.out.text.contains("training done: 4 steps"), a.out.text)
+    XCTAssertTrue(a.errText.contains("training done: 4 steps"), a.errText)
     let straight = try Data(contentsOf: URL(fileURLWithPath: "\(out)/a/run/adapter_model.safetensors"))
 
     let b = TestSession()
@@ -96,7 +96,7 @@ final class FloraAccumulationShellTests: XCTestCase {
     try c.run(
       "load \(fixture.model.path)\ndataset \(fixture.data.path)\nload adapter=\(out)/saved\ntrain resume")
     XCTAssertTrue(c.out.text.contains("Flora compressed accumulation: rank 4"), c.out.text)
-    XCTAssertTrue(c.out.text.contains("training done: 4 steps"), c.out.text)
+    XCTAssertTrue(c.errText.contains("training done: 4 steps"), c.errText)
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(out)/b/run/adapter_model.safetensors")), straight)
 
     // Another optimizer with accumulation_rank: refused before training.

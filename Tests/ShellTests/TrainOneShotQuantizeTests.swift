@@ -45,7 +45,7 @@ final class TrainOneShotQuantizeTests: XCTestCase {
     XCTAssertTrue(adapted.allSatisfy { $0.base is NF4LinearLayer }, "the base stays NF4 under the adapter")
     // 2 images, batch 1, 2 epochs: 4 optimizer steps.
     XCTAssertEqual(stdout.text.components(separatedBy: "\n").filter { $0.hasPrefix("epoch ") }.count, 2, stdout.text)
-    XCTAssertTrue(stdout.text.contains("training done"), stdout.text)
+    XCTAssertTrue(stderr.text.contains("training done"), stderr.text)
     // The final adapter goes to out/NAME (the adapter's name).
     let saved = try fm.subpathsOfDirectory(atPath: out.path)
     XCTAssertTrue(saved.contains { $0.hasSuffix("adapter_model.safetensors") }, "\(saved)")

@@ -36,7 +36,7 @@ final class TrainResumeCommandTests: XCTestCase {
     let c = TestSession()
     try c.run(setup + "load adapter=\(out)/saved\ntrain resume")
     XCTAssertTrue(c.errText.contains("resuming from \(out)/saved at epoch 1, step 3/8"), c.errText)
-    XCTAssertTrue(c.out.text.contains("training done: 8 steps"), c.out.text)
+    XCTAssertTrue(c.errText.contains("training done: 8 steps"), c.errText)
     XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(out)/b/run/adapter_model.safetensors")), straight)
 
     // D: a new session resumes from A's auto-save at step 3 (train resume from=DIR works the same).

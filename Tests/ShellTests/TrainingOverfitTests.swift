@@ -61,6 +61,6 @@ final class TrainingOverfitTests: XCTestCase {
     try s.run("lora second rank=4 seed=2\ntrain epochs=1 lr=0.02 no_dropout prompt=\(prompt)")
     XCTAssertFalse(s.out.text.contains("failed to decode"), s.out.text)
     XCTAssertTrue(s.out.text.contains("training second"), s.out.text)
-    XCTAssertEqual(s.out.text.components(separatedBy: "training done").count - 1, 2, s.out.text)
+    XCTAssertEqual(s.errText.components(separatedBy: "training done").count - 1, 2, s.errText)
   }
 }

@@ -27,11 +27,17 @@ public final class TensorBoardLog: TrainingLog {
     try output.write(Self.record(EventProtobuf.fileVersion(wallTime: wallTime)))
   }
 
-  /// Writes `loss`, `lr` and `epoch` at `record.step`, stamped with `record.time`.
+  /// Writes `loss`, `lr`, `epoch` and the record's other scalars at `record.step`, stamped with `record.time`.
   public func write(_ r: TrainingRecord) throws {
     for (tag, value) in [("loss", r.loss), ("lr", r.lr), ("epoch", r.epoch)] {
       try scalar(tag, Float(value), step: Int64(r.step), wallTime: r.time)
     }
+    try write(scalars: r.scalars, step: r.step, epoch: r.epoch, time: r.time)
+  }
+
+  /// One event per scalar (`loss/val`, `lr/d*lr-group0`) at `step`.
+  public func write(scalars: [TrainingScalar], step: Int, epoch: Double, time: Double) throws {
+    for s in scalars { try scalar(s.tag, Float(s.value), step: Int64(step), wallTime: time) }
   }
 
   /// One scalar event (what `SummaryWriter.add_scalar(tag, value, step, walltime)` writes).

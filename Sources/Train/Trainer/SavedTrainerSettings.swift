@@ -38,6 +38,10 @@ public struct SavedTrainerSettings: Codable, Equatable {
   var sampleEveryEpochs: Int?
   var saveEverySteps: Int?
   var saveEveryEpochs: Int?
+  /// Validation during training; absent: none.
+  var evalEverySteps: Int?
+  var evalEveryEpochs: Int?
+  var keepBest: Bool?
   var outputFolder: String?
   var name: String
   var log: String
@@ -79,6 +83,9 @@ public struct SavedTrainerSettings: Codable, Equatable {
     sampleEveryEpochs = s.sampleEveryEpochs
     saveEverySteps = s.saveEverySteps
     saveEveryEpochs = s.saveEveryEpochs
+    evalEverySteps = s.evalEverySteps
+    evalEveryEpochs = s.evalEveryEpochs
+    keepBest = s.keepBest ? true : nil
     outputFolder = s.outputFolder?.path
     name = s.name
     log = s.log.rawValue
@@ -132,6 +139,9 @@ public struct SavedTrainerSettings: Codable, Equatable {
     s.sampleEveryEpochs = sampleEveryEpochs
     s.saveEverySteps = saveEverySteps
     s.saveEveryEpochs = saveEveryEpochs
+    s.evalEverySteps = evalEverySteps
+    s.evalEveryEpochs = evalEveryEpochs
+    s.keepBest = keepBest ?? false
     s.outputFolder = outputFolder.map { URL(fileURLWithPath: $0, isDirectory: true) }
     s.name = name
     s.log = try choice(log, "log")

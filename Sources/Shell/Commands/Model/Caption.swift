@@ -108,13 +108,13 @@ enum CaptionCommand {
     let beams = arguments.int("beams") ?? 3, maxNewTokens = arguments.int("max_tokens") ?? 75
     let batchSize = arguments.int("batch") ?? 1
     let progress = Progress("caption", total: images.count, unit: "img", session: session)
-    var captioned = 0, failed = 0
+    var captioned = 0, failed = 0, tokens = 0
     defer { progress.finish() }
     func summary() -> String {
-      var parts = ["\(captioned) captioned"]
-      if skipped > 0 { parts.append("\(skipped) skipped (already done)") }
-      if failed > 0 { parts.append("\(failed) unreadable") }
-      return parts.joined(separator: ", ") + String(format: " in %.1f s", progress.elapsed)
+      CaptionSummary(
+        captioned: captioned, skipped: skipped, unreadable: failed, tokens: tokens, seconds: progress.elapsed,
+        destination: CaptionSummary.destination(save: save, ext: ext, out: outPath)
+      ).text
     }
     for start in stride(from: 0, to: images.count, by: batchSize) {
       if session.cancellation.isCancelled {
@@ -151,6 +151,7 @@ enum CaptionCommand {
         try log?.append(file: path, caption: caption)
         if !save && log == nil { session.out.line("\(path)\t\(caption)") }
         captioned += 1
+        tokens += model.tokenizer.encode(caption).count
       }
       progress.advance(by: slice.count)
     }
