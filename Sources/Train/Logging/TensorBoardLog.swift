@@ -1,8 +1,9 @@
 // `log=tensorboard`: an event file `events.out.tfevents.<10-digit unix time>.<host>.<pid>.<n>` (the name
 // tensorboard's EventFileWriter gives; the loader only needs "tfevents" in it) in TFRecord framing:
 //   uint64 length (little-endian) | uint32 masked CRC-32C of those 8 bytes | data | uint32 masked CRC-32C of data
-// Record 0 is the file_version event ("brain.Event:2"); then one event per scalar (`loss`, `lr`, `epoch`), as
-// accelerate's TensorBoard tracker writes (one add_scalar per value, simple_value, no plugin metadata).
+// Record 0 is the file_version event ("brain.Event:2"); then one event per scalar (`loss`, `lr`, `epoch`, and
+// `lr/d*lr-groupN` for Prodigy, `loss/val` for validations), as accelerate's TensorBoard tracker writes (one
+// add_scalar per value, simple_value, no plugin metadata).
 // scripts/fixtures/data.py proves the bytes equal tensorboard's own RecordWriter + protobuf serializer and that
 // tensorboard's EventFileLoader reads a file written here.
 import Foundation
