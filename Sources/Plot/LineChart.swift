@@ -105,19 +105,34 @@ public struct LineChart: Sendable {
         previous = here
       }
     }
-    drawLegend(on: &canvas, right: right, top: top)
+    drawLegend(on: &canvas, left: left, right: right, top: top, bottom: bottom)
     return canvas
   }
 
-  /// Top right, inside the plot: a sample of each line and its name, on white.
-  func drawLegend(on canvas: inout Canvas, right: Int, top: Int) {
+  /// A sample of each line and its name, on white, in the corner of the plot the curves cross least.
+  func drawLegend(on canvas: inout Canvas, left: Int, right: Int, top: Int, bottom: Int) {
     let named = series.filter { !$0.name.isEmpty }
     guard !named.isEmpty else { return }
     let s = Self.scale, lineHeight = Canvas.textHeight(scale: s)
     let textWidth = named.map { Canvas.textWidth($0.name, scale: s) }.max() ?? 0
     let boxWidth = 12 + 28 + 8 + textWidth + 12
     let boxHeight = 10 + named.count * (lineHeight + 10)
-    let x = right - boxWidth - 10, y = top + 10
+    let colors = Set(series.map(\.color))
+    let corners = [
+      (right - boxWidth - 10, top + 10), (left + 10, top + 10), (right - boxWidth - 10, bottom - boxHeight - 10),
+      (left + 10, bottom - boxHeight - 10),
+    ]
+    func covered(_ corner: (Int, Int)) -> Int {
+      var n = 0
+      for y in max(0, corner.1)..<min(canvas.height, corner.1 + boxHeight + 1) {
+        for x in max(0, corner.0)..<min(canvas.width, corner.0 + boxWidth + 1)
+        where colors.contains(canvas.pixel(x: x, y: y)) {
+          n += 1
+        }
+      }
+      return n
+    }
+    let (x, y) = corners.min { covered($0) < covered($1) } ?? corners[0]
     canvas.fill(x: x, y: y, width: boxWidth, height: boxHeight, .white)
     canvas.line(x, y, x + boxWidth, y, Self.grid.darker)
     canvas.line(x, y + boxHeight, x + boxWidth, y + boxHeight, Self.grid.darker)

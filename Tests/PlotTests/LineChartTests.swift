@@ -45,6 +45,20 @@ final class LineChartTests: XCTestCase {
     XCTAssertEqual(dark(0, 0, 60, 20), 0)
   }
 
+  /// A rising curve runs through the top-right corner: the legend moves to the top left, which it leaves free.
+  func testLegendGoesWhereTheCurvesAreNot() {
+    let rising = (0...20).map { LineChart.Point(Double($0), Double($0)) }
+    let chart = LineChart(
+      title: "lr", xLabel: "step", yLabel: "lr", series: [.init("d*lr", color: LineChart.palette[1], points: rising)],
+      width: 600, height: 400)
+    let canvas = chart.render()
+    var topLeft = 0
+    for y in 0..<(400 / 3) {
+      for x in 0..<(600 / 3) where canvas.pixel(x: x, y: y) == LineChart.palette[1] { topLeft += 1 }
+    }
+    XCTAssertGreaterThan(topLeft, 40, "the legend's sample line")
+  }
+
   func testTicksAreRoundNumbersCoveringTheData() {
     let y = LineChart.ticks([0.37, 9.8], integers: false)
     XCTAssertEqual(y.step, 2)

@@ -65,7 +65,7 @@ enum PlotCommand {
     for g in 0..<groups {
       series.append(
         LineChart.Series(
-          "d*lr group \(g)", color: LineChart.palette[(g + 1) % LineChart.palette.count],
+          "d*lr group \(g)", color: LineChart.palette[g % LineChart.palette.count],
           points: h.steps.map { .init(Double($0.step), g < $0.effectiveLR.count ? $0.effectiveLR[g] : .nan) }))
     }
     return LineChart(
