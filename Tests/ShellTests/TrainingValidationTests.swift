@@ -46,25 +46,27 @@ final class TrainingValidationTests: XCTestCase {
       dataset \(fixture.data.path) split=0.25 seed=3
       lora v rank=4 seed=1 targets=q_proj,v_proj,fc1
       """)
-    // Stopped after step 2 (the validation of step 2 has run): eval now gives the same loss.
+    // Ctrl-C on step 2's progress line: step 1 was validated, step 2's validation is skipped, the run stops.
     try s.runStopped(
       "train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_steps=1 out=\(out) name=r log=jsonl",
       at: " step 2/6 ")
     let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
-    XCTAssertEqual(trainer.history.validations.map(\.step), [1, 2])
-    XCTAssertEqual(trainer.history.validations.last?.loss, try evalLoss(s))
+    XCTAssertEqual(trainer.history.validations.map(\.step), [1])
+    XCTAssertTrue(s.out.text.contains("step 1: val loss "), s.out.text)
+    // Mid-run, the validation loss (what validate() computes) is eval's loss of the same weights.
+    let midRun = try trainer.validationLoss().loss
+    XCTAssertEqual(midRun, try evalLoss(s))
     try s.run("eval")
-    XCTAssertEqual(printedEval(s), String(format: "%.4f", try XCTUnwrap(trainer.history.validations.last?.loss)))
-    XCTAssertTrue(s.out.text.contains("step 2: val loss "), s.out.text)
+    XCTAssertEqual(printedEval(s), String(format: "%.4f", midRun))
 
     try s.run("train resume")
-    XCTAssertEqual(trainer.history.validations.map(\.step), Array(1...6))
+    XCTAssertEqual(trainer.history.validations.map(\.step), [1, 3, 4, 5, 6])
     XCTAssertEqual(trainer.history.validations.last?.loss, try evalLoss(s))
     // Each validation changes with the weights, and the epoch lines carry the epoch's last one.
-    XCTAssertEqual(Set(trainer.history.validations.map(\.loss)).count, 6)
+    XCTAssertEqual(Set(trainer.history.validations.map(\.loss) + [midRun]).count, 6)
     let epochLines = s.out.text.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
     XCTAssertEqual(epochLines.count, 2, s.out.text)
-    XCTAssertTrue(epochLines[1].hasSuffix("val loss \(String(format: "%.4f", trainer.history.validations[5].loss))"))
+    XCTAssertTrue(epochLines[1].hasSuffix("val loss \(String(format: "%.4f", trainer.history.validations[4].loss))"))
     // JSONL: a loss/val line per validation, at full precision, beside the step lines.
     let log = try String(contentsOfFile: "\(out)/r/logs/train.jsonl", encoding: .utf8)
     let values = log.split(separator: "\n").compactMap { line -> Double? in
@@ -72,7 +74,7 @@ final class TrainingValidationTests: XCTestCase {
       return object["loss/val"] as? Double
     }
     XCTAssertEqual(values, trainer.history.validations.map(\.loss))
-    XCTAssertEqual(log.split(separator: "\n").count, 12)
+    XCTAssertEqual(log.split(separator: "\n").count, 11)
   }
 
   func testScheduleFreeValidationUsesTheAveragedWeightsAndLogsDTimesLR() throws {
@@ -177,6 +179,26 @@ final class TrainingValidationTests: XCTestCase {
     let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: png))
     XCTAssertEqual([image.width, image.height], [640, 400])
     XCTAssertGreaterThan(Set(stride(from: 0, to: image.pixels.count, by: 3).map { image.pixels[$0] }).count, 3)
+  }
+
+  func testCtrlCDuringAValidationSkipsItAndStopsAtTheStep() throws {
+    let fixture = try makeFixture("validation-stop")
+    defer { fixture.remove() }
+    let s = TestSession()
+    try s.run(
+      """
+      load \(fixture.model.path)
+      dataset \(fixture.data.path) split=0.25 seed=3
+      lora v rank=4 seed=1 targets=q_proj,v_proj
+      """)
+    // Ctrl-C lands on step 1's progress line, before its validation.
+    try s.runStopped(
+      "train epochs=1 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_steps=1", at: " step 1/3 ")
+    let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
+    XCTAssertEqual(trainer.step, 1)
+    XCTAssertTrue(trainer.history.validations.isEmpty)
+    XCTAssertTrue(s.out.text.contains("validation at step 1 skipped (Ctrl-C)"), s.out.text)
+    XCTAssertTrue(s.out.text.contains("training stopped at step 1/3"), s.out.text)
   }
 
   func testSparklineScalesBetweenLowestAndHighest() {

@@ -18,9 +18,12 @@ public struct ValidationSet {
   }
 }
 
+struct ValidationCancelled: Error {}
+
 extension Trainer {
   /// The held-out loss of the weights as they are now, as `eval` computes it (dropout off, evaluation weights).
-  public func validationLoss() throws -> HeldOutLoss.Result {
+  /// `checkCancelled` runs before each item.
+  public func validationLoss(checkCancelled: () throws -> Void = {}) throws -> HeldOutLoss.Result {
     guard let validation else { throw TrainerError("no validation set (dataset split=F or dataset val=DIR)") }
     let wasTraining = parameters.adapter.layers.first?.lora.training ?? false
     parameters.adapter.setTraining(false)
@@ -28,15 +31,22 @@ extension Trainer {
     return try parameters.withEvaluationWeights(optimizer) {
       try HeldOutLoss.measure(
         model: model, tokenizer: tokenizer, dataset: validation.dataset, indices: validation.indices,
-        promptIds: promptIds, maxLength: settings.maxLength)
+        promptIds: promptIds, maxLength: settings.maxLength, checkCancelled: checkCancelled)
     }
   }
 
-  /// Runs a validation at the current position: history, logs, and the best adapter with keep_best.
+  /// Runs a validation at the current position: history, logs, and the best adapter with keep_best. Ctrl-C
+  /// during it skips it (nil); the run then stops at its next step boundary as usual.
   @discardableResult
   func validate() throws -> Double? {
     guard validation != nil else { return nil }
-    let result = try validationLoss()
+    let result: HeldOutLoss.Result
+    do {
+      result = try validationLoss(checkCancelled: { if isCancelled() { throw ValidationCancelled() } })
+    } catch is ValidationCancelled {
+      onLine("validation at step \(step) skipped (Ctrl-C)")
+      return nil
+    }
     let now = Double(epoch) + Double(batchInEpoch) / Double(max(1, batchesPerEpoch))
     let previousBest = history.bestValidation
     history.validations.append(.init(step: step, epoch: now, loss: result.loss, tokens: result.tokens))
