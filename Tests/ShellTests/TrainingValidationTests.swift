@@ -201,6 +201,37 @@ final class TrainingValidationTests: XCTestCase {
     XCTAssertTrue(s.out.text.contains("training stopped at step 1/3"), s.out.text)
   }
 
+  /// `save DIR state`, then `train resume` in a new session: the run keeps eval_every_* and its loss history
+  /// (step and epoch losses and lrs; not the earlier validations or step times, which the state does not keep).
+  func testAResumedRunKeepsItsValidationAndLossHistory() throws {
+    let fixture = try makeFixture("validation-resume")
+    defer { fixture.remove() }
+    let saved = fixture.folder.appendingPathComponent("saved").path
+    let setup = "load \(fixture.model.path)\ndataset \(fixture.data.path) split=0.25 seed=3\n"
+    let a = TestSession()
+    try a.run(setup + "lora v rank=4 seed=1 targets=q_proj,v_proj")
+    try a.runStopped(
+      "train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_epochs=1", at: " step 4/6 ")
+    try a.run("save v \(saved) state")
+    let before = try XCTUnwrap(TrainingState.of(a.session).trainer)
+    XCTAssertEqual(before.history.validations.map(\.step), [3])
+
+    let b = TestSession()
+    try b.run(setup + "load adapter=\(saved)\ntrain resume\nshow run")
+    let trainer = try XCTUnwrap(TrainingState.of(b.session).trainer)
+    XCTAssertEqual(trainer.history.steps.map(\.step), Array(1...6))
+    XCTAssertEqual(trainer.history.steps.map(\.loss), trainer.stepLosses)
+    XCTAssertEqual(Array(trainer.history.steps.prefix(4).map(\.loss)), before.stepLosses)
+    XCTAssertEqual(trainer.history.steps.map(\.lr), Array(repeating: 0.01, count: 6))
+    XCTAssertEqual(trainer.history.validations.map(\.step), [6])
+    let lines = b.out.text.split(separator: "\n").map(String.init)
+    let header = try XCTUnwrap(lines.firstIndex { $0.contains("epoch  train loss  val loss") })
+    XCTAssertEqual(
+      lines[header + 1].split(separator: " ").map(String.init),
+      ["1", String(format: "%.4f", trainer.epochLosses[0]), "-", "1.000e-02", "-"])
+    XCTAssertEqual(lines[header + 2].split(separator: " ").count, 5)
+  }
+
   func testSparklineScalesBetweenLowestAndHighest() {
     XCTAssertEqual(RunReport.sparkline([3, 2, 1, 1]), "█▅▁▁")
     XCTAssertEqual(RunReport.sparkline([1, .nan, 2]), "▁ █")

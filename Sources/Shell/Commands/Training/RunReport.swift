@@ -20,7 +20,7 @@ enum RunReport {
     var rows: [[String]] = h.epochs.map { e in
       [
         "\(e.number)", format(e.trainLoss), e.valLoss.map(format) ?? "-",
-        String(format: "%.3e", prodigy ? e.effectiveLR ?? .nan : e.lr), String(format: "%.3f", e.secondsPerStep),
+        number("%.3e", prodigy ? e.effectiveLR ?? .nan : e.lr), number("%.3f", e.secondsPerStep),
       ]
     }
     if rows.isEmpty { rows = [["-", "-", "-", "-", "-"]] }
@@ -46,8 +46,8 @@ enum RunReport {
   static func summary(_ t: Trainer, seconds: Double) -> [String] {
     let h = t.history
     var head = "training done: \(t.step) steps, \(t.settings.epochs) epochs in \(duration(seconds))"
-    if !h.steps.isEmpty {
-      head += " (\(String(format: "%.2f", h.totalSeconds / Double(h.steps.count))) s/step)"
+    if h.timedSteps > 0 {
+      head += " (\(String(format: "%.2f", h.totalSeconds / Double(h.timedSteps))) s/step)"
     }
     var lines = [head]
     if let first = h.steps.first, let last = h.steps.last, let best = h.bestStep {
@@ -96,6 +96,9 @@ enum RunReport {
   }
 
   static func format(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "\(x)" }
+
+  /// A table cell: `-` where the value is unknown (steps restored from a saved state have no time or d).
+  static func number(_ format: String, _ x: Double) -> String { x.isFinite ? String(format: format, x) : "-" }
 
   /// `m:ss` or `h:mm:ss`.
   static func duration(_ s: Double) -> String {
