@@ -94,14 +94,19 @@ public struct LineChart: Sendable {
 
     for item in series {
       var previous: (Int, Int)?
-      for point in item.points {
-        guard point.x.isFinite, point.y.isFinite else {
+      let points = item.points
+      func drawn(_ i: Int) -> Bool { points.indices.contains(i) && points[i].x.isFinite && points[i].y.isFinite }
+      for i in points.indices {
+        guard drawn(i) else {
           previous = nil
           continue
         }
-        let here = (px(point.x), py(point.y))
+        let here = (px(points[i].x), py(points[i].y))
         if let previous { canvas.line(previous.0, previous.1, here.0, here.1, item.color, thickness: 3) }
-        if item.markers { canvas.fill(x: here.0 - 4, y: here.1 - 4, width: 9, height: 9, item.color) }
+        // A point with no line to it (a one-step run, a value between gaps) still shows, as a marker.
+        if item.markers || (!drawn(i - 1) && !drawn(i + 1)) {
+          canvas.fill(x: here.0 - 4, y: here.1 - 4, width: 9, height: 9, item.color)
+        }
         previous = here
       }
     }

@@ -59,6 +59,18 @@ final class LineChartTests: XCTestCase {
     XCTAssertGreaterThan(topLeft, 40, "the legend's sample line")
   }
 
+  func testALonePointIsDrawn() {
+    let chart = LineChart(
+      title: "one step", xLabel: "step", yLabel: "loss",
+      series: [.init("train loss", color: LineChart.palette[0], points: [.init(1, 10.25)])], width: 400, height: 300)
+    let canvas = chart.render()
+    var count = 0
+    for y in 0..<300 {
+      for x in 0..<400 where canvas.pixel(x: x, y: y) == LineChart.palette[0] { count += 1 }
+    }
+    XCTAssertGreaterThan(count, 81 + 20, "a 9x9 marker besides the legend's sample")
+  }
+
   func testTicksAreRoundNumbersCoveringTheData() {
     let y = LineChart.ticks([0.37, 9.8], integers: false)
     XCTAssertEqual(y.step, 2)
