@@ -60,11 +60,13 @@ let package = Package(
       swiftSettings: kernelFlags),
     // Training: optimizers, schedules, quantization, data, trainer.
     .target(name: "FlrTrain", dependencies: ["FlrCore", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Sources/Train", swiftSettings: kernelFlags),
+    // Charts: a raster with a built-in bitmap font, line charts, PNG output through libpng.
+    .target(name: "FlrPlot", dependencies: ["CPNG"], path: "Sources/Plot"),
     // The shell: language, commands, session, line editor.
     .target(
       name: "FlrShell",
       dependencies: [
-        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore", "CEdit",
+        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore", "FlrPlot", "CEdit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/Shell"),
@@ -83,6 +85,7 @@ let package = Package(
     .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Tests/TrainTests"),
     .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
     .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
+    .testTarget(name: "FlrPlotTests", dependencies: ["FlrPlot", "FlrImage"], path: "Tests/PlotTests"),
   ],
   swiftLanguageModes: [.v5]
 )

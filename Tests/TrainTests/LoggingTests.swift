@@ -116,6 +116,35 @@ final class LoggingTests: XCTestCase {
     XCTAssertEqual(try String(contentsOf: file, encoding: .utf8).split(separator: "\n").count, 3)
   }
 
+  /// Prodigy's d*lr rides on the step line; a validation is a line of its own. TensorBoard gets one event each.
+  func testExtraScalarsAndValidationLines() throws {
+    let t = try TempFolder()
+    let file = t.url.appendingPathComponent("log.jsonl")
+    let log = try JSONLLog(file: file)
+    var record = TrainingRecord(step: 4, epoch: 1, loss: 2.5, lr: 1, time: 10)
+    record.scalars = [TrainingScalar("lr/d*lr-group0", 0.000125), TrainingScalar("lr/d*lr-group1", 0.5)]
+    try log.write(record)
+    try log.write(scalars: [TrainingScalar("loss/val", 3.25)], step: 4, epoch: 1, time: 11)
+    log.close()
+    XCTAssertEqual(
+      try String(contentsOf: file, encoding: .utf8),
+      "{\"step\":4,\"epoch\":1,\"loss\":2.5,\"lr\":1,\"lr/d*lr-group0\":0.000125,\"lr/d*lr-group1\":0.5,\"time\":10}\n"
+        + "{\"step\":4,\"epoch\":1,\"loss/val\":3.25,\"time\":11}\n")
+    let board = try TensorBoardLog(folder: t.url, wallTime: 1)
+    try board.write(record)
+    try board.write(scalars: [TrainingScalar("loss/val", 3.25)], step: 4, epoch: 1, time: 11)
+    board.close()
+    var expected = TensorBoardLog.record(EventProtobuf.fileVersion(wallTime: 1))
+    for (tag, value, time) in [
+      ("loss", 2.5, 10.0), ("lr", 1, 10), ("epoch", 1, 10), ("lr/d*lr-group0", 0.000125, 10),
+      ("lr/d*lr-group1", 0.5, 10), ("loss/val", 3.25, 11),
+    ] {
+      expected += TensorBoardLog.record(
+        EventProtobuf.scalars(wallTime: time, step: 4, values: [(tag, Float(value))]))
+    }
+    XCTAssertEqual(Array(try Data(contentsOf: board.file)), expected)
+  }
+
   func testUnwritableFolderIsAClearError() throws {
     let t = try TempFolder()
     let blocker = try t.text("file", "not a folder")

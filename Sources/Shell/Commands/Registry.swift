@@ -8,7 +8,7 @@ public enum Registry {
     LoraCommand.command, UseCommand.command, DropCommand.command, SaveCommand.command, MergeCommand.command,
     UnmergeCommand.command,
     DatasetCommand.command, TrainCommand.command, SampleCommand.command, CompareCommand.command,
-    EvalCommand.command,
+    EvalCommand.command, PlotCommand.command,
   ]
 
   public static func find(_ name: String) -> Command? {

@@ -82,6 +82,17 @@ struct TrainOneShot: ParsableCommand {
     name: .customLong("sf_save"),
     help: "flr only: ProdigyPlusScheduleFree saves averaged weights (default) or switches in place as the seed (seed).")
   var sfSave: String?
+  // flr only (the seed has no validation): held-out loss during training.
+  @Option(name: .customLong("eval_every_n_epochs"), help: "flr only: held-out loss every N epochs (needs a val set).")
+  var evalEveryNEpochs: Int?
+  @Option(name: .customLong("eval_every_n_steps"), help: "flr only: held-out loss every N optimizer steps.")
+  var evalEveryNSteps: Int?
+  @Option(name: .customLong("val_dir"), help: "flr only: a held-out dataset folder (same layout) for validation.")
+  var valDir: String?
+  @Option(name: .customLong("val_split"), help: "flr only: fraction of the dataset held out for validation (0-0.9).")
+  var valSplit: Double?
+  @Flag(name: .customLong("keep_best"), help: "flr only: also save the adapter of the lowest validation loss (best/).")
+  var keepBest = false
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
 
@@ -117,6 +128,13 @@ struct TrainOneShot: ParsableCommand {
     if let loraPlusRatio, !(loraPlusRatio > 0) { throw ValidationError("--lora_plus_ratio must be > 0") }
     if let captionFileSuffix, captionFileSuffix.isEmpty || captionFileSuffix.contains("/") {
       throw ValidationError("--caption_file_suffix must be a file ending such as .txt or _tags.txt")
+    }
+    if let valSplit, !(valSplit > 0 && valSplit <= 0.9) { throw ValidationError("--val_split must be in (0, 0.9]") }
+    if evalEveryNEpochs != nil || evalEveryNSteps != nil, valDir == nil, valSplit == nil {
+      throw ValidationError("--eval_every_n_epochs/--eval_every_n_steps need --val_dir DIR or --val_split F")
+    }
+    if keepBest, evalEveryNEpochs == nil, evalEveryNSteps == nil {
+      throw ValidationError("--keep_best needs --eval_every_n_epochs or --eval_every_n_steps")
     }
   }
 
@@ -164,7 +182,9 @@ struct TrainOneShot: ParsableCommand {
     let seedText = seed.map(String.init)
     return [
       ShellWords.line("load", [modelID], [("revision", revision), ("quantize", quantize ? "nf4" : nil)]),
-      ShellWords.line("dataset", [datasetDir ?? dataset ?? ""], captionFileWords),
+      ShellWords.line(
+        "dataset", [datasetDir ?? dataset ?? ""],
+        captionFileWords + [("val", valDir), ("split", valSplit.map(formatFloat))]),
       ShellWords.line(
         "lora", [],
         [
@@ -188,7 +208,9 @@ struct TrainOneShot: ParsableCommand {
           ("save_every_steps", saveEveryNSteps.map(String.init)),
           ("save_every_epochs", saveEveryNEpochs.map(String.init)),
           ("out", outputDir), ("layout", "seed"), ("name", name), ("log", logWith), ("sf_save", sfSave),
-        ], flags: [("shuffle_captions", shuffleCaptions)]),
+          ("eval_every_epochs", evalEveryNEpochs.map(String.init)),
+          ("eval_every_steps", evalEveryNSteps.map(String.init)),
+        ], flags: [("shuffle_captions", shuffleCaptions), ("keep_best", keepBest)]),
     ]
   }
 }

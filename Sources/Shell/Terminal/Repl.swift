@@ -11,6 +11,7 @@ struct Repl {
     let editor = LineEditor(historySize: historySize())
     Completion.session = session
     let interpreter = Interpreter(session: session)
+    if let line = Repl.startLine(stdinIsTerminal: isatty(0) == 1, session: session) { session.note(line) }
     var lineNumber = 0
     while true {
       switch editor.read(prompt: session.prompt) {
@@ -41,6 +42,13 @@ struct Repl {
         editor.save(historySize: historySize())
       }
     }
+  }
+
+  /// The line the interactive shell starts with, on a terminal only (piped input gets no banner).
+  static func startLine(stdinIsTerminal: Bool, session: Session) -> String? {
+    guard stdinIsTerminal else { return nil }
+    let next = session.model.map { "model \($0.displayName) loaded" } ?? "load MODEL to start"
+    return "\(FlrMain.version) — help lists the commands; \(next)"
   }
 
   /// `error: message`, or `FILE:LINE: message` when it came from a `source`d script.

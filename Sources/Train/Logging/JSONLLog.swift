@@ -1,5 +1,6 @@
-// `log=jsonl`: one JSON object per line, `{"step":12,"epoch":0.5,"loss":2.3125,"lr":0.0001,"time":1764000000.25}`,
-// appended and handed to the OS line by line. Numbers are Swift's shortest round-trip decimal form (reading
+// `log=jsonl`: one JSON object per line, `{"step":12,"epoch":0.5,"loss":2.3125,"lr":0.0001,"time":1764000000.25}`
+// (ProdigyPlusScheduleFree adds `"lr/d*lr-group0":...` per group before time); a validation is its own line,
+// `{"step":12,"epoch":1,"loss/val":2.5,"time":...}`. Lines are appended and handed to the OS line by line. Numbers are Swift's shortest round-trip decimal form (reading
 // them back gives the same Double); a NaN or infinite loss or lr is written as null (JSON has no NaN).
 import Foundation
 
@@ -13,8 +14,19 @@ public final class JSONLLog: TrainingLog {
   public func write(_ r: TrainingRecord) throws {
     let line =
       "{\"step\":\(r.step),\"epoch\":\(Self.number(r.epoch)),\"loss\":\(Self.number(r.loss)),"
-      + "\"lr\":\(Self.number(r.lr)),\"time\":\(Self.number(r.time))}\n"
+      + "\"lr\":\(Self.number(r.lr)),\(Self.fields(r.scalars))\"time\":\(Self.number(r.time))}\n"
     try output.write(Array(line.utf8))
+  }
+
+  public func write(scalars: [TrainingScalar], step: Int, epoch: Double, time: Double) throws {
+    let line =
+      "{\"step\":\(step),\"epoch\":\(Self.number(epoch)),\(Self.fields(scalars))\"time\":\(Self.number(time))}\n"
+    try output.write(Array(line.utf8))
+  }
+
+  /// `"tag":value,` for each scalar (tags are flr's own names: no characters JSON must escape).
+  static func fields(_ scalars: [TrainingScalar]) -> String {
+    scalars.map { "\"\($0.tag)\":\(number($0.value))," }.joined()
   }
 
   public func close() { output.close() }

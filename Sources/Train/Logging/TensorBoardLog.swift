@@ -1,8 +1,9 @@
 // `log=tensorboard`: an event file `events.out.tfevents.<10-digit unix time>.<host>.<pid>.<n>` (the name
 // tensorboard's EventFileWriter gives; the loader only needs "tfevents" in it) in TFRecord framing:
 //   uint64 length (little-endian) | uint32 masked CRC-32C of those 8 bytes | data | uint32 masked CRC-32C of data
-// Record 0 is the file_version event ("brain.Event:2"); then one event per scalar (`loss`, `lr`, `epoch`), as
-// accelerate's TensorBoard tracker writes (one add_scalar per value, simple_value, no plugin metadata).
+// Record 0 is the file_version event ("brain.Event:2"); then one event per scalar (`loss`, `lr`, `epoch`, and
+// `lr/d*lr-groupN` for Prodigy, `loss/val` for validations), as accelerate's TensorBoard tracker writes (one
+// add_scalar per value, simple_value, no plugin metadata).
 // scripts/fixtures/data.py proves the bytes equal tensorboard's own RecordWriter + protobuf serializer and that
 // tensorboard's EventFileLoader reads a file written here.
 import Foundation
@@ -27,11 +28,17 @@ public final class TensorBoardLog: TrainingLog {
     try output.write(Self.record(EventProtobuf.fileVersion(wallTime: wallTime)))
   }
 
-  /// Writes `loss`, `lr` and `epoch` at `record.step`, stamped with `record.time`.
+  /// Writes `loss`, `lr`, `epoch` and the record's other scalars at `record.step`, stamped with `record.time`.
   public func write(_ r: TrainingRecord) throws {
     for (tag, value) in [("loss", r.loss), ("lr", r.lr), ("epoch", r.epoch)] {
       try scalar(tag, Float(value), step: Int64(r.step), wallTime: r.time)
     }
+    try write(scalars: r.scalars, step: r.step, epoch: r.epoch, time: r.time)
+  }
+
+  /// One event per scalar (`loss/val`, `lr/d*lr-group0`) at `step`.
+  public func write(scalars: [TrainingScalar], step: Int, epoch: Double, time: Double) throws {
+    for s in scalars { try scalar(s.tag, Float(s.value), step: Int64(step), wallTime: time) }
   }
 
   /// One scalar event (what `SummaryWriter.add_scalar(tag, value, step, walltime)` writes).

@@ -8,6 +8,8 @@ public struct TrainingRecord: Sendable, Equatable {
   public var loss: Double
   public var lr: Double
   public var time: Double
+  /// More scalars of the same step, written after lr (ProdigyPlusScheduleFree: `lr/d*lr-groupN`).
+  public var scalars: [TrainingScalar] = []
 
   public init(step: Int, epoch: Double, loss: Double, lr: Double, time: Double = Date().timeIntervalSince1970) {
     self.step = step
@@ -18,11 +20,23 @@ public struct TrainingRecord: Sendable, Equatable {
   }
 }
 
+/// A named value logged beside the loss (`loss/val`, `lr/d*lr-group0`): a TensorBoard tag, a JSONL key.
+public struct TrainingScalar: Sendable, Equatable {
+  public var tag: String
+  public var value: Double
+  public init(_ tag: String, _ value: Double) {
+    self.tag = tag
+    self.value = value
+  }
+}
+
 /// A destination for training records (`log=jsonl`, `log=tensorboard`).
 public protocol TrainingLog: AnyObject {
   /// The file being written.
   var file: URL { get }
   func write(_ record: TrainingRecord) throws
+  /// Values logged apart from a step's record (the validation loss), at `step`.
+  func write(scalars: [TrainingScalar], step: Int, epoch: Double, time: Double) throws
   func close()
 }
 

@@ -38,6 +38,10 @@ public struct SavedTrainerSettings: Codable, Equatable {
   var sampleEveryEpochs: Int?
   var saveEverySteps: Int?
   var saveEveryEpochs: Int?
+  /// Validation during training; absent: none.
+  var evalEverySteps: Int?
+  var evalEveryEpochs: Int?
+  var keepBest: Bool?
   var outputFolder: String?
   /// Absent in states written before the seed's layout existed: named.
   var saveLayout: String?
@@ -81,6 +85,9 @@ public struct SavedTrainerSettings: Codable, Equatable {
     sampleEveryEpochs = s.sampleEveryEpochs
     saveEverySteps = s.saveEverySteps
     saveEveryEpochs = s.saveEveryEpochs
+    evalEverySteps = s.evalEverySteps
+    evalEveryEpochs = s.evalEveryEpochs
+    keepBest = s.keepBest ? true : nil
     outputFolder = s.outputFolder?.path
     saveLayout = s.saveLayout.rawValue
     name = s.name
@@ -135,6 +142,9 @@ public struct SavedTrainerSettings: Codable, Equatable {
     s.sampleEveryEpochs = sampleEveryEpochs
     s.saveEverySteps = saveEverySteps
     s.saveEveryEpochs = saveEveryEpochs
+    s.evalEverySteps = evalEverySteps
+    s.evalEveryEpochs = evalEveryEpochs
+    s.keepBest = keepBest ?? false
     s.outputFolder = outputFolder.map { URL(fileURLWithPath: $0, isDirectory: true) }
     s.saveLayout = try saveLayout.map { try choice($0, "layout") } ?? .named
     s.name = name

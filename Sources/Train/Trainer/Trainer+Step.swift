@@ -13,6 +13,7 @@ extension Trainer {
 
   func optimizerStep(_ batches: EpochBatches) throws -> StepResult {
     let k = settings.accumulate
+    let started = Date()
     var lossSum = 0.0
     var micro = 0
     var images = 0
@@ -67,11 +68,20 @@ extension Trainer {
     epochLossSum += lossSum
     epochLossCount += micro
     progress.record(loss: loss, images: images)
-    let record = TrainingRecord(
+    var record = TrainingRecord(
       step: step, epoch: Double(epoch) + Double(batchInEpoch) / Double(max(1, batchesPerEpoch)), loss: loss, lr: lr)
+    let effective = effectiveLearningRates(lr: lr)
+    record.scalars = effective.enumerated().map { TrainingScalar("lr/d*lr-group\($0.offset)", $0.element) }
+    history.steps.append(
+      .init(
+        step: step, epoch: record.epoch, loss: loss, lr: lr, effectiveLR: effective,
+        seconds: Date().timeIntervalSince(started)))
     for log in logs { try log.write(record) }
     if step % max(1, settings.progressEverySteps) == 0 || batchInEpoch >= batchesPerEpoch {
       onProgress(progress.line(epoch: epoch, epochs: settings.epochs, step: step, lr: lr))
+    }
+    if let n = settings.evalEverySteps, step % n == 0, let loss = try validate() {
+      onLine("step \(step): val loss \(TrainerProgress.format(loss))")
     }
     if let n = settings.sampleEverySteps, step % n == 0 { try sample("step \(step)") }
     if let n = settings.saveEverySteps, step % n == 0 {
@@ -142,6 +152,7 @@ extension Trainer {
     epochLossSum = p.epochLossSum
     epochLossCount = p.epochLossCount
     if stepLosses.count > p.stepLossCount { stepLosses.removeLast(stepLosses.count - p.stepLossCount) }
+    history.truncate(afterStep: p.step)
   }
 
   /// Restores the last good step and says what happened.
@@ -165,9 +176,13 @@ extension Trainer {
   func finishEpoch(failures: Int) throws {
     let mean = epochLossCount > 0 ? epochLossSum / Double(epochLossCount) : .nan
     epochLosses.append(mean)
+    if let n = settings.evalEveryEpochs, (epoch + 1) % n == 0 { try validate() }
+    history.closeEpoch(epoch + 1, trainLoss: mean)
+    let valLoss = history.epochs.last?.valLoss
     var line =
       "epoch \(epoch + 1)/\(settings.epochs): mean loss \(TrainerProgress.format(mean)) over "
       + "\(epochLossCount) batch\(epochLossCount == 1 ? "" : "es"), \(TrainerProgress.duration(progress.elapsed)) elapsed"
+    if let valLoss { line += ", val loss \(TrainerProgress.format(valLoss))" }
     if failures > 0 {
       line +=
         "; \(failures) image\(failures == 1 ? "" : "s") failed to decode and \(failures == 1 ? "was" : "were") skipped"
@@ -244,5 +259,6 @@ extension Trainer {
       throw TrainerError("cannot write logs in \(folder.path): \(error)")
     }
     for log in logs { onLine("logging to \(log.file.path)") }
+    logFiles += logs.map(\.file)
   }
 }

@@ -75,6 +75,14 @@ public final class Trainer {
   /// Files written by saves, in order (tests, the final report).
   public internal(set) var savedFolders: [URL] = []
   public internal(set) var logs: [any TrainingLog] = []
+  /// Every log file the run opened (they stay listed after the run closes them).
+  public internal(set) var logFiles: [URL] = []
+  /// Held-out items for eval_every_* (the shell gives the dataset's split or `dataset val=DIR`).
+  public var validation: ValidationSet?
+  /// Step, validation and epoch records of this run (show run, plot, the final summary).
+  public internal(set) var history = TrainingHistory()
+  /// The Ctrl-C poll of the `run` in progress (a validation stops early on it).
+  var isCancelled: () -> Bool = { false }
 
   // Loss sums of the epoch in progress (kept across Ctrl-C so the epoch line stays right).
   var epochLossSum = 0.0
@@ -167,8 +175,13 @@ public final class Trainer {
 
   /// Trains until every epoch is done, Ctrl-C (`isCancelled`, polled between optimizer steps) or a
   /// non-finite loss. Calling it again after `.stopped` or `.diverged` continues from the position it left.
-  public func run(isCancelled: () -> Bool = { false }) throws -> Outcome {
+  public func run(isCancelled: @escaping () -> Bool = { false }) throws -> Outcome {
+    if settings.evalEverySteps != nil || settings.evalEveryEpochs != nil, validation == nil {
+      throw TrainerError("eval_every_* needs held-out items: dataset split=FRACTION, or dataset val=DIR")
+    }
     try openLogs()
+    self.isCancelled = isCancelled
+    defer { self.isCancelled = { false } }
     parameters.adapter.setTraining(settings.dropout)
     defer { parameters.adapter.setTraining(false) }
     progress.startRun(stepsDone: step)

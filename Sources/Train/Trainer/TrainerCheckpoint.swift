@@ -230,5 +230,9 @@ extension Trainer {
     epochLossCount = state.epochLossCount
     stepLosses = state.stepLosses
     epochLosses = state.epochLosses
+    history = TrainingHistory(
+      stepLosses: stepLosses, epochLosses: epochLosses, stepsPerEpoch: stepsPerEpoch,
+      batchesPerEpoch: batchesPerEpoch, accumulate: settings.accumulate,
+      lr: { [schedule] in (try? schedule.lr(at: $0)) ?? .nan })
   }
 }

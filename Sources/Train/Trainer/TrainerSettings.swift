@@ -59,6 +59,11 @@ public struct TrainerSettings: Sendable {
   public var sampleEveryEpochs: Int?
   public var saveEverySteps: Int?
   public var saveEveryEpochs: Int?
+  /// Validation (the held-out loss, Trainer.validation) every N optimizer steps / epochs.
+  public var evalEverySteps: Int?
+  public var evalEveryEpochs: Int?
+  /// Save the adapter of the lowest validation loss so far to `out/name/best`.
+  public var keepBest = false
   /// Where adapters go: `out/name/step-N`, `out/name/epoch-N`, and the final one in `out/name` (see SaveLayout).
   public var outputFolder: URL?
   public var saveLayout: SaveLayout = .named
@@ -73,6 +78,9 @@ public struct TrainerSettings: Sendable {
 
   /// Whether DaViT drop path is on.
   public var visionDropoutOn: Bool { visionDropout ?? dropout }
+
+  /// The folder under `runFolder` that keep_best saves to: `best`, or with the reference layout `_best`.
+  public var bestFolderName: String { (saveLayout == .seed ? "_" : "") + "best" }
 
   /// The folder of the final adapter; the periodic saves go inside it (`checkpointFolderName`).
   public var runFolder: URL? {
@@ -98,6 +106,12 @@ public struct TrainerSettings: Sendable {
     guard batchSize >= 1, accumulate >= 1 else { throw TrainerError("batch and accumulate must be >= 1") }
     guard learningRate > 0, learningRate.isFinite else { throw TrainerError("lr must be > 0, got \(learningRate)") }
     guard maxLength >= 2 else { throw TrainerError("max_length must keep at least <s> and </s> (>= 2)") }
+    if keepBest {
+      guard evalEverySteps != nil || evalEveryEpochs != nil else {
+        throw TrainerError("keep_best needs eval_every_epochs=N or eval_every_steps=N (it keeps the best validation)")
+      }
+      guard outputFolder != nil else { throw TrainerError("keep_best needs out=DIR (it saves to out/NAME/best)") }
+    }
     if let r = loraPlusRatio, !(r > 0) { throw TrainerError("lora_plus_ratio must be > 0, got \(r)") }
     if let r = accumulationRank {
       guard r >= 1 else { throw TrainerError("accumulation_rank must be >= 1, got \(r)") }

@@ -143,14 +143,13 @@ enum CaptionCommand {
     let settings = try DecodingOptions.settings(arguments, session, loaded: model, command: "caption")
     let batchSize = arguments.int("batch") ?? 1
     let progress = Progress("caption", total: images.count, unit: "img", session: session)
-    var captioned = 0, failed = 0, empty = 0
+    var captioned = 0, failed = 0, empty = 0, tokens = 0
     defer { progress.finish() }
     func summary() -> String {
-      var parts = ["\(captioned) captioned"]
-      if skipped > 0 { parts.append("\(skipped) skipped (already done)") }
-      if failed > 0 { parts.append("\(failed) unreadable") }
-      if empty > 0 { parts.append("\(empty) empty (no caption file written)") }
-      return parts.joined(separator: ", ") + String(format: " in %.1f s", progress.elapsed)
+      CaptionSummary(
+        captioned: captioned, skipped: skipped, unreadable: failed, empty: empty, tokens: tokens,
+        seconds: progress.elapsed, destination: CaptionSummary.destination(save: save, ext: ext, out: outPath)
+      ).text
     }
     for start in stride(from: 0, to: images.count, by: batchSize) {
       if session.cancellation.isCancelled {
@@ -191,7 +190,10 @@ enum CaptionCommand {
         }
         try log?.append(file: path, caption: caption)
         if !save && log == nil { session.out.line("\(path)\t\(caption)") }
-        if !(save && caption.isEmpty) { captioned += 1 }
+        if !(save && caption.isEmpty) {
+          captioned += 1
+          tokens += model.tokenizer.encode(caption).count
+        }
       }
       progress.advance(by: slice.count)
     }

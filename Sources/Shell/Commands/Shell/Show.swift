@@ -1,15 +1,20 @@
 import FlrCore
 import FlrTrain
 
-// `show [model|settings|lora|dataset]`: what the session holds.
+// `show [model|settings|lora|dataset|run]`: what the session holds.
 
 enum ShowCommand {
-  static let topics = ["model", "settings", "lora", "dataset"]
+  static let topics = ["model", "settings", "lora", "dataset", "run"]
 
   static let command = Command(
-    "show", group: .shell, summary: "Show the session: loaded model, settings, adapters, dataset",
+    "show", group: .shell, summary: "Show the session: loaded model, settings, adapters, dataset, training run",
     positionals: PositionalSpec("WHAT", .choice(topics), minimum: 0, maximum: 1, "one part (default: all)"),
-    examples: ["show", "show settings", "show model"],
+    examples: ["show", "show settings", "show model", "show run"],
+    details: """
+      `show run` prints the current or last training run of the session: per epoch the mean train loss, the \
+      last validation loss (train eval_every_*), the lr of the epoch's last step (ProdigyPlusScheduleFree: its \
+      effective d*lr, group 0) and the seconds per step, then a sparkline of the step losses.
+      """,
     run: { arguments, session in
       let topics = arguments.positionals.isEmpty ? ShowCommand.topics : arguments.positionals
       for topic in topics {
@@ -17,10 +22,19 @@ enum ShowCommand {
         case "model": showModel(session)
         case "settings": showSettings(session)
         case "lora": AdapterActions.show(session)
+        case "run": showRun(session)
         default: showDataset(session)
         }
       }
     })
+
+  static func showRun(_ session: Session) {
+    guard let trainer = TrainingState.of(session).trainer else {
+      session.out.line("run: none (train ...)")
+      return
+    }
+    for line in RunReport.table(trainer) { session.out.line(line) }
+  }
 
   /// Counts, caption token lengths (with the loaded model's tokenizer) and resident memory.
   static func showDataset(_ session: Session) {

@@ -4,7 +4,7 @@ import Foundation
 
 // `dataset DIR | DIR/metadata.jsonl [recursive] [suffix=] [ext=] [column=] [strict] [memory=]`: load a
 // captioning dataset once and keep its images decoded in memory; `dataset split=0.1 [seed=N]` holds out an
-// eval part; `dataset reload` rescans (unchanged files keep their decoded images).
+// eval part (`val=DIR`: a held-out dataset of its own); `dataset reload` rescans (unchanged files keep their decoded images).
 
 enum DatasetCommand {
   static let command = Command(
@@ -19,10 +19,16 @@ enum DatasetCommand {
       OptionSpec("split", .float(0...0.9), "Fraction held out for `eval`"),
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for the split"),
       OptionSpec(
+        "val", .path, settable: false,
+        "A held-out dataset of its own (same layout) for `eval` and train eval_every_*, instead of the split"),
+      OptionSpec(
         "memory", .custom(hint: "SIZE", check: { parseBytes($0) == nil ? "a size such as 512M or 4G" : nil }),
         "Memory budget for decoded images (e.g. 4G; default 2G); beyond it images are re-decoded each epoch"),
     ],
-    examples: ["dataset photos/ ext=.txt", "dataset data/metadata.jsonl column=caption", "dataset split=0.1 seed=1"],
+    examples: [
+      "dataset photos/ ext=.txt", "dataset data/metadata.jsonl column=caption", "dataset split=0.1 seed=1",
+      "dataset photos/ val=held-out/",
+    ],
     details: """
       Pairs: img.jpg + img.txt (suffix=_combined finds img_combined.txt), images \(ImagePaths.extensionList) in \
       any case; other files are counted and ignored. A metadata.jsonl (or a folder holding one) is Hugging Face's \
@@ -30,7 +36,8 @@ enum DatasetCommand {
       (no caption, empty caption, a caption file that is not UTF-8, unreadable image, duplicate) are listed with \
       the reason; `strict` makes them an error. A UTF-8 byte-order mark at the start of a caption file is \
       dropped (the seed's scripts would train on it as three tokens). `show dataset` prints counts, caption \
-      token lengths and memory.
+      token lengths and memory. val=DIR loads another folder (same options) as the held-out set: `eval` and \
+      `train eval_every_*` use it instead of a split; `dataset DIR` without val= forgets it.
       """,
     run: run)
 
@@ -54,17 +61,32 @@ enum DatasetCommand {
         throw ShellError("dataset: no image+caption pairs in \(path)\(skippedText(data))")
       }
       // A new dataset: the previous run's position no longer means anything.
+      let validation = try arguments.string("val").map { try loadValidation($0, options: options, session) }
       state.dataset = data
+      state.validation = validation
       state.trainer = nil
       report(data, session)
+    } else if let val = arguments.string("val") {
+      let data = try TrainingState.requireDataset(session, for: "dataset val")
+      state.validation = try loadValidation(val, options: data.options, session)
     } else if arguments.values["split"] == nil {
-      throw ShellError("dataset: give a folder or metadata.jsonl, `reload`, or split=FRACTION")
+      throw ShellError("dataset: give a folder or metadata.jsonl, `reload`, split=FRACTION or val=DIR")
     }
     if let fraction = arguments.double("split") {
       let data = try TrainingState.requireDataset(session, for: "dataset split")
       try data.split(fraction: fraction, seed: UInt64(arguments.int("seed") ?? 0))
       session.note("split: \(data.trainIndices.count) for training, \(data.evalIndices.count) held out for eval")
     }
+  }
+
+  /// `val=DIR`: the held-out dataset, read with the training dataset's options.
+  static func loadValidation(_ path: String, options: DatasetOptions, _ session: Session) throws -> CaptionDataset {
+    let data = try CaptionDataset(at: URL(fileURLWithPath: expandTilde(path)), options: options)
+    guard !data.items.isEmpty else {
+      throw ShellError("dataset: no image+caption pairs in val=\(path)\(skippedText(data))")
+    }
+    session.out.line("validation: \(data.summary)")
+    return data
   }
 
   static func report(_ data: CaptionDataset, _ session: Session) {

@@ -129,7 +129,8 @@ enum CompareCommand {
 enum EvalCommand {
   static let command = Command(
     "eval", group: .training, summary: "Mean loss on the held-out split, with the active adapter",
-    positionals: PositionalSpec("DIR", .path, minimum: 0, maximum: 1, "another dataset (default: the held-out split)"),
+    positionals: PositionalSpec(
+      "DIR", .path, minimum: 0, maximum: 1, "another dataset (default: dataset val=DIR, else the held-out split)"),
     options: [
       OptionSpec("prompt", .string, "Task prompt (default: the last run's, else <DETAILED_CAPTION>)"),
       OptionSpec("max_length", .int(2...4096), default: .int(1024), "Label length cut"),
@@ -137,7 +138,8 @@ enum EvalCommand {
     examples: ["eval", "eval other-photos/"],
     details: """
       Token-weighted mean cross-entropy (pads masked), dropout off, batch 1, items in dataset order. An adapter \
-      trained in this session with optimizer=prodigy-sf is evaluated with its averaged (schedule-free) weights.
+      trained in this session with optimizer=prodigy-sf is evaluated with its averaged (schedule-free) weights. \
+      Validation during training (train eval_every_*) computes the same loss the same way.
       """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "eval")
@@ -148,11 +150,12 @@ enum EvalCommand {
         data = try CaptionDataset(at: URL(fileURLWithPath: dir))
         indices = Array(data.items.indices)
       } else {
-        data = try TrainingState.requireDataset(session, for: "eval")
-        guard !data.evalIndices.isEmpty else {
-          throw ShellError("eval: the dataset has no held-out part (dataset split=0.1), or give eval DIR")
+        _ = try TrainingState.requireDataset(session, for: "eval")
+        guard let held = TrainingState.validationSet(session) else {
+          throw ShellError(
+            "eval: the dataset has no held-out part (dataset split=0.1, or dataset val=DIR), or give eval DIR")
         }
-        indices = data.evalIndices
+        (data, indices) = (held.dataset, held.indices)
       }
       let prompt = arguments.string("prompt") ?? state.trainer?.settings.prompt ?? "<DETAILED_CAPTION>"
       let (loss, tokens) = try SessionAdapters.withEvaluationWeights(session) {
@@ -170,21 +173,15 @@ enum EvalCommand {
     _ data: CaptionDataset, indices: [Int], prompt: String, maxLength: Int, loaded: LoadedModel, session: Session
   ) throws -> (Double, Int) {
     let promptIds = loaded.tokenizer.encode(try FlorenceTask.prompt(for: prompt)).map(Int32.init)
-    var sum = 0.0, tokens = 0
-    let batches = EpochBatches(
-      dataset: data, epoch: 0, seed: 0, batchSize: 1, tokenizer: loaded.tokenizer, maxLength: maxLength,
-      indices: indices, shuffle: false)
-    for batch in batches {
-      try session.cancellation.check()
-      let pixels = batchTensor(batch.pixels, count: batch.count)
-      let labels = [batch.labels]
-      let (_, loss) = try loaded.model.forward(pixelValues: pixels, promptIds: [promptIds], labels: labels)
-      let kept = batch.labels.filter { $0 != -100 }.count
-      sum += Double(loss) * Double(kept)
-      tokens += kept
+    let result: HeldOutLoss.Result
+    do {
+      result = try HeldOutLoss.measure(
+        model: loaded.model, tokenizer: loaded.tokenizer, dataset: data, indices: indices, promptIds: promptIds,
+        maxLength: maxLength, checkCancelled: { try session.cancellation.check() })
+    } catch let error as TrainerError {
+      throw ShellError("eval: \(error.message)")
     }
-    for failure in batches.failures { session.note("eval: skipped \(failure)") }
-    guard tokens > 0 else { throw ShellError("eval: no item could be evaluated") }
-    return (sum / Double(tokens), tokens)
+    for failure in result.failures { session.note("eval: skipped \(failure)") }
+    return (result.loss, result.tokens)
   }
 }

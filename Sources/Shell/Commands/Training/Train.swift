@@ -54,6 +54,11 @@ enum TrainCommand {
       OptionSpec(
         "save_every_epochs", .int(1...Int(Int32.max)),
         "Save the adapter every N epochs (out/NAME/epoch-N; layout=seed: out/_epoch-N)"),
+      OptionSpec(
+        "eval_every_epochs", .int(1...Int(Int32.max)),
+        "Held-out loss (the split or dataset val=DIR) every N epochs, printed and logged"),
+      OptionSpec("eval_every_steps", .int(1...Int(Int32.max)), "Held-out loss every N optimizer steps"),
+      .flag("keep_best", "With eval_every_* and out=: also save the adapter of the lowest val loss (out/NAME/best)"),
       OptionSpec("out", .path, settable: false, "Folder for saved adapters (out/NAME/step-N, final in out/NAME)"),
       OptionSpec(
         "layout", .choice(TrainerSettings.SaveLayout.allCases.map(\.rawValue)), default: .string("named"),
@@ -74,6 +79,7 @@ enum TrainCommand {
     examples: [
       "train epochs=3 lr=1e-4 out=loras name=mine", "train optimizer=prodigy-sf lr=1 scheduler=none",
       "train optimizer=flora accumulate=4 accumulation_rank=8",
+      "train epochs=10 eval_every_epochs=1 keep_best out=loras",
       "train resume", "train resume from=loras/mine/step-200",
     ],
     details: """
@@ -110,6 +116,13 @@ enum TrainCommand {
       changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
       whichever sf_save was given. A new `train` (not resume) on an adapter whose last run in this session was \
       prodigy-sf starts from x (what `save` writes), not the training iterate; that run cannot be resumed after.
+      Validation: eval_every_epochs=N / eval_every_steps=N compute the held-out loss (dataset split=F, or dataset \
+      val=DIR) as `eval` does: dropout off, the weights the run samples with (prodigy-sf: the averaged x). It is \
+      printed on the epoch line (or a line per step), logged as loss/val (JSONL line, TensorBoard scalar) and \
+      kept for `show run` and `plot loss`; keep_best saves the adapter of the lowest val loss so far to \
+      out/NAME/best, beside the last one in out/NAME. ProdigyPlusScheduleFree's effective lr (d*lr of each \
+      parameter group) is logged as lr/d*lr-groupN. The run ends with a summary on stderr: time, steps, first, \
+      last and best loss, and every folder and file written.
       """,
     run: run)
 
@@ -118,6 +131,7 @@ enum TrainCommand {
     let trainer: Trainer
     if arguments.positionals.first == "resume" {
       trainer = try resumed(arguments, session)
+      try attachValidation(trainer, session)
     } else {
       if arguments.string("from") != nil { throw ShellError("train: from= goes with `train resume from=DIR`") }
       let loaded = try session.requireModel(for: "train")
@@ -132,6 +146,7 @@ enum TrainCommand {
         return trainer
       }
       for warning in trainer.optimizerWarnings { session.note("train: \(warning)") }
+      try attachValidation(trainer, session)
       prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
       session.note(describe(trainer))
     }
@@ -143,14 +158,13 @@ enum TrainCommand {
       done: trainer.step, session: session)
     trainer.onProgress = { _ in progress.update(done: trainer.step, details: progressDetails(trainer)) }
     defer { progress.finish() }
+    let started = Date()
     let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
     progress.finish()
     switch outcome {
     case .finished:
       if let run = trainer.settings.runFolder { state.saved(trainer.parameters.adapter, to: run) }
-      session.note(
-        "training done: \(counted(trainer.step, "step")), last epoch mean loss "
-          + "\(trainer.epochLosses.last.map { String(format: "%.4f", $0) } ?? "-")")
+      for line in RunReport.summary(trainer, seconds: Date().timeIntervalSince(started)) { session.note(line) }
       if trainer.settings.runFolder == nil {
         session.note("the adapter stays resident; `save DIR` writes it (or give out= to train)")
       }
@@ -161,6 +175,15 @@ enum TrainCommand {
     case .diverged(let message):
       throw ShellError(message)
     }
+  }
+
+  /// eval_every_*: the session's held-out items (dataset val=DIR, else the split), checked before training starts.
+  static func attachValidation(_ trainer: Trainer, _ session: Session) throws {
+    guard trainer.settings.evalEverySteps != nil || trainer.settings.evalEveryEpochs != nil else { return }
+    guard let validation = TrainingState.validationSet(session) else {
+      throw ShellError("train: eval_every_* needs held-out items: dataset split=0.1, or dataset val=DIR")
+    }
+    trainer.validation = validation
   }
 
   /// A new run on an adapter this session trained starts from the weights `save` would write (schedule-free: the
@@ -274,6 +297,9 @@ enum TrainCommand {
     s.sampleEveryEpochs = a.int("sample_every_epochs")
     s.saveEverySteps = a.int("save_every_steps")
     s.saveEveryEpochs = a.int("save_every_epochs")
+    s.evalEverySteps = a.int("eval_every_steps")
+    s.evalEveryEpochs = a.int("eval_every_epochs")
+    s.keepBest = a.flag("keep_best")
     s.outputFolder = a.string("out").map { URL(fileURLWithPath: $0, isDirectory: true) }
     s.saveLayout = TrainerSettings.SaveLayout(rawValue: a.string("layout") ?? "named") ?? .named
     s.name = a.string("name") ?? adapterName
@@ -330,6 +356,7 @@ enum TrainCommand {
         + "\(s.accumulate))",
       "  optimizer \(t.optimizer.name) lr \(t.baseLR), scheduler \(s.schedule.rawValue), checkpointing "
         + "\(s.checkpointing.rawValue), dropout \(s.dropout ? "on" : "off"), prompt \(s.prompt)",
+      "  optimizer_args: \(pythonDict(s.optimizerArgs))",
       "  backward reaches \(t.reach); vision drop path \(s.visionDropoutOn ? "on" : "off"); image features: "
         + featureCaching(t),
     ]
@@ -349,6 +376,13 @@ enum TrainCommand {
     } else if s.scheduleFreeSave == .seed {
       parts.append("  sf_save=seed has no effect with \(t.optimizer.name): only prodigy-sf has averaged weights apart")
     }
+    if let validation = t.validation {
+      let every = [s.evalEveryEpochs.map { "\($0) epoch(s)" }, s.evalEverySteps.map { "\($0) step(s)" }]
+        .compactMap { $0 }.joined(separator: " and every ")
+      parts.append(
+        "  validation every \(every) on \(validation.indices.count) held-out items (\(validation.source))"
+          + (s.keepBest ? "; best adapter kept in \(s.runFolder?.appendingPathComponent("best").path ?? "-")" : ""))
+    }
     if let run = s.runFolder { parts.append("  saving to \(run.path)\(s.saveState ? " with training state" : "")") }
     return parts.joined(separator: "\n")
   }
@@ -362,6 +396,11 @@ enum TrainCommand {
       "lr " + String(format: "%.1e", t.lastLearningRate),
       "epoch \(min(t.epoch + 1, t.settings.epochs))/\(t.settings.epochs)",
     ]
+  }
+
+  /// The parsed optimizer_args as a Python dict, the way the seed prints the kwargs it hands the optimizer.
+  static func pythonDict(_ args: OptimizerArgs) -> String {
+    "{" + args.entries.map { "'\($0.key)': \($0.value)" }.joined(separator: ", ") + "}"
   }
 
   /// Whether image features are cached, and why not.

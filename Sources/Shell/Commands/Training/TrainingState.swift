@@ -8,6 +8,8 @@ import Foundation
 
 final class TrainingState: @unchecked Sendable {
   var dataset: CaptionDataset?
+  /// A held-out dataset of its own (`dataset ... val=DIR`), for `eval` and `train eval_every_*`.
+  var validation: CaptionDataset?
   var trainer: Trainer?
   /// The folder each adapter was loaded from (`load adapter=DIR`), for `train resume` after a restart.
   private var adapterFolders: [(adapter: WeakAdapter, folder: URL)] = []
@@ -75,6 +77,17 @@ final class TrainingState: @unchecked Sendable {
     let state = TrainingState()
     table[key] = (WeakSession(value: session), state)
     return state
+  }
+
+  /// The held-out items: `dataset val=DIR` when given, else the dataset's split; nil when there are none.
+  static func validationSet(_ session: Session) -> ValidationSet? {
+    let state = of(session)
+    if let validation = state.validation {
+      return ValidationSet(
+        dataset: validation, indices: Array(validation.items.indices), source: validation.location.path)
+    }
+    guard let data = state.dataset, !data.evalIndices.isEmpty else { return nil }
+    return ValidationSet(dataset: data, indices: data.evalIndices, source: "the split of \(data.location.path)")
   }
 
   static func requireDataset(_ session: Session, for command: String) throws -> CaptionDataset {
