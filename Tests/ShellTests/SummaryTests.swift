@@ -20,7 +20,7 @@ final class SummaryTests: XCTestCase {
       caption \(image) beams=1 max_tokens=4
       caption \(image) beams=1 max_tokens=4 out=\(jsonl)
       """)
-    let summaries = s.errText.split(separator: "\n").filter { $0.hasPrefix("caption: ") }
+    let summaries = s.errText.split(separator: "\n").filter { $0.hasPrefix("caption: ") && $0.contains(" captioned") }
     XCTAssertEqual(summaries.count, 2, s.errText)
     let pattern = #"caption: 1 captioned in [0-9.]+ s: [0-9.]+ images/s, [0-9.]+ s/image, [0-9.]+ tokens/s; "#
     for line in summaries { XCTAssertNotNil(line.range(of: pattern, options: .regularExpression), String(line)) }

@@ -52,7 +52,7 @@ final class TrainingValidationTests: XCTestCase {
       at: " step 2/6 ")
     let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
     XCTAssertEqual(trainer.history.validations.map(\.step), [1])
-    XCTAssertTrue(s.out.text.contains("step 1: val loss "), s.out.text)
+    XCTAssertTrue(s.errText.contains("step 1: val loss "), s.errText)
     // Mid-run, the validation loss (what validate() computes) is eval's loss of the same weights.
     let midRun = try trainer.validationLoss().loss
     XCTAssertEqual(midRun, try evalLoss(s))
@@ -64,8 +64,8 @@ final class TrainingValidationTests: XCTestCase {
     XCTAssertEqual(trainer.history.validations.last?.loss, try evalLoss(s))
     // Each validation changes with the weights, and the epoch lines carry the epoch's last one.
     XCTAssertEqual(Set(trainer.history.validations.map(\.loss) + [midRun]).count, 6)
-    let epochLines = s.out.text.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
-    XCTAssertEqual(epochLines.count, 2, s.out.text)
+    let epochLines = s.errText.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
+    XCTAssertEqual(epochLines.count, 2, s.errText)
     XCTAssertTrue(epochLines[1].hasSuffix("val loss \(String(format: "%.4f", trainer.history.validations[4].loss))"))
     // JSONL: a loss/val line per validation, at full precision, beside the step lines.
     let log = try String(contentsOfFile: "\(out)/r/logs/train.jsonl", encoding: .utf8)
@@ -91,8 +91,8 @@ final class TrainingValidationTests: XCTestCase {
       train epochs=1 lr=1 optimizer=prodigy-sf optimizer_args="weight_decay=0.01 d0=0.001" no_dropout \
         prompt=\(Self.prompt) eval_every_epochs=1 out=\(out) name=r log=jsonl
       """)
-    XCTAssertTrue(s.out.text.contains("optimizer_args: {'weight_decay': 0.01, 'd0': 0.001}"), s.out.text)
-    XCTAssertTrue(s.out.text.contains("validation every 1 epoch(s) on 4 held-out items"), s.out.text)
+    XCTAssertTrue(s.errText.contains("optimizer_args: {'weight_decay': 0.01, 'd0': 0.001}"), s.errText)
+    XCTAssertTrue(s.errText.contains("validation every 1 epoch(s) on 4 held-out items"), s.errText)
     let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
     let last = try XCTUnwrap(trainer.history.validations.last?.loss)
     XCTAssertEqual(last, try evalLoss(s))
@@ -139,7 +139,7 @@ final class TrainingValidationTests: XCTestCase {
       XCTAssertTrue("\(error)".contains("keep_best needs eval_every_epochs"), "\(error)")
     }
     try s.run("dataset \(fixture.data.path)")
-    XCTAssertThrowsError(try s.run("lora w\ntrain epochs=1 eval_every_epochs=1")) { error in
+    XCTAssertThrowsError(try s.run("lora w\ntrain epochs=1 eval_every_epochs=1 prompt=\(Self.prompt)")) { error in
       XCTAssertTrue("\(error)".contains("eval_every_* needs held-out items"), "\(error)")
     }
   }
@@ -197,8 +197,8 @@ final class TrainingValidationTests: XCTestCase {
     let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
     XCTAssertEqual(trainer.step, 1)
     XCTAssertTrue(trainer.history.validations.isEmpty)
-    XCTAssertTrue(s.out.text.contains("validation at step 1 skipped (Ctrl-C)"), s.out.text)
-    XCTAssertTrue(s.out.text.contains("training stopped at step 1/3"), s.out.text)
+    XCTAssertTrue(s.errText.contains("validation at step 1 skipped (Ctrl-C)"), s.errText)
+    XCTAssertTrue(s.errText.contains("training stopped at step 1/3"), s.errText)
   }
 
   /// `save DIR state`, then `train resume` in a new session: the run keeps eval_every_* and its loss history
