@@ -43,26 +43,34 @@ let package = Package(
       name: "FlrImage", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP"], path: "Sources/Inputs/Image",
       swiftSettings: kernelFlags),
     .target(name: "FlrTokenizer", dependencies: [], path: "Sources/Inputs/Tokenizer", swiftSettings: kernelFlags),
+    // The Florence-2 processor: prompt -> ids, images -> pixel_values, ids -> caption text.
+    .target(
+      name: "FlrProcessor", dependencies: ["FlrCore", "FlrImage", "FlrTokenizer"], path: "Sources/Inputs/Processor",
+      swiftSettings: kernelFlags),
     // Florence-2: config, DaViT, projection, BART, loading.
     .target(
       name: "FlrModel", dependencies: ["FlrCore", "FlrCheckpoints"], path: "Sources/Model", swiftSettings: kernelFlags),
     // Greedy and beam-search generation with KV cache.
     .target(
-      name: "FlrGenerate", dependencies: ["FlrModel", "FlrTokenizer"], path: "Sources/Generate",
+      name: "FlrGenerate", dependencies: ["FlrModel", "FlrProcessor", "FlrTokenizer"], path: "Sources/Generate",
       swiftSettings: kernelFlags),
     // Training: optimizers, schedules, quantization, data, trainer.
-    .target(name: "FlrTrain", dependencies: ["FlrCore", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Sources/Train", swiftSettings: kernelFlags),
+    .target(
+      name: "FlrTrain", dependencies: ["FlrCore", "FlrImage", "FlrProcessor", "FlrTokenizer", "FlrModel"],
+      path: "Sources/Train", swiftSettings: kernelFlags),
     // The shell: language, commands, session, line editor.
     .target(
       name: "FlrShell",
       dependencies: [
-        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore", "CEdit",
+        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrProcessor", "FlrTokenizer", "FlrCheckpoints", "FlrCore",
+        "CEdit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/Shell"),
     .executableTarget(name: "flr", dependencies: ["FlrShell"], path: "Sources/flr"),
     .executableTarget(
-      name: "flr-bench", dependencies: [
+      name: "flr-bench",
+      dependencies: [
         "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore",
       ],
       path: "Sources/Bench", swiftSettings: kernelFlags),
@@ -71,9 +79,15 @@ let package = Package(
     .testTarget(name: "FlrCheckpointsTests", dependencies: ["FlrCheckpoints"], path: "Tests/CheckpointsTests"),
     .testTarget(name: "FlrImageTests", dependencies: ["FlrImage"], path: "Tests/ImageTests"),
     .testTarget(name: "FlrTokenizerTests", dependencies: ["FlrTokenizer"], path: "Tests/TokenizerTests"),
-    .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
-    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Tests/TrainTests"),
-    .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
+    .testTarget(
+      name: "FlrProcessorTests", dependencies: ["FlrProcessor", "FlrImage", "FlrTokenizer"],
+      path: "Tests/ProcessorTests"),
+    .testTarget(
+      name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
+    .testTarget(
+      name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer", "FlrModel"],
+      path: "Tests/TrainTests"),
+    .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate", "FlrProcessor"], path: "Tests/GenerateTests"),
     .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
   ],
   swiftLanguageModes: [.v5]

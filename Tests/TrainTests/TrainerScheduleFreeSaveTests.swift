@@ -6,7 +6,7 @@ import XCTest
 
 @testable import FlrTrain
 
-/// `sf_save=seed` (TrainerSettings.scheduleFreeSave): a prodigy-sf run that samples every 2 steps and saves every
+/// `sf_save=inplace` (TrainerSettings.scheduleFreeSave): a prodigy-sf run that samples every 2 steps and saves every
 /// step must do what train_florence_peft.py does (OPTIMIZERS.md §1, §5.8): optimizer.eval() in place before a
 /// sample, a save writes the weights as they are (y, or x right after a sample), optimizer.train() before the next
 /// micro-batch. The reference is a run with no sample/save points that this test stops after every step and
@@ -89,7 +89,7 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     XCTAssertFalse(sf.trainMode, "the last step sampled: the run ends in eval mode, as the seed's")
     try refAdapters.drop("t")
 
-    let (seed, seedAdapters) = try makeTrainer { withSavePoints(&$0, .seed, "seed") }
+    let (seed, seedAdapters) = try makeTrainer { withSavePoints(&$0, .inplace, "seed") }
     var sampledWeights: [[[Float]]] = []
     seed.onSample = { t in sampledWeights.append(self.weights(t)) }
     XCTAssertEqual(try seed.run(), .finished)
@@ -102,7 +102,7 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     XCTAssertTrue(weights(seed) == expected[7], "the run ends in eval mode with x in place")
     // The state written with the adapter resumes in seed mode, in eval mode with the x values at step 8.
     let (state, _, _) = try TrainerCheckpoint.read(from: run.appendingPathComponent("step-8"))
-    XCTAssertEqual(try state.settings.settings().scheduleFreeSave, .seed)
+    XCTAssertEqual(try state.settings.settings().scheduleFreeSave, .inplace)
     try seedAdapters.drop("t")
 
     // Averaged (default): saves x at every step, training never switched in place.
@@ -123,18 +123,18 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     XCTAssertTrue(try XCTUnwrap(averaged.optimizer as? ProdigyPlusScheduleFree).trainMode)
   }
 
-  /// sf_save=seed stopped right after a sampling step (weights x in place, eval mode), saved with its state and
+  /// sf_save=inplace stopped right after a sampling step (weights x in place, eval mode), saved with its state and
   /// resumed by a new Trainer: the state keeps x and the mode, the first micro-batch's train() switches back, and
   /// the run ends on the straight seed run's weights, bit for bit.
   func testSeedModeResumesFromEvalModeBitForBit() throws {
-    let (straight, straightAdapters) = try makeTrainer { withSavePoints(&$0, .seed, "straight") }
+    let (straight, straightAdapters) = try makeTrainer { withSavePoints(&$0, .inplace, "straight") }
     XCTAssertEqual(try straight.run(), .finished)
     let expected = weights(straight)
     try straightAdapters.drop("t")
 
     let saved = folder.appendingPathComponent("saved")
     do {
-      let (first, adapters) = try makeTrainer { withSavePoints(&$0, .seed, "first") }
+      let (first, adapters) = try makeTrainer { withSavePoints(&$0, .inplace, "first") }
       defer { try? adapters.drop("t") }
       XCTAssertEqual(try first.run(isCancelled: { first.step >= 2 }), .stopped)
       XCTAssertFalse(try XCTUnwrap(first.scheduleFree).trainMode, "step 2 sampled: eval mode")
@@ -147,7 +147,7 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     defer { try? adapters.drop("back") }
     let resumed = try Trainer(
       resumingFrom: saved, model: model, tokenizer: tokenizer, dataset: dataset, adapter: adapter)
-    XCTAssertEqual(resumed.settings.scheduleFreeSave, .seed)
+    XCTAssertEqual(resumed.settings.scheduleFreeSave, .inplace)
     XCTAssertFalse(try XCTUnwrap(resumed.scheduleFree).trainMode)
     XCTAssertEqual(try resumed.run(), .finished)
     XCTAssertTrue(weights(resumed) == expected, "resumed seed-mode run differs from the straight one")

@@ -62,10 +62,11 @@ struct TrainOneShot: ParsableCommand {
   @Option(name: .customLong("dataset_dir"), help: "Folder of img.jpg + img.txt pairs.") var datasetDir: String?
   @Option(name: .customLong("dataset"), help: "Folder with metadata.jsonl, or the file.") var dataset: String?
   @Option(name: .customLong("output_dir"), help: "Where the LoRA is saved.") var outputDir: String
-  // flr only (not a seed flag): the seed has no choice here; its behaviour is `seed`, flr's default `averaged`.
+  // flr only (not a reference-script flag): the script has no choice here; its behaviour is `inplace`, flr's
+  // default `averaged`.
   @Option(
     name: .customLong("sf_save"),
-    help: "flr only: ProdigyPlusScheduleFree saves averaged weights (default) or switches in place as the seed (seed).")
+    help: "flr only: ProdigyPlusScheduleFree saves averaged weights (default) or switches in place (inplace).")
   var sfSave: String?
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
@@ -87,7 +88,7 @@ struct TrainOneShot: ParsableCommand {
       }
     }
     if let sfSave, TrainerSettings.ScheduleFreeSave(rawValue: sfSave) == nil {
-      throw ValidationError("--sf_save must be averaged or seed")
+      throw ValidationError("--sf_save must be averaged or inplace")
     }
     if let scheduler, scheduler != "OneCycle" { throw ValidationError("--scheduler must be OneCycle") }
     if let logWith, !["all", "wandb", "tensorboard"].contains(logWith) {
@@ -105,9 +106,11 @@ struct TrainOneShot: ParsableCommand {
         "--optimizer_rank has no effect: the seed parses it and never uses it (Flora's own rank= goes in "
           + "--optimizer_args)")
     }
-    if sfSave == "seed", optimizerWord != OptimizerKind.prodigy.rawValue {
+    if let sfSave, TrainerSettings.ScheduleFreeSave(rawValue: sfSave) == .inplace,
+      optimizerWord != OptimizerKind.prodigy.rawValue
+    {
       notes.append(
-        "--sf_save seed has no effect with --optimizer_name \(optimizerName ?? ""): only "
+        "--sf_save \(sfSave) has no effect with --optimizer_name \(optimizerName ?? ""): only "
           + "ProdigyPlusScheduleFree keeps averaged weights apart from training")
     }
     if let accumulationRank, gradientAccumulationSteps <= 1 {

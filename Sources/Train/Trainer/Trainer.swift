@@ -14,6 +14,7 @@
 import FlrCore
 import FlrImage
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 import Foundation
 
@@ -126,8 +127,7 @@ public final class Trainer {
     optimizerWarnings = configured.warnings
     baseLR = configured.lr
     reach = GradientReach(lowestAdaptedModule: adapter.lowestModule)
-    let promptText = try FlorenceTask.prompt(for: settings.prompt)
-    promptIds = tokenizer.encode(promptText).map(Int32.init)
+    promptIds = try Florence2Processor(tokenizer: tokenizer).promptIds(settings.prompt)
     batchesPerEpoch = (dataset.trainIndices.count + settings.batchSize - 1) / settings.batchSize
     stepsPerEpoch = (batchesPerEpoch + settings.accumulate - 1) / settings.accumulate
     switch settings.schedule {

@@ -10,11 +10,23 @@ public struct TrainerSettings: Sendable {
   public enum LogKind: String, Sendable, CaseIterable { case none, jsonl, tensorboard, all }
   /// Which weights a schedule-free run (prodigy-sf) samples with and saves at its own sample/save points.
   /// `averaged`: the averaged iterate x computed into a scratch buffer, training untouched (the schedule-free
-  /// authors' recommendation). `seed`: the seed's in-place `optimizer.eval()` before each sample, nothing before
-  /// a save (so a save writes y unless a sample came just before it), `optimizer.train()` at the next step's
-  /// first micro-batch; the fp32 round trip perturbs y, which changes the trajectory as in the seed
-  /// (OPTIMIZERS.md §1, §5.7-5.8). No effect with other optimizers (their weights are the only ones).
-  public enum ScheduleFreeSave: String, Sendable, CaseIterable { case averaged, seed }
+  /// authors' recommendation). `inplace`: the reference script's in-place `optimizer.eval()` before each sample,
+  /// nothing before a save (so a save writes y unless a sample came just before it), `optimizer.train()` at the
+  /// next step's first micro-batch; the fp32 round trip perturbs y, which changes the trajectory as in the
+  /// reference script (OPTIMIZERS.md §1, §5.7-5.8). No effect with other optimizers (their weights are the only
+  /// ones).
+  public enum ScheduleFreeSave: String, Sendable, CaseIterable {
+    case averaged, inplace
+
+    /// Also reads `seed`, the earlier name of `inplace`, which scripts and saved training states may hold.
+    public init?(rawValue: String) {
+      switch rawValue {
+      case "averaged": self = .averaged
+      case "inplace", "seed": self = .inplace
+      default: return nil
+      }
+    }
+  }
 
   public var epochs = 5
   public var learningRate = 1e-4

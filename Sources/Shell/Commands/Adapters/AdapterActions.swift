@@ -94,7 +94,7 @@ enum AdapterActions {
     // An adapter trained in this session is written by its run, as the run's own saves are: the evaluation
     // weights (schedule-free: the averaged iterate, training left untouched) and, with `state`, the training
     // state in the same atomic unit.
-    let trainer = TrainingState.trainer(of: adapter, session)
+    let trainer = session.training.trainer(of: adapter)
     if withState && trainer == nil {
       throw ShellError(
         "save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
@@ -127,7 +127,7 @@ enum AdapterActions {
     let summary: ModelExport.Summary
     do {
       // The active adapter as `save` writes it (a schedule-free run's averaged weights).
-      summary = try SessionAdapters.withEvaluationWeights(session) {
+      summary = try session.withEvaluationWeights {
         try ModelExport.save(
           loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
           overwrite: arguments.flag("overwrite"))
@@ -154,7 +154,7 @@ enum AdapterActions {
     do {
       let (adapter, naming) = try PEFTAdapterFile.load(from: path, name: name, model: adapters.model)
       try adapters.add(adapter)
-      TrainingState.adapterLoaded(adapter, from: path, session)
+      session.training.adapterLoaded(adapter, from: path)
       session.note(
         "loaded adapter \(name) from \(folder): \(adapter.layers.count) modules, "
           + "\(grouped(adapter.parameterCount)) parameters (\(naming.rawValue) names); active")

@@ -1,5 +1,6 @@
 import FlrGenerate
 import FlrImage
+import FlrProcessor
 import FlrTokenizer
 import Foundation
 
@@ -14,7 +15,7 @@ enum CaptionCommand {
     positionals: PositionalSpec("PATH", .path, minimum: 1, maximum: nil, "image files, folders or globs"),
     options: [
       OptionSpec(
-        "task", .custom(hint: "<TASK>", check: checkTask), default: .string("<DETAILED_CAPTION>"),
+        "task", .custom(hint: "<TASK>", check: { checkTask($0) }), default: .string("<DETAILED_CAPTION>"),
         "Florence task: \(captionTasks.joined(separator: ", ")) or another task token"),
       OptionSpec(
         "prompt", .string,
@@ -27,11 +28,11 @@ enum CaptionCommand {
       .flag("overwrite", "With save: replace existing caption files (default: leave them)"),
       .flag("append", "With save: add \" caption\" to the end of existing caption files"),
       OptionSpec(
-        "ext", .custom(hint: ".ext", check: checkExtension), default: .string(".txt"), "Caption file extension"),
+        "ext", .custom(hint: ".ext", check: { checkExtension($0) }), default: .string(".txt"), "Caption file extension"),
       OptionSpec(
         "out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
       OptionSpec(
-        "shard", .custom(hint: "I/N", check: ImagePaths.checkShard),
+        "shard", .custom(hint: "I/N", check: { ImagePaths.checkShard($0) }),
         "Caption only every N-th image of the sorted list, starting at the I-th (1-based)"),
       .flag("skip_existing", "Skip images already in out= (resume a stopped run) or, with save, with a caption file"),
       OptionSpec(
@@ -50,7 +51,7 @@ enum CaptionCommand {
       Without save or out= each caption prints as FILE<TAB>CAPTION on stdout. An image that cannot be read is \
       reported, skipped and counted; the run goes on. Ctrl-C stops after the current batch; what was written stays.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func checkTask(_ text: String) -> String? {
     FlorenceTask(rawValue: text) != nil ? nil : "one of " + FlorenceTask.allCases.map(\.rawValue).joined(separator: " ")
@@ -132,9 +133,9 @@ enum CaptionCommand {
       let captions: [String]
       do {
         // An adapter trained in this session: its evaluation (schedule-free: averaged) weights, as `save` writes.
-        captions = try SessionAdapters.withEvaluationWeights(session) {
+        captions = try session.withEvaluationWeights {
           try model.generator.caption(
-            pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt, beams: beams,
+            pixelValues: Florence2Processor.pixelValues(batch.map(\.image)), task: prompt, beams: beams,
             maxNewTokens: maxNewTokens, onStep: { _ in !session.cancellation.isCancelled })
         }
       } catch GenerationError.cancelled {

@@ -24,7 +24,7 @@ enum ShowCommand {
 
   /// Counts, caption token lengths (with the loaded model's tokenizer) and resident memory.
   static func showDataset(_ session: Session) {
-    guard let dataset = TrainingState.of(session).dataset else {
+    guard let dataset = session.training.dataset else {
       session.out.line("dataset: none (dataset DIR)")
       return
     }

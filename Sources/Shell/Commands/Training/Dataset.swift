@@ -28,13 +28,13 @@ enum DatasetCommand {
       file, the caption in `text` or column=NAME. Skipped items are listed with the reason; `strict` makes them an \
       error. `show dataset` prints counts, caption token lengths and memory.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
-    let state = TrainingState.of(session)
+    let state = session.training
     let word = arguments.positionals.first
     if word == "reload" {
-      let data = try TrainingState.requireDataset(session, for: "dataset reload")
+      let data = try session.training.requireDataset(for: "dataset reload")
       try data.reload()
       report(data, session)
     } else if let path = word {
@@ -51,13 +51,13 @@ enum DatasetCommand {
       }
       // A new dataset: the previous run's position no longer means anything.
       state.dataset = data
-      state.trainer = nil
+      session.keepRun(nil)
       report(data, session)
     } else if arguments.values["split"] == nil {
       throw ShellError("dataset: give a folder or metadata.jsonl, `reload`, or split=FRACTION")
     }
     if let fraction = arguments.double("split") {
-      let data = try TrainingState.requireDataset(session, for: "dataset split")
+      let data = try session.training.requireDataset(for: "dataset split")
       try data.split(fraction: fraction, seed: UInt64(arguments.int("seed") ?? 0))
       session.out.line("split: \(data.trainIndices.count) for training, \(data.evalIndices.count) held out for eval")
     }

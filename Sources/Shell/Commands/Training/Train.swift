@@ -57,7 +57,8 @@ enum TrainCommand {
       OptionSpec(
         "sf_save", .choice(TrainerSettings.ScheduleFreeSave.allCases.map(\.rawValue)), default: .string("averaged"),
         "prodigy-sf: the run's samples and saves use the averaged weights computed beside training (averaged), "
-          + "or switch the weights in place as the seed does (seed)"),
+          + "or switch the weights in place as the reference script does (inplace; `seed` is read as inplace)"
+      ).accepting(["seed": "inplace"]),
       OptionSpec("from", .path, settable: false, "train resume: the folder a run was saved to with its state"),
       OptionSpec(
         "log", .choice(["tensorboard", "jsonl", "none", "wandb", "all"]), default: .string("none"),
@@ -91,26 +92,25 @@ enum TrainCommand {
       Schedule-free (optimizer=prodigy-sf) trains an iterate y and keeps a second sequence z; the weights meant \
       for use are the average x = lerp(y, z, 1 - 1/beta1). sf_save=averaged (default): the run's samples and \
       saves (save_every_*, the final one) use x computed into a scratch buffer, y is untouched (the schedule-free \
-      authors' recommendation). sf_save=seed does what train_florence_peft.py does: optimizer.eval() switches \
+      authors' recommendation). sf_save=inplace does what train_florence_peft.py does: optimizer.eval() switches \
       the weights to x in place before each sample, nothing switches before a save (a save writes y, or x when a \
       sample came just before it at the same step or epoch end, the final save included), and optimizer.train() \
       switches back at the next step's first micro-batch; this fp32 round trip perturbs y by about an ulp per \
-      sample, so the run follows the seed's trajectory, not the averaged run's. With other optimizers sf_save \
+      sample, so the run follows the reference script's trajectory, not the averaged run's. With other optimizers sf_save \
       changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
       whichever sf_save was given. A new `train` (not resume) on an adapter whose last run in this session was \
       prodigy-sf starts from x (what `save` writes), not the training iterate; that run cannot be resumed after.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
-    let state = TrainingState.of(session)
     let trainer: Trainer
     if arguments.positionals.first == "resume" {
       trainer = try resumed(arguments, session)
     } else {
       if arguments.string("from") != nil { throw ShellError("train: from= goes with `train resume from=DIR`") }
       let loaded = try session.requireModel(for: "train")
-      let dataset = try TrainingState.requireDataset(session, for: "train")
+      let dataset = try session.training.requireDataset(for: "train")
       let adapter = try SessionAdapters.active(session)
       let settings = try settings(arguments, adapter: adapter, session: session)
       trainer = try startingFromEvaluationWeights(of: adapter, session) {
@@ -121,9 +121,10 @@ enum TrainCommand {
       prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
       session.out.line(describe(trainer))
     }
-    state.trainer = trainer
-    trainer.onLine = { session.out.line($0) }
-    trainer.onProgress = { session.err.line($0) }
+    session.keepRun(trainer)
+    // Weak: the session keeps the run, and the run must not keep the session.
+    trainer.onLine = { [weak session] in session?.out.line($0) }
+    trainer.onProgress = { [weak session] in session?.err.line($0) }
     let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
     switch outcome {
     case .finished:
@@ -147,7 +148,7 @@ enum TrainCommand {
   static func startingFromEvaluationWeights(
     of adapter: LoRAAdapter, _ session: Session, _ make: () throws -> Trainer
   ) throws -> Trainer {
-    guard let previous = TrainingState.trainer(of: adapter, session) else { return try make() }
+    guard let previous = session.training.trainer(of: adapter) else { return try make() }
     let replaced = previous.parameters.adoptEvaluationWeights(previous.optimizer)
     do {
       let trainer = try make()
@@ -166,7 +167,7 @@ enum TrainCommand {
   /// `train resume [from=DIR]`: the stopped run of this session, or the run saved with its state in DIR (default:
   /// the folder the active adapter was loaded from).
   static func resumed(_ arguments: Arguments, _ session: Session) throws -> Trainer {
-    let state = TrainingState.of(session)
+    let state = session.training
     let active = try SessionAdapters.active(session)
     let ignored = arguments.given.subtracting(["from"]).sorted()
     if !ignored.isEmpty {
@@ -197,7 +198,7 @@ enum TrainCommand {
           + "state`), then train resume, or train resume from=DIR")
     }
     let loaded = try session.requireModel(for: "train resume")
-    let dataset = try TrainingState.requireDataset(session, for: "train resume")
+    let dataset = try session.training.requireDataset(for: "train resume")
     let trainer: Trainer
     do {
       trainer = try Trainer(
@@ -215,7 +216,8 @@ enum TrainCommand {
 
   /// Sampling hook and the feature cache key shared by new and resumed runs.
   static func prepare(_ trainer: Trainer, samples: Int, loaded: LoadedModel, session: Session) {
-    trainer.onSample = { t in
+    trainer.onSample = { [weak session] t in
+      guard let session else { return }
       try SampleCommand.show(
         t.dataset, items: Array(t.dataset.trainIndices.prefix(samples)), task: t.settings.prompt, beams: nil,
         loaded: loaded, session: session)
@@ -303,12 +305,14 @@ enum TrainCommand {
     }
     if s.optimizer == .prodigy {
       parts.append(
-        s.scheduleFreeSave == .seed
-          ? "  sf_save=seed: the seed's in-place optimizer.eval() before each sample, optimizer.train() at the next "
-            + "step (perturbs the trajectory as the seed does); saves write the weights in place (y, or x after a sample)"
+        s.scheduleFreeSave == .inplace
+          ? "  sf_save=inplace: the reference script's in-place optimizer.eval() before each sample, optimizer.train() "
+            + "at the next step (perturbs the trajectory as the reference script does); saves write the weights in place "
+            + "(y, or x after a sample)"
           : "  sf_save=averaged: samples and saves use the schedule-free average x, computed beside training")
-    } else if s.scheduleFreeSave == .seed {
-      parts.append("  sf_save=seed has no effect with \(t.optimizer.name): only prodigy-sf has averaged weights apart")
+    } else if s.scheduleFreeSave == .inplace {
+      parts.append(
+        "  sf_save=inplace has no effect with \(t.optimizer.name): only prodigy-sf has averaged weights apart")
     }
     if let run = s.runFolder { parts.append("  saving to \(run.path)\(s.saveState ? " with training state" : "")") }
     return parts.joined(separator: "\n")

@@ -2,13 +2,13 @@ import FlrModel
 import FlrTrain
 import Foundation
 
-// What `dataset` and `train` keep resident in a session: the dataset and the trainer of the last run (its
-// adapter, optimizer state and position, for `train resume`). Kept in a side table keyed by the session
-// object so the Session type need not know training exists (one stored property there would do the same).
+// What `dataset` and `train` keep resident in a session (Session.training): the dataset and the trainer of the
+// last run (its adapter, optimizer state and position, for `train resume`).
 
-final class TrainingState: @unchecked Sendable {
+final class TrainingState {
   var dataset: CaptionDataset?
-  var trainer: Trainer?
+  /// The last run; set through Session.keepRun, which also hands its evaluation weights to the session.
+  fileprivate(set) var trainer: Trainer?
   /// The folder each adapter was loaded from (`load adapter=DIR`), for `train resume` after a restart.
   private var adapterFolders: [(adapter: WeakAdapter, folder: URL)] = []
 
@@ -19,44 +19,39 @@ final class TrainingState: @unchecked Sendable {
   }
 
   /// Hook for `load adapter=DIR`: remembers where `adapter` came from.
-  static func adapterLoaded(_ adapter: LoRAAdapter, from folder: String, _ session: Session) {
-    let state = of(session)
-    state.adapterFolders.removeAll { $0.adapter.value == nil }
-    state.adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
+  func adapterLoaded(_ adapter: LoRAAdapter, from folder: String) {
+    adapterFolders.removeAll { $0.adapter.value == nil }
+    adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
   }
 
   /// The resident training run of `adapter`: the last `train` of this session, when it trained this adapter
   /// (for `save`, which writes through it: evaluation weights, and the state with `save DIR state`).
-  static func trainer(of adapter: LoRAAdapter, _ session: Session) -> Trainer? {
-    guard let trainer = of(session).trainer, trainer.parameters.adapter === adapter else { return nil }
+  func trainer(of adapter: LoRAAdapter) -> Trainer? {
+    guard let trainer, trainer.parameters.adapter === adapter else { return nil }
     return trainer
   }
 
-  private static let lock = NSLock()
-  nonisolated(unsafe) private static var table: [ObjectIdentifier: (session: WeakSession, state: TrainingState)] = [:]
-
-  struct WeakSession { weak var value: Session? }
-
-  static func of(_ session: Session) -> TrainingState {
-    lock.lock()
-    defer { lock.unlock() }
-    let key = ObjectIdentifier(session)
-    if let entry = table[key], entry.session.value === session { return entry.state }
-    table = table.filter { $0.value.session.value != nil }
-    let state = TrainingState()
-    table[key] = (WeakSession(value: session), state)
-    return state
-  }
-
-  static func requireDataset(_ session: Session, for command: String) throws -> CaptionDataset {
-    guard let dataset = of(session).dataset else {
-      throw ShellError("\(command): no dataset loaded (dataset DIR)")
-    }
+  func requireDataset(for command: String) throws -> CaptionDataset {
+    guard let dataset else { throw ShellError("\(command): no dataset loaded (dataset DIR)") }
     return dataset
   }
 }
 
+/// A run's evaluation weights: the optimizer's (schedule-free: the averaged iterate x; others: the weights as
+/// they are), the one mechanism the run's own samples and saves use (TrainableParameters.withEvaluationWeights).
+extension Trainer: EvaluationWeights {
+  func withEvaluationWeights<T>(_ body: () throws -> T) rethrows -> T {
+    try parameters.withEvaluationWeights(optimizer, body)
+  }
+}
+
 extension Session {
+  /// Makes `trainer` the session's resident run (nil: none) and hands inference the weights it evaluates with.
+  func keepRun(_ trainer: Trainer?) {
+    training.trainer = trainer
+    evaluationWeights = trainer
+  }
+
   func requireModel(for command: String) throws -> LoadedModel {
     guard let model else { throw ShellError("\(command): no model loaded (load MODEL)") }
     return model
