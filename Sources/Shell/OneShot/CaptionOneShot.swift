@@ -6,7 +6,7 @@ import ArgumentParser
 struct CaptionOneShot: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "caption",
-    abstract: "Caption images with Florence-2 (the flags of the seed's inference_florence.py).",
+    abstract: "Caption images with Florence-2 (the flags of the reference script inference_florence.py).",
     discussion:
       "Runs the shell commands `load MODEL; [load adapter=DIR;] caption IMAGES ...`; --show-commands prints them.")
 
@@ -34,7 +34,7 @@ struct CaptionOneShot: ParsableCommand {
   var maxTokenLength = 75
   @Option(name: .customLong("revision"), help: "Revision of the model in the local cache.")
   var revision: String?
-  @Option(name: .customLong("beams"), help: "Beam width (the seed always uses 3).")
+  @Option(name: .customLong("beams"), help: "Beam width (the reference script always uses 3).")
   var beams = 3
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
@@ -49,7 +49,7 @@ struct CaptionOneShot: ParsableCommand {
   var commands: [String] {
     var lines = [ShellWords.line("load", [baseModel], [("revision", revision)])]
     if let peftModel { lines.append(ShellWords.line("load", [], [("adapter", peftModel)])) }
-    // `--overwrite`/`--append` without `--save_captions` do nothing in the seed; they are dropped here
+    // `--overwrite`/`--append` without `--save_captions` do nothing in the reference script; they are dropped here
     // rather than refused, so that the same command lines keep working.
     lines.append(
       ShellWords.line(

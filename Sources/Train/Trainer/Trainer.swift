@@ -117,8 +117,8 @@ public final class Trainer {
         throw TrainerError(
           "accumulation_rank=\(rank) with accumulate=\(settings.accumulate) cannot compress "
             + "\(conv?.name ?? "a conv LoRA factor") \(conv?.shape ?? []): a conv lora_A whose LoRA rank is below its "
-            + "kernel width; the seed's FloraAccelerator raises on it. Leave the patch convs (proj) out of the "
-            + "targets, give the LoRA a rank >= the kernel size, or drop accumulation_rank")
+            + "kernel width; the reference script's FloraAccelerator raises on it. Leave the patch convs (proj) out of "
+            + "the targets, give the LoRA a rank >= the kernel size, or drop accumulation_rank")
       }
     } else {
       compressedAccumulation = nil

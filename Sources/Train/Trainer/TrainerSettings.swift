@@ -1,7 +1,7 @@
-// What one `train` run is asked to do: every option of the seed's train_florence_peft.py that belongs to the
-// loop (the LoRA shape belongs to `lora`, the dataset to `dataset`). Defaults are the seed's except the
-// optimizer: flr's `train` defaults to AdamW (issue 7), the seed's to ProdigyPlusScheduleFree; the one-shot
-// `flr train` keeps the seed's default.
+// What one `train` run is asked to do: every option of the reference script train_florence_peft.py that belongs to the
+// loop (the LoRA shape belongs to `lora`, the dataset to `dataset`). Defaults are the reference script's except the
+// optimizer: flr's `train` defaults to AdamW, the reference script's to ProdigyPlusScheduleFree; the one-shot
+// `flr train` keeps the reference script's default.
 import FlrModel
 import Foundation
 
@@ -36,7 +36,7 @@ public struct TrainerSettings: Sendable {
   public var seed: UInt64 = 0
   public var optimizer: OptimizerKind = .adamw
   public var optimizerArgs = OptimizerArgs()
-  /// Flora's compressed gradient accumulation (the seed's `--accumulation_rank`, FloraAccelerator): each
+  /// Flora's compressed gradient accumulation (the reference script's `--accumulation_rank`, FloraAccelerator): each
   /// micro-batch's gradient is kept as a rank-R random projection; only with optimizer flora, and only
   /// compressing when accumulate > 1 (with k = 1 it trains as plain Flora, as FloraAccelerator does).
   public var accumulationRank: Int?
@@ -44,12 +44,12 @@ public struct TrainerSettings: Sendable {
   /// LoRA+: lora_B learns at lr × ratio (nil: off).
   public var loraPlusRatio: Double?
   public var checkpointing: Checkpointing = .none
-  /// Model dropout (BART dropout, DaViT drop path) and LoRA dropout while training (the seed trains in
+  /// Model dropout (BART dropout, DaViT drop path) and LoRA dropout while training (the reference script trains in
   /// train mode: on).
   public var dropout = true
   /// DaViT drop path (the model's drop_path_rate, 0.1 in Florence-2's configs) while training; nil: as `dropout`
-  /// (the seed trains in train mode: on). Off, and no vision module adapted, image features are computed once
-  /// per image and reused (`featureCaching`).
+  /// (the reference script trains in train mode: on). Off, and no vision module adapted, image features are computed
+  /// once per image and reused (`featureCaching`).
   public var visionDropout: Bool?
   /// Reuse each image's features across epochs and runs when that is exact (see `Trainer.cachesFeatures`).
   public var featureCaching = true
@@ -98,8 +98,8 @@ public struct TrainerSettings: Sendable {
       guard optimizer == .flora else {
         throw TrainerError(
           "accumulation_rank=\(r) works only with optimizer=flora: it is Flora's FloraAccelerator, which steps Flora "
-            + "inside backward (the seed with \(optimizer.seedName) raises KeyError 'factorize_second_moment' at the "
-            + "first backward); drop accumulation_rank or use optimizer=flora")
+            + "inside backward (the reference script with \(optimizer.referenceName) raises KeyError "
+            + "'factorize_second_moment' at the first backward); drop accumulation_rank or use optimizer=flora")
       }
     }
   }

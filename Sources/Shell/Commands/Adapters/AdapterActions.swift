@@ -20,7 +20,7 @@ enum AdapterActions {
     config.rank = arguments.int("rank") ?? config.rank
     config.alpha = Float(arguments.double("alpha") ?? Double(config.alpha))
     config.dropout = Float(arguments.double("dropout") ?? Double(config.dropout))
-    config.targets = TargetModules.parse(arguments.string("targets") ?? LoraCommand.seedTargets)
+    config.targets = TargetModules.parse(arguments.string("targets") ?? LoraCommand.referenceTargets)
     config.useRslora = arguments.flag("rslora")
     config.initialization = LoRAParameters.Initialization(rawValue: arguments.string("init") ?? "default") ?? .default
     config.seed = UInt64(arguments.int("seed") ?? 0)

@@ -28,8 +28,8 @@ enum SaveCommand {
       `save DIR state` left there (trainer_state.json, optimizer.safetensors): a save without `state` removes \
       it in the same unit, since `train resume` would otherwise continue from a state that is not this adapter's.
       Which weights: an adapter trained in this session is written with the weights meant for use, as its run's \
-      own saves write them (with train sf_save=seed those follow the seed instead; `save` does not). For \
-      optimizer=prodigy-sf (schedule-free) these are the averaged weights \
+      own saves write them (with train sf_save=inplace those follow the reference script instead; `save` does not). \
+      For optimizer=prodigy-sf (schedule-free) these are the averaged weights \
       x = lerp(y, z, 1 - 1/beta1), computed beside training as the schedule-free authors recommend; the resident \
       training iterate y is left bit for bit as it was, so a later `train resume` continues exactly as if no save \
       had happened (`sample`, `compare`, `caption`, `eval` and `save model` use the same averaged weights). Other \

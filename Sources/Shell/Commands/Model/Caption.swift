@@ -4,7 +4,7 @@ import FlrProcessor
 import FlrTokenizer
 import Foundation
 
-// `caption PATH...`: the file handling of the seed's inference_florence.py (listing, save/overwrite/
+// `caption PATH...`: the file handling of the reference script inference_florence.py (listing, save/overwrite/
 // append) plus JSONL output, sharding and resuming. Generation itself is the loaded model's.
 
 enum CaptionCommand {
@@ -28,7 +28,8 @@ enum CaptionCommand {
       .flag("overwrite", "With save: replace existing caption files (default: leave them)"),
       .flag("append", "With save: add \" caption\" to the end of existing caption files"),
       OptionSpec(
-        "ext", .custom(hint: ".ext", check: { checkExtension($0) }), default: .string(".txt"), "Caption file extension"),
+        "ext", .custom(hint: ".ext", check: { checkExtension($0) }), default: .string(".txt"),
+        "Caption file extension"),
       OptionSpec(
         "out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
       OptionSpec(

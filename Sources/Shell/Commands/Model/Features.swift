@@ -5,7 +5,7 @@ import FlrProcessor
 import Foundation
 
 // `features PATH... out=FILE.safetensors`: projected image features [577, d] per image, keyed by file
-// name (what the seed's image_features_florence.py looks at), for de-duplication and search.
+// name (what the reference script image_features_florence.py looks at), for de-duplication and search.
 
 enum FeaturesCommand {
   static let command = Command(

@@ -5,7 +5,8 @@ import Foundation
 
 // `train [options]`: train the active adapter on the resident dataset; `train resume` continues a run stopped
 // by Ctrl-C or a NaN at the step where it stopped, with the same schedule, optimizer state and options.
-// Every option of the seed's train_florence_peft.py that belongs to the loop has a home here (TrainerSettings).
+// Every option of the reference script train_florence_peft.py that belongs to the loop has a home here
+// (TrainerSettings).
 
 enum TrainCommand {
   static let optimizers = OptimizerKind.allCases.map(\.rawValue)
@@ -21,12 +22,13 @@ enum TrainCommand {
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for shuffling, dropout and caption augmentation (default 0)"),
       OptionSpec(
         "optimizer", .choice(optimizers), default: .string("adamw"),
-        "adamw (torch), adamw8bit (bitsandbytes), prodigy-sf (ProdigyPlusScheduleFree, the seed's default), flora"),
+        "adamw (torch), adamw8bit (bitsandbytes), prodigy-sf (ProdigyPlusScheduleFree, the reference script's "
+          + "default), flora"),
       OptionSpec("optimizer_args", .string, default: .string(""), "e.g. \"weight_decay=0.01 betas=0.9,0.999\""),
       OptionSpec(
         "accumulation_rank", .int(1...65536),
         "optimizer=flora with accumulate>1: keep each micro-batch's gradient as a rank-R random projection "
-          + "(the seed's --accumulation_rank, FloraAccelerator)"),
+          + "(the reference script's --accumulation_rank, FloraAccelerator)"),
       OptionSpec("scheduler", .choice(["none", "onecycle"]), default: .string("none"), "Learning-rate schedule"),
       OptionSpec("lora_plus_ratio", .float(0...1e6), "LoRA+: lora_B learns at lr x ratio"),
       OptionSpec(
@@ -39,10 +41,12 @@ enum TrainCommand {
       OptionSpec("max_length", .int(2...4096), "Truncate labels to this many tokens (default: the processor's 1024)"),
       OptionSpec("prompt", .string, "Task prompt trained on (default <DETAILED_CAPTION>)"),
       OptionSpec("task", .string, "Same as prompt="),
-      .flag("no_dropout", "Train without model and LoRA dropout (deterministic; the seed trains with dropout)"),
+      .flag(
+        "no_dropout", "Train without model and LoRA dropout (deterministic; the reference script trains with dropout)"),
       OptionSpec(
         "vision_dropout", .choice(["on", "off"]),
-        "DaViT drop path (the model's drop_path_rate, 0.1; the seed trains with it); default: off with no_dropout"),
+        "DaViT drop path (the model's drop_path_rate, 0.1; the reference script trains with it); default: off with "
+          + "no_dropout"),
       OptionSpec(
         "feature_cache", .choice(["on", "off"]), default: .string("on"),
         "Reuse image features across epochs when exact (vision_dropout=off, no vision module adapted)"),
@@ -72,23 +76,23 @@ enum TrainCommand {
     ],
     details: """
       Trains the active adapter (lora ...) on the dataset (dataset DIR), minus any eval split. flr's default \
-      optimizer is adamw; the seed's is ProdigyPlusScheduleFree (optimizer=prodigy-sf; `flr train` keeps the \
-      seed's default). Labels are padded with -100 (pads are not trained on; the seed trains on them). Ctrl-C \
-      stops at a step boundary with adapter and optimizer state kept: `train resume` continues. A NaN or \
-      infinite loss stops training and restores the last good step. With out=, the final adapter is saved in \
-      out/NAME (PEFT format, files replaced atomically). After a restart: `save DIR state` (or train save_state \
-      for the auto-saves) writes optimizer state, position and options beside the adapter; `load adapter=DIR` then \
-      `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and dropout masks. \
-      Image features: when no vision module is adapted and vision_dropout is off, each image's features are \
-      computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it is on). \
-      accumulation_rank=R (Flora's compressed gradient accumulation, as the seed's FloraAccelerator): with \
-      optimizer=flora and accumulate=k > 1 each micro-batch's gradient (divided by k) is added to a pack as its \
-      projection by a seeded N(0,1/R) matrix, decompressed and stepped on the k-th (or an epoch's last) micro-batch, \
-      with new projections every step; this adds projection noise, so results differ from plain accumulation, as \
-      in the seed. With accumulate=1 it compresses nothing (plain Flora, as FloraAccelerator). Other optimizers, \
-      and conv LoRA factors the seed cannot project (a lora_A whose rank is below the kernel width, e.g. the 7x7 \
-      patch conv at r=4), are refused before training starts. Packs, seeds and the micro-batch count are part of \
-      the saved state.
+      optimizer is adamw; the reference script's is ProdigyPlusScheduleFree (optimizer=prodigy-sf; `flr train` keeps \
+      the reference script's default). Labels are padded with -100 (pads are not trained on; the reference script \
+      trains on them). Ctrl-C stops at a step boundary with adapter and optimizer state kept: `train resume` \
+      continues. A NaN or infinite loss stops training and restores the last good step. With out=, the final adapter \
+      is saved in out/NAME (PEFT format, files replaced atomically). After a restart: `save DIR state` (or train \
+      save_state for the auto-saves) writes optimizer state, position and options beside the adapter; `load \
+      adapter=DIR` then `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and \
+      dropout masks. Image features: when no vision module is adapted and vision_dropout is off, each image's features \
+      are computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it \
+      is on). accumulation_rank=R (Flora's compressed gradient accumulation, as the reference script's \
+      FloraAccelerator): with optimizer=flora and accumulate=k > 1 each micro-batch's gradient (divided by k) is added \
+      to a pack as its projection by a seeded N(0,1/R) matrix, decompressed and stepped on the k-th (or an epoch's \
+      last) micro-batch, with new projections every step; this adds projection noise, so results differ from plain \
+      accumulation, as in the reference script. With accumulate=1 it compresses nothing (plain Flora, as \
+      FloraAccelerator). Other optimizers, and conv LoRA factors the reference script cannot project (a lora_A whose \
+      rank is below the kernel width, e.g. the 7x7 patch conv at r=4), are refused before training starts. Packs, \
+      seeds and the micro-batch count are part of the saved state.
       Schedule-free (optimizer=prodigy-sf) trains an iterate y and keeps a second sequence z; the weights meant \
       for use are the average x = lerp(y, z, 1 - 1/beta1). sf_save=averaged (default): the run's samples and \
       saves (save_every_*, the final one) use x computed into a scratch buffer, y is untouched (the schedule-free \
@@ -96,8 +100,8 @@ enum TrainCommand {
       the weights to x in place before each sample, nothing switches before a save (a save writes y, or x when a \
       sample came just before it at the same step or epoch end, the final save included), and optimizer.train() \
       switches back at the next step's first micro-batch; this fp32 round trip perturbs y by about an ulp per \
-      sample, so the run follows the reference script's trajectory, not the averaged run's. With other optimizers sf_save \
-      changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
+      sample, so the run follows the reference script's trajectory, not the averaged run's. With other optimizers \
+      sf_save changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
       whichever sf_save was given. A new `train` (not resume) on an adapter whose last run in this session was \
       prodigy-sf starts from x (what `save` writes), not the training iterate; that run cannot be resumed after.
       """,
@@ -306,9 +310,9 @@ enum TrainCommand {
     if s.optimizer == .prodigy {
       parts.append(
         s.scheduleFreeSave == .inplace
-          ? "  sf_save=inplace: the reference script's in-place optimizer.eval() before each sample, optimizer.train() "
-            + "at the next step (perturbs the trajectory as the reference script does); saves write the weights in place "
-            + "(y, or x after a sample)"
+          ? "  sf_save=inplace: the reference script's in-place optimizer.eval() before each sample, "
+            + "optimizer.train() at the next step (perturbs the trajectory as the reference script does); saves "
+            + "write the weights in place (y, or x after a sample)"
           : "  sf_save=averaged: samples and saves use the schedule-free average x, computed beside training")
     } else if s.scheduleFreeSave == .inplace {
       parts.append(
