@@ -15,7 +15,8 @@ let package = Package(
     .executable(name: "flr", targets: ["flr"])
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
   ],
   targets: [
     // System libraries: one module map + shim header each.
@@ -40,7 +41,9 @@ let package = Package(
     .target(name: "FlrCheckpoints", dependencies: ["FlrCore"], path: "Sources/Checkpoints", swiftSettings: kernelFlags),
     // Inputs: images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.
     .target(
-      name: "FlrImage", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP"], path: "Sources/Inputs/Image",
+      name: "FlrImage",
+      dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP", .product(name: "Crypto", package: "swift-crypto")],
+      path: "Sources/Inputs/Image",
       swiftSettings: kernelFlags),
     .target(name: "FlrTokenizer", dependencies: [], path: "Sources/Inputs/Tokenizer", swiftSettings: kernelFlags),
     // The Florence-2 processor: prompt -> ids, images -> pixel_values, ids -> caption text.
