@@ -1,6 +1,6 @@
 // Optimizer step time on an adapter of the reference script's default size: 1.6 M fp32 parameters in LoRA r=4 shapes
 // (200 attention-sized pairs A [4,768] / B [768,4] and 26 fc-sized pairs A [4,768] / B [3072,4]).
-// Issue 8 asks that it be negligible next to a model step.
+// It should be negligible next to a model step.
 import FlrCore
 import FlrTrain
 
