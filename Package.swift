@@ -15,7 +15,8 @@ let package = Package(
     .executable(name: "flr", targets: ["flr"])
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
   ],
   targets: [
     // System libraries: one module map + shim header each.
@@ -48,31 +49,44 @@ let package = Package(
     .target(name: "FlrCheckpoints", dependencies: ["FlrCore"], path: "Sources/Checkpoints", swiftSettings: kernelFlags),
     // Inputs: images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.
     .target(
-      name: "FlrImage", dependencies: ["FlrCore", "CTurboJPEG", "CPNG", "CWebP", "CGIF", "CTIFF", "CAVIF"], path: "Sources/Inputs/Image",
+      name: "FlrImage",
+      dependencies: [
+        "FlrCore", "CTurboJPEG", "CPNG", "CWebP", "CGIF", "CTIFF", "CAVIF",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      path: "Sources/Inputs/Image",
       swiftSettings: kernelFlags),
     .target(name: "FlrTokenizer", dependencies: [], path: "Sources/Inputs/Tokenizer", swiftSettings: kernelFlags),
+    // The Florence-2 processor: prompt -> ids, images -> pixel_values, ids -> caption text.
+    .target(
+      name: "FlrProcessor", dependencies: ["FlrCore", "FlrImage", "FlrTokenizer"], path: "Sources/Inputs/Processor",
+      swiftSettings: kernelFlags),
     // Florence-2: config, DaViT, projection, BART, loading.
     .target(
       name: "FlrModel", dependencies: ["FlrCore", "FlrCheckpoints"], path: "Sources/Model", swiftSettings: kernelFlags),
     // Greedy and beam-search generation with KV cache.
     .target(
-      name: "FlrGenerate", dependencies: ["FlrModel", "FlrTokenizer"], path: "Sources/Generate",
+      name: "FlrGenerate", dependencies: ["FlrModel", "FlrProcessor", "FlrTokenizer"], path: "Sources/Generate",
       swiftSettings: kernelFlags),
     // Training: optimizers, schedules, quantization, data, trainer.
-    .target(name: "FlrTrain", dependencies: ["FlrCore", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Sources/Train", swiftSettings: kernelFlags),
+    .target(
+      name: "FlrTrain", dependencies: ["FlrCore", "FlrImage", "FlrProcessor", "FlrTokenizer", "FlrModel"],
+      path: "Sources/Train", swiftSettings: kernelFlags),
     // Charts: a raster with a built-in bitmap font, line charts, PNG output through libpng.
     .target(name: "FlrPlot", dependencies: ["CPNG"], path: "Sources/Plot"),
     // The shell: language, commands, session, line editor.
     .target(
       name: "FlrShell",
       dependencies: [
-        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore", "FlrPlot", "CEdit",
+        "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrProcessor", "FlrTokenizer", "FlrCheckpoints", "FlrCore",
+        "FlrPlot", "CEdit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/Shell"),
     .executableTarget(name: "flr", dependencies: ["FlrShell"], path: "Sources/flr"),
     .executableTarget(
-      name: "flr-bench", dependencies: [
+      name: "flr-bench",
+      dependencies: [
         "FlrGenerate", "FlrTrain", "FlrModel", "FlrImage", "FlrTokenizer", "FlrCheckpoints", "FlrCore",
       ],
       path: "Sources/Bench", swiftSettings: kernelFlags),
@@ -81,9 +95,15 @@ let package = Package(
     .testTarget(name: "FlrCheckpointsTests", dependencies: ["FlrCheckpoints"], path: "Tests/CheckpointsTests"),
     .testTarget(name: "FlrImageTests", dependencies: ["FlrImage"], path: "Tests/ImageTests"),
     .testTarget(name: "FlrTokenizerTests", dependencies: ["FlrTokenizer"], path: "Tests/TokenizerTests"),
-    .testTarget(name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
-    .testTarget(name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer", "FlrModel"], path: "Tests/TrainTests"),
-    .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate"], path: "Tests/GenerateTests"),
+    .testTarget(
+      name: "FlrProcessorTests", dependencies: ["FlrProcessor", "FlrImage", "FlrTokenizer"],
+      path: "Tests/ProcessorTests"),
+    .testTarget(
+      name: "FlrModelTests", dependencies: ["FlrModel", "FlrImage", "FlrTokenizer"], path: "Tests/ModelTests"),
+    .testTarget(
+      name: "FlrTrainTests", dependencies: ["FlrTrain", "FlrImage", "FlrTokenizer", "FlrModel"],
+      path: "Tests/TrainTests"),
+    .testTarget(name: "FlrGenerateTests", dependencies: ["FlrGenerate", "FlrProcessor"], path: "Tests/GenerateTests"),
     .testTarget(name: "FlrShellTests", dependencies: ["FlrShell"], path: "Tests/ShellTests"),
     .testTarget(name: "FlrPlotTests", dependencies: ["FlrPlot", "FlrImage"], path: "Tests/PlotTests"),
   ],

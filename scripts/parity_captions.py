@@ -1,7 +1,7 @@
 """Base-size caption parity of flr's generation against transformers' `generate` (outside CI: ~1 GB of weights).
 
-Issue 5: "a script outside CI checks the same [token-identical greedy and beam captions] at base size for a few
-real photos". Random weights make the captions noise, but the token ids must still be identical.
+It checks token-identical greedy and beam captions at base size for a few real photos, outside CI. Random
+weights make the captions noise, but the token ids must still be identical.
 
 What it does:
   1. Builds transformers' native Florence2ForConditionalGeneration at the exact shapes of

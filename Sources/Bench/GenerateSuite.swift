@@ -1,4 +1,4 @@
-// Caption decoding on Florence-2 base shapes with random weights (issue 5's benchmark): greedy and beam-3,
+// Caption decoding on Florence-2 base shapes with random weights: greedy and beam-3,
 // 75 new tokens, one image, 13-token prompt. The encoder output is computed once outside the timings (the
 // vision tower has its own figures), so these are the decode loop alone: decoder steps with KV cache, LM head,
 // logits processing and beam bookkeeping. "ms/step" = total / steps actually taken.

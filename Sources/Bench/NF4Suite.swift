@@ -102,14 +102,14 @@ private func benchForward(_ model: Florence2, label: String) {
   }
 }
 
-/// One LoRA training step on Florence-2 base with the seed's adapter (r=4, alpha 4, dropout 0.25, the seed's
-/// targets), fp32 base vs quantize=nf4 base: the QLoRA figure. NF4 runs first, so its peak RSS is not the
-/// fp32 model's; each phase builds its own model and frees it before the next.
+/// One LoRA training step on Florence-2 base with the reference script's adapter (r=4, alpha 4, dropout 0.25, the
+/// reference script's targets), fp32 base vs quantize=nf4 base: the QLoRA figure. NF4 runs first, so its peak RSS is
+/// not the fp32 model's; each phase builds its own model and frees it before the next.
 let trainNF4Suite = BenchSuite(
   name: "train-nf4",
   summary: "Florence-2 base: one LoRA step (seed adapter, 64-token caption) on an NF4 base vs fp32, time and peak RSS"
 ) {
-  // FLR_TRAIN_NF4_CHECKPOINTING=all|text|none (default none, the seed's default).
+  // FLR_TRAIN_NF4_CHECKPOINTING=all|text|none (default none, the reference script's default).
   let mode = Checkpointing(rawValue: ProcessInfo.processInfo.environment["FLR_TRAIN_NF4_CHECKPOINTING"] ?? "") ?? .none
   for quantize in [true, false] { benchLoRAStep(quantize: quantize, checkpointing: mode) }
 }

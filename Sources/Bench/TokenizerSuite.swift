@@ -1,4 +1,4 @@
-// Tokenizer speed (issue 3: 10,000 captions of 75 words must take well under a second) and load time,
+// Tokenizer speed (10,000 captions of 75 words should take well under a second) and load time,
 // on Florence-2's tokenizer.json as committed in Tests/Fixtures/tokenizer.
 import FlrTokenizer
 import Foundation

@@ -1,12 +1,12 @@
 // One training epoch through the Trainer, as `train` runs it: Florence-2 base on random weights, 8 images
 // (test fixture photos, resized to 768x768 at load, resident), a ~30-token caption each, batch 1, AdamW, r=4
 // LoRA. Three runs, each its own epoch(s):
-//   seed targets      qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2 (vision modules adapted: backward to the
-//                     stage-0 patch conv, drop path on as the seed): features cannot be cached
+//   reference targets      qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2 (vision modules adapted: backward to the
+//                     stage-0 patch conv, drop path on as the reference script): features cannot be cached
 //   text, no cache    the same names restricted to BART (regex), vision_dropout=off, feature_cache=off
 //   text, cache       the same with the cache: epoch 1 computes each image's features once, epoch 2 reuses them
 // Prints seconds per optimizer step (mean over the epoch) and the peak RSS of each run.
-// FLR_TRAIN_EPOCH_IMAGES (default 8), FLR_TRAIN_EPOCH_RUNS (comma list of seed,text,cache; default all).
+// FLR_TRAIN_EPOCH_IMAGES (default 8), FLR_TRAIN_EPOCH_RUNS (comma list of reference,text,cache; default all).
 import FlrCore
 import FlrModel
 import FlrTokenizer
@@ -32,13 +32,13 @@ enum TrainEpochBench {
   static let caption =
     "a small red car parked on the side of a quiet road in front of an old stone house, with green trees, "
     + "a blue sky and two people walking a dog along the street"
-  static let seedTargets = "qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2"
+  static let referenceTargets = "qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2"
   static let textTargets = #"re:language_model\..*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)"#
 
   static func run() throws {
     let env = ProcessInfo.processInfo.environment
     let count = min(photos.count, max(1, Int(env["FLR_TRAIN_EPOCH_IMAGES"] ?? "") ?? 8))
-    let runs = (env["FLR_TRAIN_EPOCH_RUNS"] ?? "seed,text,cache").split(separator: ",").map(String.init)
+    let runs = (env["FLR_TRAIN_EPOCH_RUNS"] ?? "reference,text,cache").split(separator: ",").map(String.init)
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-bench-epoch-\(getpid())")
     try? FileManager.default.removeItem(at: folder)
     defer { try? FileManager.default.removeItem(at: folder) }
@@ -61,7 +61,7 @@ enum TrainEpochBench {
     for name in runs {
       let (targets, cache, epochs) =
         switch name {
-        case "seed": (seedTargets, false, 1)
+        case "reference": (referenceTargets, false, 1)
         case "text": (textTargets, false, 1)
         default: (textTargets, true, 2)
         }
@@ -76,7 +76,7 @@ enum TrainEpochBench {
       var settings = TrainerSettings()
       settings.epochs = epochs
       settings.prompt = "<DETAILED_CAPTION>"
-      settings.visionDropout = name == "seed"  // the seed trains with drop path; caching needs it off
+      settings.visionDropout = name == "reference"  // the reference script trains with drop path; caching needs it off
       settings.featureCaching = cache
       settings.progressEverySteps = 1_000_000
       let trainer = try Trainer(

@@ -1,6 +1,6 @@
 // One training step (forward + backward) of Florence-2 base on random weights: one 768x768 image, a 13-token
 // prompt, a 64-token caption, dropout on, with each gradient-checkpointing mode. Base weights are frozen;
-// backward runs all the way to the pixel values (the seed's default LoRA targets include the stage-0 patch
+// backward runs all the way to the pixel values (the reference script's default LoRA targets include the stage-0 patch
 // conv, so a LoRA step walks the same path; the r=4 LoRA products add little on top).
 import FlrCore
 import FlrModel
@@ -34,8 +34,8 @@ let trainStepSuite = BenchSuite(
     (ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_MODES"]?.split(separator: ",").compactMap {
       Checkpointing(rawValue: String($0))
     }).flatMap { $0.isEmpty ? nil : $0 } ?? [.all, .partial, .text, .none]
-  // FLR_TRAIN_STEP_LORA=1: the seed's LoRA (defaults: r=4, the seed's targets with the patch convs, dropout
-  // 0.25) attached and training, as a real LoRA step; otherwise the frozen base alone.
+  // FLR_TRAIN_STEP_LORA=1: the reference script's LoRA (defaults: r=4, the reference script's targets with the patch
+  // convs, dropout 0.25) attached and training, as a real LoRA step; otherwise the frozen base alone.
   var reach = GradientReach.pixels
   if ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_LORA"] == "1" {
     do {

@@ -1,3 +1,4 @@
+// Not ZIPFoundation 0.9.20: its extract() copies entry bytes in chunks (no public data offset); these are mmap views.
 // A reader for the zip files torch.save writes: stored (uncompressed) entries, found through the
 // central directory, zip64 when the file or an entry passes 4 GiB. Every offset is checked against the
 // file before use; entry data are views into the mapping.

@@ -19,9 +19,11 @@
 //
 // Layout: GenerationSettings (what is in force), LogitsProcessors (repetition penalty, n-gram ban, bad words,
 // min new tokens, forced BOS/EOS), SamplingWarpers (temperature, top-k, top-p, the draw),
-// BeamSearchState + BeamHypotheses + TopCandidates (beam bookkeeping, model-free), LogSoftmax, CaptionText.
+// BeamSearchState + BeamHypotheses + TopCandidates (beam bookkeeping, model-free), LogSoftmax; prompt ids and
+// caption text come from Florence2Processor.
 import FlrCore
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 
 /// Where a generation is, reported between decoder steps.
@@ -38,12 +40,15 @@ public struct GenerationProgress: Sendable {
 public final class Generator {
   public let model: Florence2
   public let tokenizer: BartTokenizer?
+  /// Prompt -> ids and ids -> caption text, when a tokenizer is given.
+  public let processor: Florence2Processor?
   /// The model's settings (text_config) with max_new_tokens 75; calls override beams and length.
   public let settings: GenerationSettings
 
   public init(model: Florence2, tokenizer: BartTokenizer? = nil) {
     self.model = model
     self.tokenizer = tokenizer
+    processor = tokenizer.map(Florence2Processor.init)
     settings = GenerationSettings(textConfig: model.config.text, maxNewTokens: 75)
   }
 
@@ -68,17 +73,15 @@ public final class Generator {
     pixelValues: Tensor, task: String, settings: GenerationSettings, captionStart: String? = nil,
     onStep: ((GenerationProgress) -> Bool)? = nil
   ) throws -> [String] {
-    guard let tokenizer else { throw GenerationError.invalidInput("captioning needs a tokenizer") }
-    let promptText = try FlorenceTask.prompt(for: task)
-    let prompt = tokenizer.encode(promptText).map(Int32.init)
+    guard let processor else { throw GenerationError.invalidInput("captioning needs a tokenizer") }
+    let prompt = try processor.promptIds(task)
     let images = pixelValues.rank == 4 ? pixelValues.shape[0] : 0
     var settings = settings
     if let captionStart { settings.decoderPrefix = try decoderPrefix(captionStart: captionStart) }
     let rows = try generate(
       pixelValues: pixelValues, promptIds: Array(repeating: prompt, count: images), settings: settings,
       onStep: onStep)
-    let postProcessing = FlorenceTask.task(in: task)?.postProcessing ?? .pureText
-    return rows.map { CaptionText.caption(ids: $0, tokenizer: tokenizer, postProcessing: postProcessing) }
+    return rows.map { processor.caption(ids: $0, task: task) }
   }
 
   /// The decoder tokens after the start token for a caption that begins with `text`: `<s>` (the token forced

@@ -5,6 +5,7 @@
 import FlrCheckpoints
 import FlrCore
 import FlrModel
+import FlrProcessor
 import Foundation
 import XCTest
 

@@ -4,6 +4,7 @@
 // between competing candidates on these weights (a near-tie would show up as a mismatch here).
 import FlrCore
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 import XCTest
 

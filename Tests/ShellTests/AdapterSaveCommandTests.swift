@@ -45,7 +45,7 @@ final class AdapterSaveCommandTests: XCTestCase {
 
     // The training iterate y(3), written directly (not through `save`): it must differ from x(3), else this
     // test could not tell the two apart.
-    let trainer = try XCTUnwrap(TrainingState.of(b.session).trainer)
+    let trainer = try XCTUnwrap(b.session.training.trainer)
     try PEFTAdapterFile.save(trainer.parameters.adapter, to: "\(out)/iterate")
     XCTAssertNotEqual(try bytes("\(out)/iterate/adapter_model.safetensors"), averaged3)
 
@@ -117,7 +117,7 @@ final class AdapterSaveCommandTests: XCTestCase {
     let adapterSize = try XCTUnwrap(before["adapter_model.safetensors"]).count
     let stateSize = try XCTUnwrap(before["optimizer.safetensors"]).count
     XCTAssertGreaterThan(stateSize, 2 * adapterSize + 4096)
-    let trainer = try XCTUnwrap(TrainingState.of(b.session).trainer)
+    let trainer = try XCTUnwrap(b.session.training.trainer)
     XCTAssertTrue(trainer.settings.saveState)
     var failures: [String] = []
     try withFileSizeLimit(adapterSize + 4096) {

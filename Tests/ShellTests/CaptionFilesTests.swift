@@ -12,7 +12,7 @@ final class CaptionFilesTests: XCTestCase {
     try? FileManager.default.removeItem(at: folder)
     try FileManager.default.createDirectory(at: folder.appendingPathComponent("sub"), withIntermediateDirectories: true)
     for file in ["b.jpg", "a.PNG", "c.webp", "d.jpeg", "notes.txt", ".hidden.jpg", "sub/e.jpg"] {
-      FileManager.default.createFile(atPath: folder.appendingPathComponent(file).path, contents: Data())
+      XCTAssertTrue(FileManager.default.createFile(atPath: folder.appendingPathComponent(file).path, contents: Data()))
     }
   }
 

@@ -23,7 +23,8 @@ final class CompletionTests: XCTestCase {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-complete-\(getpid())")
     try FileManager.default.createDirectory(
       at: folder.appendingPathComponent("pics"), withIntermediateDirectories: true)
-    FileManager.default.createFile(atPath: folder.appendingPathComponent("pa.jpg").path, contents: Data())
+    XCTAssertTrue(
+      FileManager.default.createFile(atPath: folder.appendingPathComponent("pa.jpg").path, contents: Data()))
     defer { try? FileManager.default.removeItem(at: folder) }
     XCTAssertEqual(
       Completion.candidates(before: "caption ", word: folder.path + "/p"),

@@ -4,9 +4,9 @@ import XCTest
 @testable import FlrShell
 
 /// Flora's compressed gradient accumulation from the shell: `flr train --optimizer_name Flora --accumulation_rank R
-/// --gradient_accumulation_steps k` (with the seed's -ac and --optimizer_rank) trains the demo model, `train ...
-/// accumulation_rank=R` stops and resumes in a new session to the same adapter file, and what the seed cannot
-/// run is refused with a reason before any training.
+/// --gradient_accumulation_steps k` (with the reference script's -ac and --optimizer_rank) trains the demo model,
+/// `train ... accumulation_rank=R` stops and resumes in a new session to the same adapter file, and what the reference
+/// script cannot run is refused with a reason before any training.
 final class FloraAccumulationShellTests: XCTestCase {
   static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../Fixtures").standardized
@@ -59,7 +59,8 @@ final class FloraAccumulationShellTests: XCTestCase {
     let k1 = try oneShot(["--optimizer_name", "Flora", "--accumulation_rank", "4"])
     XCTAssertTrue(k1.notes.contains { $0.contains("compresses nothing") }, "\(k1.notes)")
 
-    // The seed's default targets at r = 4 include the 7x7 patch conv: lora_A [4, 3, 7, 7] cannot be projected.
+    // The reference script's default targets at r = 4 include the 7x7 patch conv: lora_A [4, 3, 7, 7] cannot be
+    // projected.
     let refused = try oneShot(
       ["--optimizer_name", "Flora", "--accumulation_rank", "4", "--gradient_accumulation_steps", "2", "--epochs", "1"])
     let s = TestSession()

@@ -2,7 +2,7 @@ import XCTest
 
 @testable import FlrShell
 
-/// The one-shot forms accept the seed scripts' flags with their defaults and become shell lines.
+/// The one-shot forms accept the reference scripts' flags with their defaults and become shell lines.
 final class OneShotTests: XCTestCase {
   func testCaptionDefaultsAreTheSeedCaptioners() throws {
     let parsed = try CaptionOneShot.parse(["--images", "photos"])
@@ -55,10 +55,10 @@ final class OneShotTests: XCTestCase {
         "train epochs=2 lr=3e-05 batch=2 accumulate=4 seed=42 optimizer=adamw8bit optimizer_args=\"weight_decay=0.01\" "
           + "scheduler=onecycle checkpointing=all frozen_parts=1 caption_dropout=0.2 max_length=77 prompt=<CAPTION> "
           + "sample_every_steps=10 sample_every_epochs=1 save_every_steps=50 save_every_epochs=1 out=\"out dir\" "
-          + "layout=seed name=run1 log=tensorboard shuffle_captions",
+          + "layout=reference name=run1 log=tensorboard shuffle_captions",
       ])
     XCTAssertTrue(parsed.notes.isEmpty)
-    // Each line binds against the declared commands: every seed flag has a home with a valid value.
+    // Each line binds against the declared commands: every reference-script flag has a home with a valid value.
     for line in parsed.commands {
       let statement = try XCTUnwrap(Lexer.statements(line).first)
       let command = try XCTUnwrap(Registry.find(statement.words[0].text))
@@ -74,8 +74,8 @@ final class OneShotTests: XCTestCase {
     XCTAssertEqual(
       parsed.commands[3],
       "train epochs=5 lr=0.0001 batch=1 accumulate=1 optimizer=prodigy-sf frozen_parts=0 caption_dropout=0 out=o "
-        + "layout=seed")
-    XCTAssertEqual(parsed.notes.count, 0, "the seed's ProdigyPlusScheduleFree default is kept")
+        + "layout=reference")
+    XCTAssertEqual(parsed.notes.count, 0, "the reference script's ProdigyPlusScheduleFree default is kept")
     for refused in [
       ["--device", "cuda"], ["--optimizer_name", "Lion"],
       // accumulation_rank needs --optimizer_name Flora (the default here is ProdigyPlusScheduleFree).

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The seed scripts' workflow with the built `flr`: `flr train --output_dir D` then `flr caption --peft_model D`,
+/// The reference scripts' workflow with the built `flr`: `flr train --output_dir D` then `flr caption --peft_model D`,
 /// and the one-shot forms checking every argument before they load a model.
 final class OneShotWorkflowTests: XCTestCase {
   private func flr(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {

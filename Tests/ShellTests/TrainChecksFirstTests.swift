@@ -4,7 +4,7 @@ import XCTest
 @testable import FlrShell
 
 /// `train` checks everything before it prints its banner or creates a folder or log file; `merge` / `unmerge`
-/// leave the adapter active as PEFT does; the shell's `train out= layout=seed` saves as train_florence_peft.py.
+/// leave the adapter active as PEFT does; the shell's `train out= layout=reference` saves as train_florence_peft.py.
 final class TrainChecksFirstTests: XCTestCase {
   private var fixture: TrainingShellFixture!
 
@@ -58,7 +58,7 @@ final class TrainChecksFirstTests: XCTestCase {
     let out = fixture.folder.appendingPathComponent("lora")
     try t.run(
       "load \(fixture.model.path)\ndataset \(fixture.data.path)\nlora rank=2\n"
-        + "train epochs=2 batch=2 prompt=\"a photo of\" no_dropout save_every_epochs=1 save_every_steps=1 out=\(out.path) layout=seed "
+        + "train epochs=2 batch=2 prompt=\"a photo of\" no_dropout save_every_epochs=1 save_every_steps=1 out=\(out.path) layout=reference "
         + "name=run1 log=jsonl")
     let fm = FileManager.default
     for folder in ["", "/_epoch-1", "/_step-1", "/_step-3"] {

@@ -4,7 +4,7 @@ import XCTest
 
 @testable import FlrShell
 
-/// `flr train --quantize` (the seed's QLoRA flag) on the demo model: the one-shot form loads the base with
+/// `flr train --quantize` (the reference script's QLoRA flag) on the demo model: the one-shot form loads the base with
 /// `quantize=nf4`, trains a LoRA on top of the NF4 Linears for a few steps and saves it; then `caption` runs on
 /// the quantized model with and without the adapter.
 final class TrainOneShotQuantizeTests: XCTestCase {

@@ -24,13 +24,13 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
     let first =
       "train epochs=1 optimizer=prodigy-sf lr=1 optimizer_args=\"d0=1e-2\" scheduler=none seed=4 "
       + "prompt=\(Self.prompt) name=run log=none"
-    // The second run: adamw, where sf_save=seed changes nothing (the banner says so).
+    // The second run: adamw, where sf_save=inplace changes nothing (the banner says so); `seed` is its old name.
     let second = "train epochs=1 lr=0.01 seed=5 no_dropout prompt=\(Self.prompt) name=again log=none sf_save=seed"
 
     let a = TestSession()
     try a.run(setup + "lora first rank=4 seed=1\n\(first)")
     XCTAssertTrue(a.errText.contains("sf_save=averaged: samples and saves use the schedule-free average x"))
-    let trainer = try XCTUnwrap(TrainingState.of(a.session).trainer)
+    let trainer = try XCTUnwrap(a.session.training.trainer)
     try PEFTAdapterFile.save(trainer.parameters.adapter, to: "\(out)/iterate")  // y, written directly
     try a.run("save first \(out)/averaged")  // x
     XCTAssertNotEqual(
@@ -48,7 +48,7 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
 
     try a.run("\(second) out=\(out)/a")
     XCTAssertTrue(a.errText.contains("first starts from the averaged weights of its prodigy-sf run"), a.errText)
-    XCTAssertTrue(a.errText.contains("sf_save=seed has no effect with AdamW"), a.errText)
+    XCTAssertTrue(a.errText.contains("sf_save=inplace has no effect with AdamW"), a.errText)
     let fromSession = try bytes("\(out)/a/again/adapter_model.safetensors")
 
     // The same second run in fresh sessions, from x and from y as saved above.
@@ -71,15 +71,25 @@ final class TrainScheduleFreeSaveShellTests: XCTestCase {
 
   func testOneShotSfSave() throws {
     let base = ["--dataset_dir", "d", "--output_dir", "o"]
-    let seed = try TrainOneShot.parse(base + ["--sf_save", "seed"])
-    XCTAssertTrue(seed.commands[3].hasSuffix("out=o layout=seed sf_save=seed"), seed.commands[3])
-    XCTAssertTrue(seed.notes.isEmpty)
-    let statement = try XCTUnwrap(Lexer.statements(seed.commands[3]).first)
-    XCTAssertNoThrow(try Binder.bind(statement, to: try XCTUnwrap(Registry.find("train")), settings: [:]))
+    let train = try XCTUnwrap(Registry.find("train"))
+    // `seed` is the earlier name of `inplace`: still accepted, by the one-shot and by the shell, as inplace.
+    for word in ["inplace", "seed"] {
+      let parsed = try TrainOneShot.parse(base + ["--sf_save", word])
+      XCTAssertTrue(parsed.commands[3].hasSuffix("out=o layout=reference sf_save=\(word)"), parsed.commands[3])
+      XCTAssertTrue(parsed.notes.isEmpty)
+      let statement = try XCTUnwrap(Lexer.statements(parsed.commands[3]).first)
+      let bound = try Binder.bind(statement, to: train, settings: [:])
+      XCTAssertEqual(bound.string("sf_save"), "inplace", word)
+      XCTAssertEqual(TrainerSettings.ScheduleFreeSave(rawValue: word), .inplace)
+      let adamw = try TrainOneShot.parse(base + ["--sf_save", word, "--optimizer_name", "AdamW"])
+      XCTAssertTrue(adamw.notes.contains { $0.contains("--sf_save \(word) has no effect") }, "\(adamw.notes)")
+    }
+    XCTAssertEqual(TrainerSettings.ScheduleFreeSave.inplace.rawValue, "inplace", "what a saved state now holds")
     XCTAssertFalse(try TrainOneShot.parse(base).commands[3].contains("sf_save"), "default: averaged, not written")
-    let adamw = try TrainOneShot.parse(base + ["--sf_save", "seed", "--optimizer_name", "AdamW"])
-    XCTAssertTrue(adamw.notes.contains { $0.contains("--sf_save seed has no effect") }, "\(adamw.notes)")
-    XCTAssertThrowsError(try TrainOneShot.parse(base + ["--sf_save", "inplace"]))
+    XCTAssertThrowsError(try TrainOneShot.parse(base + ["--sf_save", "sideways"]))
+    XCTAssertThrowsError(
+      try Binder.bind(try XCTUnwrap(Lexer.statements("train sf_save=sideways").first), to: train, settings: [:]))
+    XCTAssertFalse(HelpText.markdown().contains("averaged|inplace|seed"), "help offers the choices only")
   }
 
   func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }

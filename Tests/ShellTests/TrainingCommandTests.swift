@@ -1,3 +1,4 @@
+import FlrTrain
 import Foundation
 import XCTest
 
@@ -32,5 +33,24 @@ final class TrainingCommandTests: XCTestCase {
     XCTAssertThrowsError(try Interpreter(session: session).run("dataset split=0.1", name: "t")) { error in
       XCTAssertTrue("\(error)".contains("no dataset loaded"), "\(error)")
     }
+  }
+
+  /// The session keeps its last training run (Session.training), and the run's hooks (progress lines, samples)
+  /// must not keep the session: a session that ends is released with its model, dataset and run.
+  func testASessionIsReleasedWithItsTrainingRun() throws {
+    weak var releasedSession: Session?
+    weak var releasedTrainer: Trainer?
+    do {
+      let t = TestSession()
+      let demo = Self.fixtures.appendingPathComponent("demo-tiny").path
+      let data = Self.fixtures.appendingPathComponent("demo-dataset").path
+      try t.run("load \(demo)\ndataset \(data)\nlora a rank=2\ntrain epochs=1 lr=0.01 log=none sample_every_epochs=1")
+      XCTAssertTrue(t.out.text.contains("samples at epoch 1:"), t.out.text)
+      releasedSession = t.session
+      releasedTrainer = t.session.training.trainer
+      XCTAssertNotNil(releasedTrainer)
+    }
+    XCTAssertNil(releasedSession)
+    XCTAssertNil(releasedTrainer)
   }
 }

@@ -21,8 +21,8 @@ final class TrainingValidationTests: XCTestCase {
   func evalLoss(_ s: TestSession) throws -> Double {
     let session = s.session
     let loaded = try session.requireModel(for: "test")
-    let held = try XCTUnwrap(TrainingState.validationSet(session))
-    return try SessionAdapters.withEvaluationWeights(session) {
+    let held = try XCTUnwrap(session.training.validationSet)
+    return try session.withEvaluationWeights {
       try EvalCommand.meanLoss(
         held.dataset, indices: held.indices, prompt: "a photo of the man in the", maxLength: 1024, loaded: loaded,
         session: session)
@@ -50,7 +50,7 @@ final class TrainingValidationTests: XCTestCase {
     try s.runStopped(
       "train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_steps=1 out=\(out) name=r log=jsonl",
       at: " step 2/6 ")
-    let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
+    let trainer = try XCTUnwrap(s.session.training.trainer)
     XCTAssertEqual(trainer.history.validations.map(\.step), [1])
     XCTAssertTrue(s.errText.contains("step 1: val loss "), s.errText)
     // Mid-run, the validation loss (what validate() computes) is eval's loss of the same weights.
@@ -93,7 +93,7 @@ final class TrainingValidationTests: XCTestCase {
       """)
     XCTAssertTrue(s.errText.contains("optimizer_args: {'weight_decay': 0.01, 'd0': 0.001}"), s.errText)
     XCTAssertTrue(s.errText.contains("validation every 1 epoch(s) on 4 held-out items"), s.errText)
-    let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
+    let trainer = try XCTUnwrap(s.session.training.trainer)
     let last = try XCTUnwrap(trainer.history.validations.last?.loss)
     XCTAssertEqual(last, try evalLoss(s))
     // The training iterate y gives another loss: validation did not use it.
@@ -125,7 +125,7 @@ final class TrainingValidationTests: XCTestCase {
       lora v rank=4 seed=1 targets=q_proj,v_proj,fc1
       train epochs=2 lr=0.05 no_dropout prompt=\(Self.prompt) eval_every_epochs=1 keep_best out=\(out) name=r
       """)
-    let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
+    let trainer = try XCTUnwrap(s.session.training.trainer)
     let best = try XCTUnwrap(trainer.history.bestValidation)
     try s.run("load adapter=\(out)/r/best name=best\nuse best\neval prompt=\(Self.prompt)")
     XCTAssertEqual(printedEval(s), String(format: "%.4f", best.loss), s.out.text)
@@ -161,7 +161,7 @@ final class TrainingValidationTests: XCTestCase {
       show run
       plot loss out=\(png) width=640 height=400
       """)
-    let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
+    let trainer = try XCTUnwrap(s.session.training.trainer)
     let lines = s.out.text.split(separator: "\n").map(String.init)
     let header = try XCTUnwrap(lines.firstIndex { $0.contains("epoch  train loss  val loss") })
     XCTAssertTrue(lines[header - 1].hasPrefix("run v (adapter v): AdamW, step 6/6, finished"), lines[header - 1])
@@ -194,7 +194,7 @@ final class TrainingValidationTests: XCTestCase {
     // Ctrl-C lands on step 1's progress line, before its validation.
     try s.runStopped(
       "train epochs=1 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_steps=1", at: " step 1/3 ")
-    let trainer = try XCTUnwrap(TrainingState.of(s.session).trainer)
+    let trainer = try XCTUnwrap(s.session.training.trainer)
     XCTAssertEqual(trainer.step, 1)
     XCTAssertTrue(trainer.history.validations.isEmpty)
     XCTAssertTrue(s.errText.contains("validation at step 1 skipped (Ctrl-C)"), s.errText)
@@ -213,12 +213,12 @@ final class TrainingValidationTests: XCTestCase {
     try a.runStopped(
       "train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_epochs=1", at: " step 4/6 ")
     try a.run("save v \(saved) state")
-    let before = try XCTUnwrap(TrainingState.of(a.session).trainer)
+    let before = try XCTUnwrap(a.session.training.trainer)
     XCTAssertEqual(before.history.validations.map(\.step), [3])
 
     let b = TestSession()
     try b.run(setup + "load adapter=\(saved)\ntrain resume\nshow run")
-    let trainer = try XCTUnwrap(TrainingState.of(b.session).trainer)
+    let trainer = try XCTUnwrap(b.session.training.trainer)
     XCTAssertEqual(trainer.history.steps.map(\.step), Array(1...6))
     XCTAssertEqual(trainer.history.steps.map(\.loss), trainer.stepLosses)
     XCTAssertEqual(Array(trainer.history.steps.prefix(4).map(\.loss)), before.stepLosses)

@@ -1,4 +1,4 @@
-// Throughput of encode on captions (issue 3: 10,000 captions of 75 words well under a second). The
+// Throughput of encode on captions (10,000 captions of 75 words take well under a second). The
 // module is compiled with -O even in debug builds (Package.swift), so this is a release-speed figure;
 // the assertion is loose (machines here are shared), the printed number is the measurement.
 import Foundation

@@ -1,5 +1,5 @@
-// Caption augmentation against the seed's shuffle_caption driven by Python's random (shuffle.json, exact strings),
-// and flr's documented differences.
+// Caption augmentation against the reference script's shuffle_caption driven by Python's random (shuffle.json, exact
+// strings), and flr's documented differences.
 import XCTest
 
 @testable import FlrTrain
@@ -40,7 +40,7 @@ final class DataAugmentationTests: XCTestCase {
   }
 
   func testFrozenBeyondPartsFreezesAll() {
-    // The seed raises IndexError here; flr keeps every part in place.
+    // The reference script raises IndexError here; flr keeps every part in place.
     var rng = PythonRandom(seed: 1)
     let a = CaptionAugmentation(shuffle: true, frozenParts: 5, dropout: 0.9)
     XCTAssertEqual(a.apply("x, y, z", rng: &rng), "x, y, z")

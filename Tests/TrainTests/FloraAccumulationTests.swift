@@ -65,7 +65,7 @@ final class FloraAccumulationTests: XCTestCase {
   func testConvLoraAIsRefused() throws {
     let tp = OptimTestParams(shapes: [[4, 3, 7, 7]], initial: [Array(repeating: 0.1, count: 588)])
     XCTAssertThrowsError(try FloraCompressedAccumulation(flora: try Flora(params: tp.groups), rank: 4, microBatches: 2))
-    // With k = 1 the seed's FloraAccelerator compresses nothing, so nothing is refused.
+    // With k = 1 the reference script's FloraAccelerator compresses nothing, so nothing is refused.
     XCTAssertNoThrow(try FloraCompressedAccumulation(flora: try Flora(params: tp.groups), rank: 4, microBatches: 1))
   }
 }

@@ -10,7 +10,7 @@ import XCTest
 /// the trainer hands each micro-batch's gradient (divided by k) to FloraCompressedAccumulation and steps it at
 /// the scheduled lr, including an epoch's short last group (against the same computation driven by hand from
 /// the trainer's own gradients), a stopped run resumes bit for bit from `save DIR state`, the packs and counter
-/// round-trip, and the combinations the seed cannot run are refused before training.
+/// round-trip, and the combinations the reference script cannot run are refused before training.
 final class FloraAccumulationTrainerTests: XCTestCase {
   var folder: URL!
   var dataset: CaptionDataset!
@@ -22,7 +22,7 @@ final class FloraAccumulationTrainerTests: XCTestCase {
 
   override func tearDown() { try? FileManager.default.removeItem(at: folder) }
 
-  /// LoRA rank 8 on the seed's targets: the 7x7 patch conv's lora_A [8, 3, 7, 7] can be projected (8 >= 7).
+  /// LoRA rank 8 on the reference script's targets: the 7x7 patch conv's lora_A [8, 3, 7, 7] can be projected (8 >= 7).
   func makeTrainer(
     loraRank: Int = 8, _ edit: (inout TrainerSettings) -> Void
   ) throws -> (Trainer, LoRAAdapters) {
@@ -244,7 +244,7 @@ final class FloraAccumulationTrainerTests: XCTestCase {
     XCTAssertEqual(acc.saveState(), recorded[t.step - 1].state)
   }
 
-  /// What the seed cannot run is refused before training, saying why.
+  /// What the reference script cannot run is refused before training, saying why.
   func testSeedCrashesAreClearErrors() throws {
     XCTAssertThrowsError(
       try makeTrainer { s in
@@ -253,7 +253,7 @@ final class FloraAccumulationTrainerTests: XCTestCase {
         s.accumulationRank = 4
       }
     ) { error in XCTAssertTrue("\(error)".contains("only with optimizer=flora"), "\(error)") }
-    // r = 4 on the 7x7 patch conv: lora_A [4, 3, 7, 7] (the seed's matmul raises).
+    // r = 4 on the 7x7 patch conv: lora_A [4, 3, 7, 7] (the reference script's matmul raises).
     XCTAssertThrowsError(
       try makeTrainer(loraRank: 4) { s in
         s.accumulate = 2

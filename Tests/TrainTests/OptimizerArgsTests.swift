@@ -29,7 +29,7 @@ final class OptimizerArgsTests: XCTestCase {
   }
 
   func testNames() throws {
-    XCTAssertEqual(try OptimizerKind(name: nil), .prodigy)  // the seed's default
+    XCTAssertEqual(try OptimizerKind(name: nil), .prodigy)  // the reference script's default
     XCTAssertEqual(try OptimizerKind(name: "AdamW"), .adamw)
     XCTAssertEqual(try OptimizerKind(name: "AdamW8bit"), .adamw8bit)
     XCTAssertEqual(try OptimizerKind(name: "ProdigyPlusScheduleFree"), .prodigy)
@@ -71,7 +71,7 @@ final class OptimizerArgsTests: XCTestCase {
     XCTAssertEqual(seedDefault.warnings.count, 1)
     let p = try XCTUnwrap(seedDefault.optimizer as? ProdigyPlusScheduleFree)
     XCTAssertEqual(p.options.d0, 1e-6)
-    XCTAssertEqual(p.options.version, .v1_9_0)  // the seed's lock
+    XCTAssertEqual(p.options.version, .v1_9_0)  // the reference script's lock
     let v2 = try OptimizerFactory.make(
       kind: .prodigy, params: tp.groups, args: .parse("version=2.0.1 d_limiter=False"), learningRate: 1)
     let p2 = try XCTUnwrap(v2.optimizer as? ProdigyPlusScheduleFree)

@@ -87,7 +87,7 @@ final class ProdigyTests: XCTestCase {
       let denom = g["d_denom"] as! Double
       XCTAssertEqual(opt.groups[gi].dDenom, denom, accuracy: abs(denom) * 1e-2)
     }
-    // Averaged weights: computed aside (flr's default) and in place (the seed's eval()).
+    // Averaged weights: computed aside (flr's default) and in place (the reference script's eval()).
     var aside: [[Float]] = []
     for i in shapes.indices {
       var x = [Float](repeating: 0, count: tp.groups[i].count)

@@ -6,13 +6,14 @@ import XCTest
 
 @testable import FlrTrain
 
-/// `sf_save=seed` (TrainerSettings.scheduleFreeSave): a prodigy-sf run that samples every 2 steps and saves every
+/// `sf_save=inplace` (TrainerSettings.scheduleFreeSave): a prodigy-sf run that samples every 2 steps and saves every
 /// step must do what train_florence_peft.py does (OPTIMIZERS.md §1, §5.8): optimizer.eval() in place before a
 /// sample, a save writes the weights as they are (y, or x right after a sample), optimizer.train() before the next
 /// micro-batch. The reference is a run with no sample/save points that this test stops after every step and
-/// drives by hand: eval() on the sampling steps, record the weights (what the seed saves), train() before going on.
-/// Same operations in the same order, so equality is bit for bit. The averaged run (default) saves x at step 1 where
-/// the seed saves y, and its trajectory has no round trips: both must differ from the seed run.
+/// drives by hand: eval() on the sampling steps, record the weights (what the reference script saves), train()
+/// before going on. Same operations in the same order, so equality is bit for bit. The averaged run (default) saves
+/// x at step 1 where the reference script saves y, and its trajectory has no round trips: both must differ from the
+/// in-place run.
 /// Also: a save without state drops a stale training state from the folder (other files stay).
 final class TrainerScheduleFreeSaveTests: XCTestCase {
   var folder: URL!
@@ -71,11 +72,11 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     s.name = "r"
   }
 
-  func testSeedModeSwitchesInPlaceAsTheSeedAndDiffersFromAveraged() throws {
+  func testInPlaceModeSwitchesAsTheReferenceScriptAndDiffersFromAveraged() throws {
     // Reference: no sample/save points; stopped after every step and driven by hand.
     let (reference, refAdapters) = try makeTrainer { $0.scheduleFreeSave = .averaged }
     let sf = try XCTUnwrap(reference.optimizer as? ProdigyPlusScheduleFree)
-    var expected: [[[Float]]] = []  // expected[n - 1]: what the seed saves at step n
+    var expected: [[[Float]]] = []  // expected[n - 1]: what the reference script saves at step n
     while true {
       let target = reference.step + 1
       let outcome = try reference.run(isCancelled: { reference.step >= target })
@@ -86,24 +87,24 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
       if reference.step < reference.totalSteps { sf.train() }  // the next micro-batch's optimizer.train()
     }
     XCTAssertEqual(expected.count, 8)
-    XCTAssertFalse(sf.trainMode, "the last step sampled: the run ends in eval mode, as the seed's")
+    XCTAssertFalse(sf.trainMode, "the last step sampled: the run ends in eval mode, as the reference script's")
     try refAdapters.drop("t")
 
-    let (seed, seedAdapters) = try makeTrainer { withSavePoints(&$0, .seed, "seed") }
+    let (inPlace, inPlaceAdapters) = try makeTrainer { withSavePoints(&$0, .inplace, "inplace") }
     var sampledWeights: [[[Float]]] = []
-    seed.onSample = { t in sampledWeights.append(self.weights(t)) }
-    XCTAssertEqual(try seed.run(), .finished)
-    let run = folder.appendingPathComponent("seed/r")
+    inPlace.onSample = { t in sampledWeights.append(self.weights(t)) }
+    XCTAssertEqual(try inPlace.run(), .finished)
+    let run = folder.appendingPathComponent("inplace/r")
     for n in 1...8 {
-      XCTAssertTrue(try saved(run.appendingPathComponent("step-\(n)"), seed) == expected[n - 1], "step-\(n)")
+      XCTAssertTrue(try saved(run.appendingPathComponent("step-\(n)"), inPlace) == expected[n - 1], "step-\(n)")
     }
     XCTAssertTrue(sampledWeights == [2, 4, 6, 8].map { expected[$0 - 1] }, "samples see x in place")
-    XCTAssertTrue(try saved(run, seed) == expected[7], "final save after a sample at the last step: x")
-    XCTAssertTrue(weights(seed) == expected[7], "the run ends in eval mode with x in place")
-    // The state written with the adapter resumes in seed mode, in eval mode with the x values at step 8.
+    XCTAssertTrue(try saved(run, inPlace) == expected[7], "final save after a sample at the last step: x")
+    XCTAssertTrue(weights(inPlace) == expected[7], "the run ends in eval mode with x in place")
+    // The state written with the adapter resumes in in-place mode, in eval mode with the x values at step 8.
     let (state, _, _) = try TrainerCheckpoint.read(from: run.appendingPathComponent("step-8"))
-    XCTAssertEqual(try state.settings.settings().scheduleFreeSave, .seed)
-    try seedAdapters.drop("t")
+    XCTAssertEqual(try state.settings.settings().scheduleFreeSave, .inplace)
+    try inPlaceAdapters.drop("t")
 
     // Averaged (default): saves x at every step, training never switched in place.
     let (averaged, avgAdapters) = try makeTrainer { withSavePoints(&$0, .averaged, "avg") }
@@ -115,26 +116,27 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     XCTAssertTrue(try saved(avgRun.appendingPathComponent("step-1"), averaged) == expected[0], "step 1")
     // Step 2 sampled in both: the same x (no round trip has happened yet).
     XCTAssertTrue(try saved(avgRun.appendingPathComponent("step-2"), averaged) == expected[1], "step 2")
-    // Step 3: averaged saves x, the seed saves its y, which carries step 2's eval()/train() round trip.
+    // Step 3: averaged saves x, the reference script saves its y, which carries step 2's eval()/train() round trip.
     XCTAssertFalse(try saved(avgRun.appendingPathComponent("step-3"), averaged) == expected[2], "step 3")
-    // Step 4 samples in both (x), yet the seed's x comes from the perturbed trajectory: the runs have parted.
+    // Step 4 samples in both (x), yet the reference script's x comes from the perturbed trajectory: the runs have
+    // parted.
     XCTAssertFalse(try saved(avgRun.appendingPathComponent("step-4"), averaged) == expected[3], "step 4")
     XCTAssertFalse(try saved(avgRun, averaged) == expected[7], "final adapters of the two modes")
     XCTAssertTrue(try XCTUnwrap(averaged.optimizer as? ProdigyPlusScheduleFree).trainMode)
   }
 
-  /// sf_save=seed stopped right after a sampling step (weights x in place, eval mode), saved with its state and
+  /// sf_save=inplace stopped right after a sampling step (weights x in place, eval mode), saved with its state and
   /// resumed by a new Trainer: the state keeps x and the mode, the first micro-batch's train() switches back, and
-  /// the run ends on the straight seed run's weights, bit for bit.
-  func testSeedModeResumesFromEvalModeBitForBit() throws {
-    let (straight, straightAdapters) = try makeTrainer { withSavePoints(&$0, .seed, "straight") }
+  /// the run ends on the straight in-place run's weights, bit for bit.
+  func testInPlaceModeResumesFromEvalModeBitForBit() throws {
+    let (straight, straightAdapters) = try makeTrainer { withSavePoints(&$0, .inplace, "straight") }
     XCTAssertEqual(try straight.run(), .finished)
     let expected = weights(straight)
     try straightAdapters.drop("t")
 
     let saved = folder.appendingPathComponent("saved")
     do {
-      let (first, adapters) = try makeTrainer { withSavePoints(&$0, .seed, "first") }
+      let (first, adapters) = try makeTrainer { withSavePoints(&$0, .inplace, "first") }
       defer { try? adapters.drop("t") }
       XCTAssertEqual(try first.run(isCancelled: { first.step >= 2 }), .stopped)
       XCTAssertFalse(try XCTUnwrap(first.scheduleFree).trainMode, "step 2 sampled: eval mode")
@@ -147,10 +149,10 @@ final class TrainerScheduleFreeSaveTests: XCTestCase {
     defer { try? adapters.drop("back") }
     let resumed = try Trainer(
       resumingFrom: saved, model: model, tokenizer: tokenizer, dataset: dataset, adapter: adapter)
-    XCTAssertEqual(resumed.settings.scheduleFreeSave, .seed)
+    XCTAssertEqual(resumed.settings.scheduleFreeSave, .inplace)
     XCTAssertFalse(try XCTUnwrap(resumed.scheduleFree).trainMode)
     XCTAssertEqual(try resumed.run(), .finished)
-    XCTAssertTrue(weights(resumed) == expected, "resumed seed-mode run differs from the straight one")
+    XCTAssertTrue(weights(resumed) == expected, "resumed in-place run differs from the straight one")
   }
 
   /// `save DIR` after `save DIR state` into the same folder: the old trainer_state.json and optimizer.safetensors

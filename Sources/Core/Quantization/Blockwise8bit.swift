@@ -1,7 +1,7 @@
 // bitsandbytes' 8-bit blockwise quantization with a dynamic map, as its CUDA kernels compute it
 // (csrc/kernels.cu `quantize_2D`, used by kOptimizerStatic8bit2StateBlockwise and kQuantizeBlockwise).
 // bitsandbytes' CPU backend uses an approximate 65536-entry LUT instead (OPTIMIZERS.md §4.6); we follow CUDA,
-// which is what the seed runs, with one documented difference: x / absmax is an IEEE division where CUDA
+// which is what the reference script runs, with one documented difference: x / absmax is an IEEE division where CUDA
 // uses the approximate `__fdividef` (≤ 2 ulp), which can only move a code when x sits on a midpoint.
 
 public enum Blockwise8bit {
@@ -48,7 +48,8 @@ public enum Blockwise8bit {
   }
 
   /// Blockwise quantization of `n` values (kQuantizeBlockwise): per block absmax = max|x|, codes =
-  /// quantize(x · (1/absmax)) (the kernel multiplies by the fp32 reciprocal). Used for NF4's double-quantized absmax (block 256, signed map).
+  /// quantize(x · (1/absmax)) (the kernel multiplies by the fp32 reciprocal). Used for NF4's double-quantized absmax
+  /// (block 256, signed map).
   public static func quantizeBlockwise(
     _ x: UnsafePointer<Float>, count n: Int, blockSize: Int, code: [Float], codes: UnsafeMutablePointer<UInt8>,
     absmax: UnsafeMutablePointer<Float>

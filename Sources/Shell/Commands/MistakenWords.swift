@@ -1,11 +1,11 @@
 import Foundation
 
 // Words that are almost certainly a mistake rather than a path: a Python-style `--flag` (people coming from the
-// seed's scripts type `--save_captions`), or a word one edit away from one of the command's flags
+// reference scripts type `--save_captions`), or a word one edit away from one of the command's flags
 // (`recursiv`) that names no file. Caught before they reach the command as "no such file or folder".
 
 enum MistakenWords {
-  /// The seed scripts' flag names (inference_florence.py, train_florence_peft.py) whose shell option has another
+  /// The reference scripts' flag names (inference_florence.py, train_florence_peft.py) whose shell option has another
   /// name; the others are the same name without the dashes.
   static let pythonNames: [String: String] = [
     "save_captions": "save", "caption_extension": "ext", "max_token_length": "max_tokens", "batch_size": "batch",

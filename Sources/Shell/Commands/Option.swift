@@ -66,6 +66,9 @@ public struct OptionSpec: Sendable {
   public var settable: Bool
   /// Whether tab completion offers the resident adapters' names (comma-separated lists: `compare with=`).
   public var namesAdapters: Bool
+  /// Earlier words of a choice still accepted (scripts may hold them), each mapped to the word it now is; help
+  /// and completion offer only the choices.
+  public var aliases: [String: String] = [:]
 
   public init(
     _ name: String, _ type: OptionType, default defaultValue: Value? = nil, settable: Bool = true, _ help: String,
@@ -81,6 +84,13 @@ public struct OptionSpec: Sendable {
 
   public static func flag(_ name: String, settable: Bool = true, _ help: String) -> OptionSpec {
     OptionSpec(name, .flag, default: .bool(false), settable: settable, help)
+  }
+
+  /// This option with `aliases` accepted as well.
+  public func accepting(_ aliases: [String: String]) -> OptionSpec {
+    var spec = self
+    spec.aliases = aliases
+    return spec
   }
 
   /// Parses and range-checks `text` given for this option; the error names the option and the range.
@@ -113,6 +123,7 @@ public struct OptionSpec: Sendable {
       return .string(expandTilde(text))
     case .choice(let words):
       if words.contains(text) { return .string(text) }
+      if let word = aliases[text] { return .string(word) }
       if let match = words.first(where: { $0.lowercased() == text.lowercased() }) { return .string(match) }
       let suggestion = closestMatch(to: text, among: words).map { " (did you mean \($0)?)" } ?? ""
       throw fail("one of \(words.joined(separator: ", "))" + suggestion)

@@ -5,7 +5,7 @@ import Foundation
 //   flr                       interactive on a terminal; otherwise reads commands from stdin
 //   flr FILE.flr [ARGS...]    runs a script ($1.. are ARGS); -i stays interactive afterwards
 //   flr -c 'a; b' [ARGS...]   runs one line
-//   flr caption|train --...   the one-shot forms with the seed scripts' flags
+//   flr caption|train --...   the one-shot forms with the reference scripts' flags
 // Exit status: 0 ok, 1 an error in the commands, 2 a usage error, 130 stopped by Ctrl-C.
 
 public enum FlrMain {
@@ -101,7 +101,7 @@ public enum FlrMain {
     return 2
   }
 
-  /// `flr caption ...` / `flr train ...`: parse the seed's flags, then run the equivalent shell lines.
+  /// `flr caption ...` / `flr train ...`: parse the reference script's flags, then run the equivalent shell lines.
   static func runOneShot(_ name: String, _ arguments: [String]) -> Int32 {
     let commands: [String]
     var notes: [String] = []

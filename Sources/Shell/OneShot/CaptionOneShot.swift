@@ -6,7 +6,7 @@ import ArgumentParser
 struct CaptionOneShot: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "caption",
-    abstract: "Caption images with Florence-2 (the flags of the seed's inference_florence.py).",
+    abstract: "Caption images with Florence-2 (the flags of the reference script inference_florence.py).",
     discussion:
       "Runs the shell commands `load MODEL; [load adapter=DIR;] caption IMAGES ...`; --show-commands prints them.")
 
@@ -35,7 +35,8 @@ struct CaptionOneShot: ParsableCommand {
   @Option(name: .customLong("revision"), help: "Revision of the model in the local cache.")
   var revision: String?
   @Option(
-    name: [.customLong("beams"), .customLong("num_beams")], help: "Beam width (the seed always uses 3): beams=.")
+    name: [.customLong("beams"), .customLong("num_beams")],
+    help: "Beam width (the reference script always uses 3): beams=.")
   var beams = 3
   @Flag(name: .customLong("recursive"), help: "Also caption the images of sub-folders: recursive.")
   var recursive = false
@@ -64,7 +65,7 @@ struct CaptionOneShot: ParsableCommand {
   var commands: [String] {
     var lines = [ShellWords.line("load", [baseModel], [("revision", revision)])]
     if let peftModel { lines.append(ShellWords.line("load", [], [("adapter", peftModel)])) }
-    // `--overwrite`/`--append` without `--save_captions` do nothing in the seed; they are dropped here
+    // `--overwrite`/`--append` without `--save_captions` do nothing in the reference script; they are dropped here
     // rather than refused, so that the same command lines keep working.
     lines.append(
       ShellWords.line(

@@ -1,19 +1,19 @@
 import ArgumentParser
 import FlrTrain
 
-// `flr train ...`: every flag of the seed's train_florence_peft.py, same meanings and defaults,
+// `flr train ...`: every flag of the reference script train_florence_peft.py, same meanings and defaults,
 // translated into `load ...; dataset ...; lora ...; train ...`. Flags that need something flr does not
 // have stop with a clear error instead of being ignored.
 
 struct TrainOneShot: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
-    abstract: "Train a Florence-2 LoRA (the flags of the seed's train_florence_peft.py).",
+    abstract: "Train a Florence-2 LoRA (the flags of the reference script train_florence_peft.py).",
     discussion: "Runs `load MODEL; dataset DIR; lora ...; train ...`; --show-commands prints them.")
 
   // PEFT
   @Option(name: .customLong("target_modules"), parsing: .upToNextOption, help: "Modules to adapt.")
-  var targetModules: [String] = LoraCommand.seedTargets.split(separator: ",").map(String.init)
+  var targetModules: [String] = LoraCommand.referenceTargets.split(separator: ",").map(String.init)
   @Flag(name: .customLong("rslora"), help: "Scale by alpha/sqrt(rank).") var rslora = false
   @Option(name: .customLong("rank"), help: "LoRA rank.") var rank = 4
   @Option(
@@ -60,9 +60,9 @@ struct TrainOneShot: ParsableCommand {
   var accumulationRank: Int?
   @Flag(
     name: [.customLong("ac", withSingleDash: true), .customLong("activation_checkpointing")],
-    help: "Same as --gradient_checkpointing (all the seed does with it).")
+    help: "Same as --gradient_checkpointing (all the reference script does with it).")
   var activationCheckpointing = false
-  @Option(name: .customLong("optimizer_rank"), help: "Parsed and unused, as in the seed (no effect).")
+  @Option(name: .customLong("optimizer_rank"), help: "Parsed and unused, as in the reference script (no effect).")
   var optimizerRank: Int?
   @Option(name: .customLong("optimizer_args"), help: "Optimizer arguments, e.g. \"weight_decay=0.01\".")
   var optimizerArgs: String?
@@ -77,12 +77,13 @@ struct TrainOneShot: ParsableCommand {
     name: .customLong("output_dir"),
     help: "Where the LoRA is saved: the final adapter in it, periodic saves in _step-N and _epoch-N inside.")
   var outputDir: String
-  // flr only (not a seed flag): the seed has no choice here; its behaviour is `seed`, flr's default `averaged`.
+  // flr only (not a reference-script flag): the script has no choice here; its behaviour is `inplace`, flr's
+  // default `averaged`.
   @Option(
     name: .customLong("sf_save"),
-    help: "flr only: ProdigyPlusScheduleFree saves averaged weights (default) or switches in place as the seed (seed).")
+    help: "flr only: ProdigyPlusScheduleFree saves averaged weights (default) or switches in place (inplace).")
   var sfSave: String?
-  // flr only (the seed has no validation): held-out loss during training.
+  // flr only (the reference script has no validation): held-out loss during training.
   @Option(name: .customLong("eval_every_n_epochs"), help: "flr only: held-out loss every N epochs (needs a val set).")
   var evalEveryNEpochs: Int?
   @Option(name: .customLong("eval_every_n_steps"), help: "flr only: held-out loss every N optimizer steps.")
@@ -107,13 +108,13 @@ struct TrainOneShot: ParsableCommand {
       guard accumulationRank >= 1 else { throw ValidationError("--accumulation_rank must be >= 1") }
       guard optimizerWord == OptimizerKind.flora.rawValue else {
         throw ValidationError(
-          "--accumulation_rank needs --optimizer_name Flora: the seed's FloraAccelerator steps Flora inside backward "
-            + "and raises KeyError 'factorize_second_moment' with "
+          "--accumulation_rank needs --optimizer_name Flora: the reference script's FloraAccelerator steps Flora "
+            + "inside backward and raises KeyError 'factorize_second_moment' with "
             + (optimizerName ?? "the default ProdigyPlusScheduleFree"))
       }
     }
     if let sfSave, TrainerSettings.ScheduleFreeSave(rawValue: sfSave) == nil {
-      throw ValidationError("--sf_save must be averaged or seed")
+      throw ValidationError("--sf_save must be averaged or inplace")
     }
     if let scheduler, scheduler != "OneCycle" { throw ValidationError("--scheduler must be OneCycle") }
     if let logWith, !["all", "wandb", "tensorboard"].contains(logWith) {
@@ -151,29 +152,31 @@ struct TrainOneShot: ParsableCommand {
     return [("suffix", String(text[..<dot])), ("ext", String(text[dot...]))]
   }
 
-  /// Notes printed before running: seed flags that change nothing (the seed's default ProdigyPlusScheduleFree is
-  /// flr's prodigy-sf, so no default differs).
+  /// Notes printed before running: reference-script flags that change nothing (the reference script's default
+  /// ProdigyPlusScheduleFree is flr's prodigy-sf, so no default differs).
   var notes: [String] {
     var notes: [String] = []
     if optimizerRank != nil {
       notes.append(
-        "--optimizer_rank has no effect: the seed parses it and never uses it (Flora's own rank= goes in "
+        "--optimizer_rank has no effect: the reference script parses it and never uses it (Flora's own rank= goes in "
           + "--optimizer_args)")
     }
-    if sfSave == "seed", optimizerWord != OptimizerKind.prodigy.rawValue {
+    if let sfSave, TrainerSettings.ScheduleFreeSave(rawValue: sfSave) == .inplace,
+      optimizerWord != OptimizerKind.prodigy.rawValue
+    {
       notes.append(
-        "--sf_save seed has no effect with --optimizer_name \(optimizerName ?? ""): only "
+        "--sf_save \(sfSave) has no effect with --optimizer_name \(optimizerName ?? ""): only "
           + "ProdigyPlusScheduleFree keeps averaged weights apart from training")
     }
     if let accumulationRank, gradientAccumulationSteps <= 1 {
       notes.append(
         "--accumulation_rank \(accumulationRank) compresses nothing with --gradient_accumulation_steps 1 "
-          + "(as the seed's FloraAccelerator): plain Flora")
+          + "(as the reference script's FloraAccelerator): plain Flora")
     }
     return notes
   }
 
-  /// flr's name for --optimizer_name (validated above); the seed's default when absent.
+  /// flr's name for --optimizer_name (validated above); the reference script's default when absent.
   var optimizerWord: String {
     ((try? OptimizerKind(name: optimizerName)) ?? .prodigy).rawValue
   }
@@ -207,7 +210,7 @@ struct TrainOneShot: ParsableCommand {
           ("sample_every_epochs", sampleEveryNEpochs.map(String.init)),
           ("save_every_steps", saveEveryNSteps.map(String.init)),
           ("save_every_epochs", saveEveryNEpochs.map(String.init)),
-          ("out", outputDir), ("layout", "seed"), ("name", name), ("log", logWith), ("sf_save", sfSave),
+          ("out", outputDir), ("layout", "reference"), ("name", name), ("log", logWith), ("sf_save", sfSave),
           ("eval_every_epochs", evalEveryNEpochs.map(String.init)),
           ("eval_every_steps", evalEveryNSteps.map(String.init)),
         ], flags: [("shuffle_captions", shuffleCaptions), ("keep_best", keepBest)]),

@@ -1,8 +1,7 @@
 import FlrCheckpoints
-import FlrCore
 import FlrGenerate
-import FlrImage
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 import Foundation
 
@@ -17,6 +16,8 @@ public final class LoadedModel: @unchecked Sendable {
   public let revision: String?
   public let model: Florence2
   public let tokenizer: BartTokenizer
+  /// Prompt -> ids, images -> pixel values, ids -> caption text (the tokenizer's).
+  public let processor: Florence2Processor
   public let generator: Generator
   /// LoRA adapters resident beside the model (`lora`, `load adapter=`, `use`); they swap layers in place.
   public private(set) lazy var adapters = LoRAAdapters(model: model)
@@ -27,6 +28,7 @@ public final class LoadedModel: @unchecked Sendable {
     self.revision = revision
     self.model = model
     self.tokenizer = tokenizer
+    processor = Florence2Processor(tokenizer: tokenizer)
     generator = Generator(model: model, tokenizer: tokenizer)
   }
 
@@ -45,19 +47,5 @@ public final class LoadedModel: @unchecked Sendable {
     let trimmed = source.hasSuffix("/") ? String(source.dropLast()) : source
     let last = trimmed.split(separator: "/").last.map(String.init) ?? trimmed
     return last.hasPrefix("Florence-2-") ? String(last.dropFirst("Florence-2-".count)) : last
-  }
-
-  /// Decoded images -> pixel_values [B, 3, 768, 768] as the Florence-2 processor makes them.
-  static func pixelValues(_ images: [RGBImage]) -> Tensor {
-    let side = PixelValues.size
-    let batch = Tensor(zeros: [images.count, 3, side, side])
-    for (index, image) in images.enumerated() {
-      let resized = BicubicResize.florence(image)
-      resized.pixels.withUnsafeBufferPointer { pixels in
-        guard let base = pixels.baseAddress else { return }
-        PixelValues.write(hwc: base, count: side * side, to: batch.data + index * 3 * side * side)
-      }
-    }
-    return batch
   }
 }

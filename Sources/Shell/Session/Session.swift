@@ -1,7 +1,7 @@
 import Foundation
 
-// The state a shell session keeps between commands: settings, the loaded model and (later) adapters
-// and dataset. Commands receive it; nothing else is global.
+// The state a shell session keeps between commands: settings, the loaded model (with its adapters), the
+// dataset and the last training run. Commands receive it; nothing else is global.
 
 public final class Session: @unchecked Sendable {
   /// `set key=value` values, kept as typed text; each command parses them with its own option types.
@@ -16,6 +16,11 @@ public final class Session: @unchecked Sendable {
   public var isInteractive = false
   /// The model `load` made resident, if any.
   public var model: LoadedModel?
+  /// What `dataset` and `train` keep resident: the dataset and the last training run.
+  let training = TrainingState()
+  /// The weights the resident training run evaluates with (schedule-free: the averaged iterate), handed over by
+  /// `train`; nil when there is no run, and the adapters' weights are used as they are.
+  var evaluationWeights: (any EvaluationWeights)?
   /// Files being `source`d, innermost last (recursion guard, relative paths).
   var sourceStack: [String] = []
   public let cancellation = Cancellation()
@@ -42,6 +47,13 @@ public final class Session: @unchecked Sendable {
     if let merged = model.adapters.merged { name += "+\(merged.name)(merged)" }
     if let active = model.adapters.active { name += "+\(active.name)" }
     return "flr(\(name))> "
+  }
+
+  /// Runs `body` with the resident training run's evaluation weights in its adapter (the weights `save` writes),
+  /// then puts the training values back bit for bit, so `train resume` continues as if nothing had happened.
+  func withEvaluationWeights<T>(_ body: () throws -> T) rethrows -> T {
+    guard let evaluationWeights else { return try body() }
+    return try evaluationWeights.withEvaluationWeights(body)
   }
 
   /// Diagnostics line on stderr.

@@ -1,14 +1,18 @@
-// Caption augmentation as the seed's `shuffle_caption` (rockerBOO/caption-train @1cc61c9 caption_train/captions.py):
-// split on ", ", strip each part (Python's str.strip whitespace), keep the first `frozenParts` in place, keep each
-// other part when random() > dropout, shuffle the kept ones with random.shuffle, join with ", ". With a
-// PythonRandom in the same state, the result is the string the seed's function returns (fixture-tested).
+// Caption augmentation as the reference script's `shuffle_caption` (rockerBOO/caption-train @1cc61c9
+// caption_train/captions.py): split on ", ", strip each part (Python's str.strip whitespace), keep the first
+// `frozenParts` in place, keep each other part when random() > dropout, shuffle the kept ones with random.shuffle, join
+// with ", ". With a PythonRandom in the same state, the result is the string the reference script's function returns
+// (fixture-tested).
 //
 // Where flr differs (on purpose):
-// - frozenParts larger than the number of parts freezes them all (the seed raises IndexError from list.pop).
-// - The seed only runs this when --shuffle_captions is set, and its image/caption-pair dataset does not pass
+// - frozenParts larger than the number of parts freezes them all (the reference script raises IndexError from
+// list.pop).
+// - The reference script only runs this when --shuffle_captions is set, and its image/caption-pair dataset does not
+// pass
 //   frozen_parts or caption_dropout through at all; here `dropout` also works without `shuffle` (parts are then
 //   dropped but kept in order, drawing one random() per unfrozen part and no shuffle).
-// - With neither shuffle nor dropout the caption is returned untouched (no split, no strip), as in the seed.
+// - With neither shuffle nor dropout the caption is returned untouched (no split, no strip), as in the reference
+// script.
 
 public struct CaptionAugmentation: Sendable, Equatable {
   public var shuffle: Bool
@@ -27,7 +31,7 @@ public struct CaptionAugmentation: Sendable, Equatable {
 
   public var isIdentity: Bool { !shuffle && dropout <= 0 }
 
-  /// The augmented caption; draws from `rng` exactly as the seed draws from Python's `random`.
+  /// The augmented caption; draws from `rng` exactly as the reference script draws from Python's `random`.
   public func apply(_ caption: String, rng: inout PythonRandom) -> String {
     if isIdentity { return caption }
     var parts = Self.parts(of: caption)

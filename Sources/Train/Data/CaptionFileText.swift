@@ -1,10 +1,10 @@
 // How a caption is read, from a .txt file or a metadata.jsonl field.
 //
-// The seed reads captions two ways: its image/caption-pair loader keeps `f.read()` raw (a trailing newline becomes
-// a trained "Ċ" token), and its metadata builder (captions.py load_captions) keeps `" ".join(f.readlines()).strip()`
-// (inner newlines stay). flr normalises every caption the same way instead: lines split on \n, \r\n or \r, each
-// line stripped of Python whitespace, empty lines dropped, the rest joined with one space. For the usual
-// one-line caption with or without a final newline this is the seed's `.strip()` result.
+// The reference script reads captions two ways: its image/caption-pair loader keeps `f.read()` raw (a trailing newline
+// becomes a trained "Ċ" token), and its metadata builder (captions.py load_captions) keeps `"
+// ".join(f.readlines()).strip()` (inner newlines stay). flr normalises every caption the same way instead: lines split
+// on \n, \r\n or \r, each line stripped of Python whitespace, empty lines dropped, the rest joined with one space. For
+// the usual one-line caption with or without a final newline this is the reference script's `.strip()` result.
 // A UTF-8 byte-order mark at the start is dropped; any other invalid UTF-8 is an error naming the file and offset.
 import Foundation
 

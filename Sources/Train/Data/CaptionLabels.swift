@@ -2,8 +2,8 @@
 // to the batch's longest with -100 (ignored by the loss; the first `</s>` stays a target), and decoder inputs =
 // shift_tokens_right(labels): position 0 = decoder_start_token_id 2, then labels[..<T-1] with -100 -> pad 1.
 //
-// The seed pads labels to max_length 1024 with pad id 1 and trains on the pads (SPEC §3.14); flr masks pads.
-// Padding to the batch's longest instead of 1024 changes nothing else: the decoder is causal, so a position's
+// The reference script pads labels to max_length 1024 with pad id 1 and trains on the pads (SPEC §3.14); flr masks
+// pads. Padding to the batch's longest instead of 1024 changes nothing else: the decoder is causal, so a position's
 // logits do not depend on later positions, and -100 positions add nothing to the mean.
 
 public enum CaptionLabels {

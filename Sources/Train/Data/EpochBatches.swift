@@ -5,8 +5,8 @@
 // SeededRNG, and the captions are augmented with PythonRandom(seed:, stream: epoch) (Python's
 // `random.seed(seed + (epoch << 64))`), one item after another in order. Resuming mid-epoch is therefore
 // `EpochBatches(..., epoch: e)` with `skip(batches: k)`: the same captions come out without saving RNG state.
-// The seed's DataLoader shuffles with torch's generator; flr's order is its own (same distribution, not the same
-// permutation).
+// The reference script's DataLoader shuffles with torch's generator; flr's order is its own (same distribution, not the
+// same permutation).
 // An image that fails to decode is skipped (listed in `failures`) and the batch is filled from the next items;
 // the last batch may be smaller (DataLoader's drop_last=False).
 import FlrCore

@@ -1,6 +1,6 @@
 // Python's `random` module (CPython 3.11 Modules/_randommodule.c and Lib/random.py), bit for bit: MT19937 seeded
 // by `init_by_array` from the seed integer's 32-bit words, `random()` from two draws (53 bits), `getrandbits`,
-// `_randbelow` by rejection and `shuffle` (Fisher-Yates from the end). The seed's caption shuffle uses this
+// `_randbelow` by rejection and `shuffle` (Fisher-Yates from the end). The reference script's caption shuffle uses this
 // generator, so the same seed gives the same augmented captions as `random.seed(n)` + `shuffle_caption`.
 
 public struct PythonRandom: Sendable, Equatable {

@@ -1,8 +1,9 @@
-// The dataset's images as the model takes them: decoded and resized to 768x768 RGB uint8 (Pillow-exact, FlrImage),
+// The dataset's images as the model takes them: decoded and resized to 768x768 RGB uint8 (Florence2Processor),
 // 1,769,472 bytes each. The first images (in dataset order) that fit the memory budget stay in memory; the others
 // are decoded again each time they are needed (by ImagePrefetcher's background thread during an epoch).
 // Immutable once built, so the trainer's thread and the prefetch thread share it without locks.
 import FlrImage
+import FlrProcessor
 import Foundation
 
 public final class ResidentImages: @unchecked Sendable {
@@ -32,7 +33,7 @@ public final class ResidentImages: @unchecked Sendable {
 
   /// Decodes and resizes one file; failures come back as DatasetError naming the file.
   static func decode(_ file: URL) throws -> RGBImage {
-    do { return BicubicResize.florence(try ImageDecoder.decode(contentsOf: file)) } catch let error as ImageError {
+    do { return Florence2Processor.resized(try ImageDecoder.decode(contentsOf: file)) } catch let error as ImageError {
       throw DatasetError(file: error.file, problem: error.problem)
     } catch let error as DatasetError {
       throw error
@@ -43,7 +44,7 @@ public final class ResidentImages: @unchecked Sendable {
 
   /// Decodes and resizes the bytes of `file` (already read, e.g. to hash them).
   static func decode(_ data: Data, file: URL) throws -> RGBImage {
-    do { return BicubicResize.florence(try ImageDecoder.decode(data: data, file: file.path)) } catch let error
+    do { return Florence2Processor.resized(try ImageDecoder.decode(data: data, file: file.path)) } catch let error
       as ImageError
     {
       throw DatasetError(file: error.file, problem: error.problem)

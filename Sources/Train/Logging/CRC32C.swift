@@ -1,3 +1,4 @@
+// Hand-written: none of the Swift packages here computes CRC-32C (swift-crypto, swift-protobuf, ZIPFoundation).
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum TFRecord framing uses, and TensorFlow's
 // "masked" form of it (tensorflow/core/lib/hash/crc32c.h `Mask`: rotate right by 15, add 0xa282ead8), which
 // keeps a CRC of data that itself holds CRCs from looking like a valid CRC.

@@ -1,9 +1,9 @@
-// bitsandbytes.optim.AdamW8bit as the seed runs it on CUDA (OPTIMIZERS.md §4): tensors with ≥ 4096 elements
+// bitsandbytes.optim.AdamW8bit as the reference script runs it on CUDA (OPTIMIZERS.md §4): tensors with ≥ 4096 elements
 // keep m and v as uint8 codes into the signed/unsigned dynamic maps with one fp32 absmax per 256-element block
 // (csrc/kernels.cu kOptimizerStatic8bit2StateBlockwise); smaller tensors keep fp32 states (kOptimizer32bit2State).
 // Both apply weight decay after the Adam step (torch's AdamW decays before); checked in bitsandbytes' tag 0.45.3
-// (the seed's pin) as well as main: same decay order, quantize_2D search and sign fix. All arithmetic is fp32 like
-// the kernel; CUDA's approximate __powf/__fdividef are replaced by exact ones.
+// (the reference script's pin) as well as main: same decay order, quantize_2D search and sign fix. All arithmetic is
+// fp32 like the kernel; CUDA's approximate __powf/__fdividef are replaced by exact ones.
 
 import FlrCore
 import Foundation

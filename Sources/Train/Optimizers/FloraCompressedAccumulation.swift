@@ -5,8 +5,8 @@
 // by registration order (0, 1, 2, …); on the last micro-batch the pack is projected back (Pᵀ·pack or pack·Pᵀ),
 // the tensor's seed advances to `next_seed(seed)` and Flora steps. 1-D tensors accumulate uncompressed; N-D
 // tensors with shape[0] ≥ shape[-1] (1×1 conv lora_B) are projected on their last dim as torch's batched matmul
-// does. The seed only supports this with Flora (other optimizers hit a KeyError there), and for an N-D tensor
-// with shape[0] < shape[-1] (a conv lora_A) its matmul fails or mixes dims: flr refuses those clearly.
+// does. The reference script only supports this with Flora (other optimizers hit a KeyError there), and for an N-D
+// tensor with shape[0] < shape[-1] (a conv lora_A) its matmul fails or mixes dims: flr refuses those clearly.
 //
 // As the trainer's optimizer it is an `Optimizer` named "Flora" whose protocol contract differs in one point:
 // the gradients reach it per micro-batch through `addMicroBatch()` (which consumes `grads`), and `step(lr:)`
@@ -45,8 +45,8 @@ public final class FloraCompressedAccumulation: Optimizer {
       }
       if p.shape.count > 2 && p.shape[0] < p.shape[p.shape.count - 1] {
         throw OptimizerError.unsupported(
-          "Flora accumulation_rank on \(p.name) \(p.shape): the seed's left projection cannot multiply this shape "
-            + "(it raises); use accumulation_rank only without such conv LoRA factors")
+          "Flora accumulation_rank on \(p.name) \(p.shape): the reference script's left projection cannot multiply "
+            + "this shape (it raises); use accumulation_rank only without such conv LoRA factors")
       }
       seeds.append(next)
       next += 1
@@ -89,7 +89,7 @@ public final class FloraCompressedAccumulation: Optimizer {
   }
 
   /// The sync micro-batch: decompresses the packs into the grads, advances the seeds of the projected tensors,
-  /// empties the packs, steps Flora with `lr` and zeroes the grads (the seed's `del p.grad`), so the next
+  /// empties the packs, steps Flora with `lr` and zeroes the grads (the reference script's `del p.grad`), so the next
   /// micro-batch starts clean. Throws when no micro-batch was added.
   public func step(lr: Double) throws {
     guard received > 0 else {

@@ -6,7 +6,8 @@
 ///
 /// Gradient accumulation convention (what the trainer does, and what accelerate's `backward(loss / k)` gives the
 /// seed): over k micro-batches `grads` holds Σᵢ gᵢ / k, i.e. each micro-batch adds its gradient divided by k
-/// (`accumulate(micro:dividedBy:)`; a division, not a multiplication by 1/k, as the fixtures do it), and `Optimizer.zeroGrad()` runs before the first micro-batch of the next step.
+/// (`accumulate(micro:dividedBy:)`; a division, not a multiplication by 1/k, as the fixtures do it), and
+/// `Optimizer.zeroGrad()` runs before the first micro-batch of the next step.
 public struct ParamGroup: @unchecked Sendable {
   public let name: String
   public let values: UnsafeMutablePointer<Float>
@@ -95,7 +96,7 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
 }
 
 public protocol Optimizer: AnyObject {
-  /// The seed's name for it (`AdamW`, `AdamW8bit`, `ProdigyPlusScheduleFree`, `Flora`).
+  /// The reference script's name for it (`AdamW`, `AdamW8bit`, `ProdigyPlusScheduleFree`, `Flora`).
   var name: String { get }
   var params: [ParamGroup] { get }
   /// Number of completed steps.

@@ -1,4 +1,4 @@
-// `optimizer_args`: the seed's `--optimizer_args` is a Python dict literal read with `ast.literal_eval`
+// `optimizer_args`: the reference script's `--optimizer_args` is a Python dict literal read with `ast.literal_eval`
 // (caption_train/util.py `parse_dict`), e.g. "{'weight_decay': 0.01, 'betas': (0.9, 0.999), 'eps': None}".
 // flr also takes the shell form "weight_decay=0.01 betas=0.9,0.999 eps=None". Both parse to the same ordered
 // key → value list; which keys an optimizer accepts is decided in OptimizerFactory.

@@ -1,4 +1,4 @@
-// The seed's form of `--optimizer_args`: the subset of Python literals `ast.literal_eval` accepts that an
+// The reference script's form of `--optimizer_args`: the subset of Python literals `ast.literal_eval` accepts that an
 // optimizer can use: a dict of string keys to numbers, True/False/None, strings and tuples/lists of numbers.
 
 import Foundation

@@ -1,14 +1,14 @@
-// From the seed's `--optimizer_name` / `--optimizer_args` (caption_train/opt.py `get_optimizer`) or flr's
-// `optimizer=` to a configured optimizer. Differences from the seed, on purpose: an unknown name is an error
-// (the seed silently falls back to ProdigyPlusScheduleFree), and an argument the optimizer does not take, or
-// an experimental switch flr has not implemented, is an error naming the accepted keys (the seed would raise a
-// TypeError for the former and silently run the latter).
+// From the reference script's `--optimizer_name` / `--optimizer_args` (caption_train/opt.py `get_optimizer`) or flr's
+// `optimizer=` to a configured optimizer. Differences from the reference script, on purpose: an unknown name is an
+// error (the reference script silently falls back to ProdigyPlusScheduleFree), and an argument the optimizer does not
+// take, or an experimental switch flr has not implemented, is an error naming the accepted keys (the reference script
+// would raise a TypeError for the former and silently run the latter).
 
 public enum OptimizerKind: String, CaseIterable, Sendable {
   case adamw, adamw8bit, prodigy = "prodigy-sf", flora
 
-  /// The seed's class name, as `--optimizer_name` spells it.
-  public var seedName: String {
+  /// The reference script's class name, as `--optimizer_name` spells it.
+  public var referenceName: String {
     switch self {
     case .adamw: return "AdamW"
     case .adamw8bit: return "AdamW8bit"
@@ -17,15 +17,15 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
     }
   }
 
-  /// nil (no `--optimizer_name`) → ProdigyPlusScheduleFree, the seed's default. Accepts the seed's exact names
-  /// and flr's (adamw, adamw8bit, prodigy-sf, flora), case-insensitively.
+  /// nil (no `--optimizer_name`) → ProdigyPlusScheduleFree, the reference script's default. Accepts the reference
+  /// script's exact names and flr's (adamw, adamw8bit, prodigy-sf, flora), case-insensitively.
   public init(name: String?) throws {
     guard let name, !name.isEmpty else {
       self = .prodigy
       return
     }
     let lower = name.lowercased()
-    if let k = OptimizerKind.allCases.first(where: { $0.rawValue == lower || $0.seedName.lowercased() == lower }) {
+    if let k = OptimizerKind.allCases.first(where: { $0.rawValue == lower || $0.referenceName.lowercased() == lower }) {
       self = k
       return
     }
@@ -33,9 +33,10 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
       self = .prodigy
       return
     }
-    let choices = OptimizerKind.allCases.map { "\($0.rawValue) (\($0.seedName))" }.joined(separator: ", ")
+    let choices = OptimizerKind.allCases.map { "\($0.rawValue) (\($0.referenceName))" }.joined(separator: ", ")
     throw OptimizerError.unknownOptimizer(
-      "'\(name)'; flr has \(choices). (The seed would silently use ProdigyPlusScheduleFree for an unknown name.)")
+      "'\(name)'; flr has \(choices). (The reference script would silently use ProdigyPlusScheduleFree for an "
+        + "unknown name.)")
   }
 
   /// Keys each optimizer's constructor accepts (the pinned library versions).
@@ -59,7 +60,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
         "use_orthograd", "use_focus", "stochastic_rounding",
         // 2.0.1 only
         "d_limiter", "schedulefree_c", "use_schedulefree",
-        // flr: which library version to reproduce, "1.9.0" (the seed's lock, default) or "2.0.1"
+        // flr: which library version to reproduce, "1.9.0" (the reference script's lock, default) or "2.0.1"
         "version",
       ]
     case .flora:
@@ -74,7 +75,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
 public struct ConfiguredOptimizer {
   public let optimizer: any Optimizer
   /// The lr to pass to `step(lr:)` (or to use as OneCycle's max_lr): `lr` from optimizer_args if given, else the
-  /// training lr (the seed: `{"lr": learning_rate, **optimizer_args}`).
+  /// training lr (the reference script: `{"lr": learning_rate, **optimizer_args}`).
   public let lr: Double
   public let warnings: [String]
 }
@@ -87,7 +88,7 @@ public enum OptimizerFactory {
     try a.checkKeys()
     let lr = try a.number("lr") ?? learningRate
     guard lr > 0 || (kind == .flora && a.isNone("lr")) else {
-      throw OptimizerError.badArgument("\(kind.seedName): lr must be > 0, got \(lr)")
+      throw OptimizerError.badArgument("\(kind.referenceName): lr must be > 0, got \(lr)")
     }
     var warnings: [String] = []
     let optimizer: any Optimizer
@@ -162,7 +163,8 @@ public enum OptimizerFactory {
       if let v = try a.bool("warmup_init") { o.warmupInit = v }
       if let v = try a.bool("factorize_second_moment") { o.factorizeSecondMoment = v }
       if let v = try a.number("seed") { o.seed = Int(v) }
-      // The seed always passes lr (its learning rate), so relative_step needs an explicit lr=None, as in Flora.
+      // The reference script always passes lr (its learning rate), so relative_step needs an explicit lr=None, as in
+      // Flora.
       if o.relativeStep && !a.isNone("lr") {
         throw OptimizerError.badArgument("Flora: cannot combine manual lr and relative_step=True (add lr=None)")
       }
@@ -180,7 +182,7 @@ private struct ArgReader {
     let accepted = Set(kind.acceptedKeys)
     for key in args.keys where !accepted.contains(key) {
       throw OptimizerError.badArgument(
-        "\(kind.seedName) has no argument '\(key)'; it takes: \(kind.acceptedKeys.joined(separator: ", "))")
+        "\(kind.referenceName) has no argument '\(key)'; it takes: \(kind.acceptedKeys.joined(separator: ", "))")
     }
   }
 
@@ -191,7 +193,7 @@ private struct ArgReader {
     case nil, .some(.none): return nil
     case .number(let d): return d
     case .bool(let b): return b ? 1 : 0  // Python: True == 1
-    case .some(let v): throw OptimizerError.badArgument("\(kind.seedName) \(key) must be a number, got \(v)")
+    case .some(let v): throw OptimizerError.badArgument("\(kind.referenceName) \(key) must be a number, got \(v)")
     }
   }
 
@@ -200,7 +202,7 @@ private struct ArgReader {
     case nil: return nil
     case .bool(let b): return b
     case .number(let d) where d == 0 || d == 1: return d == 1
-    case .some(let v): throw OptimizerError.badArgument("\(kind.seedName) \(key) must be True or False, got \(v)")
+    case .some(let v): throw OptimizerError.badArgument("\(kind.referenceName) \(key) must be True or False, got \(v)")
     }
   }
 
@@ -208,13 +210,13 @@ private struct ArgReader {
     switch args[key] {
     case nil: return nil
     case .tuple(let t) where t.count == 2: return (t[0], t[1])
-    case .some(let v): throw OptimizerError.badArgument("\(kind.seedName) \(key) must be two numbers, got \(v)")
+    case .some(let v): throw OptimizerError.badArgument("\(kind.referenceName) \(key) must be two numbers, got \(v)")
     }
   }
 
   func require(_ key: String, is expected: Bool, _ why: String) throws {
     if let v = try bool(key), v != expected {
-      throw OptimizerError.unsupported("\(kind.seedName) \(key)=\(v ? "True" : "False"): \(why)")
+      throw OptimizerError.unsupported("\(kind.referenceName) \(key)=\(v ? "True" : "False"): \(why)")
     }
   }
 }

@@ -1,13 +1,14 @@
-// ProdigyPlusScheduleFree as prodigy-plus-schedule-free 1.9.0 computes it (the seed's default optimizer):
+// ProdigyPlusScheduleFree as prodigy-plus-schedule-free 1.9.0 computes it (the reference script's default optimizer):
 // prodigy_plus_schedulefree.py `step_param`/`update_params`/`train`/`eval` and core_optimiser.py
 // (`update_prodigy`, `update_d_stats_and_reset`, `calculate_d`, `on_end_step`); OPTIMIZERS.md §5.
 // Parameters hold y (the gradient point) while training; x = y + (1 − 1/β1)(z − y) is the averaged iterate.
-// Torch param groups are formed from the tensors' lr multipliers (LoRA+ gives two, as the seed's lora_plus).
+// Torch param groups are formed from the tensors' lr multipliers (LoRA+ gives two, as the reference script's
+// lora_plus).
 
 import Foundation
 
 public enum ProdigyVersion: String, Sendable {
-  /// The seed's lock (uv.lock @1cc61c9).
+  /// The reference script's lock (uv.lock @1cc61c9).
   case v1_9_0 = "1.9.0"
   /// PyPI's current release (what a fresh install gets); see ProdigyV2Step.swift.
   case v2_0_1 = "2.0.1"
@@ -98,12 +99,12 @@ public final class ProdigyPlusScheduleFree: Optimizer {
     states = Array(repeating: nil, count: params.count)
   }
 
-  /// The lr the seed gives Prodigy by default is 1e-4 (`--learning_rate`), which keeps d at d0 for
+  /// The lr the reference script gives Prodigy by default is 1e-4 (`--learning_rate`), which keeps d at d0 for
   /// thousands of steps (OPTIMIZERS.md §5.9). Callers print this.
   public static func lrWarning(lr: Double) -> String? {
     abs(lr - 1) > 0.5
       ? "ProdigyPlusScheduleFree expects lr ≈ 1 (it scales the adapted step d); with lr=\(lr) d barely grows "
-        + "and training hardly moves (the seed's default 1e-4 does this). Use lr=1 unless you mean it."
+        + "and training hardly moves (the reference script's default 1e-4 does this). Use lr=1 unless you mean it."
       : nil
   }
 

@@ -1,7 +1,7 @@
 // Schedule-free weights and state of ProdigyPlusScheduleFree (OPTIMIZERS.md §5.7–5.8).
 // evalWeights computes x = lerp(y, z, 1 − 1/β1) into a scratch buffer without touching training (flr's default
-// for sampling and saving, as the schedule-free authors recommend); eval()/train() are the seed's in-place
-// switches (`sf_save=seed` parity), whose fp32 round trip perturbs y by about an ulp, as in the seed.
+// for sampling and saving, as the schedule-free authors recommend); eval()/train() are the reference script's in-place
+// switches (`sf_save=inplace` parity), whose fp32 round trip perturbs y by about an ulp, as in the reference script.
 
 extension ProdigyPlusScheduleFree {
   public func evalWeights(_ index: Int, into out: UnsafeMutablePointer<Float>) {

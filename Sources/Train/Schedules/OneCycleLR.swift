@@ -1,5 +1,5 @@
 // Learning-rate schedules. OneCycleLR ports torch/optim/lr_scheduler.py `OneCycleLR` (two phases, cosine
-// annealing, three_phase off) with the arguments the seed passes (OPTIMIZERS.md §3).
+// annealing, three_phase off) with the arguments the reference script passes (OPTIMIZERS.md §3).
 
 import Foundation
 
@@ -25,7 +25,7 @@ public struct OneCycleLR: LRSchedule {
   public var initialLR: Double { maxLR / divFactor }
   public var minLR: Double { initialLR / finalDivFactor }
 
-  /// `totalSteps` is T of torch's scheduler. The seed passes epochs × micro-batches per epoch even when it
+  /// `totalSteps` is T of torch's scheduler. The reference script passes epochs × micro-batches per epoch even when it
   /// accumulates k > 1 micro-batches per optimizer step (so it ends near index T/k); the trainer decides which T.
   public init(
     maxLR: Double, totalSteps: Int, pctStart: Double = 0.3, divFactor: Double = 25, finalDivFactor: Double = 1e4

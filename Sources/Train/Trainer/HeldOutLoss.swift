@@ -2,6 +2,7 @@
 // pads masked and no dropout (the inference forward). One mechanism for the `eval` command and for validation
 // during training (`train eval_every_*`), so the two give the same number for the same weights.
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 import Foundation
 
@@ -26,7 +27,7 @@ public enum HeldOutLoss {
       indices: indices, shuffle: false)
     for batch in batches {
       try checkCancelled()
-      let pixels = Trainer.pixelValues(batch, positions: Array(0..<batch.count))
+      let pixels = Florence2Processor.pixelValues(resized: batch.pixels, positions: Array(0..<batch.count))
       let (_, loss) = try model.forward(pixelValues: pixels, promptIds: [promptIds], labels: [batch.labels])
       let kept = batch.labels.filter { $0 != -100 }.count
       sum += Double(loss) * Double(kept)

@@ -43,7 +43,7 @@ public struct SavedTrainerSettings: Codable, Equatable {
   var evalEveryEpochs: Int?
   var keepBest: Bool?
   var outputFolder: String?
-  /// Absent in states written before the seed's layout existed: named.
+  /// Absent in states written before the reference layout existed: named.
   var saveLayout: String?
   var name: String
   var log: String

@@ -4,8 +4,8 @@
 // and the sample/save hooks that fall on this step. A non-finite loss restores the weights, optimizer state and
 // position from before the previous update (the last step whose weights gave a finite loss).
 import FlrCore
-import FlrImage
 import FlrModel
+import FlrProcessor
 import Foundation
 
 extension Trainer {
@@ -26,8 +26,9 @@ extension Trainer {
       return (weights: parameters.snapshot(), optimizer: acc.saveState())
     }
     while micro < k, let batch = batches.next() {
-      // The seed calls optimizer.train() before every micro-batch: back to y in place after an in-place eval()
-      // (sf_save=seed, or a state saved in eval mode); a no-op in train mode and for other optimizers.
+      // The reference script calls optimizer.train() before every micro-batch: back to y in place after an
+      // in-place eval() (sf_save=inplace, or a state saved in eval mode); a no-op in train mode and for other
+      // optimizers.
       scheduleFree?.train()
       let loss = try microBatch(batch)
       guard loss.isFinite else {
@@ -120,23 +121,12 @@ extension Trainer {
     if cachesFeatures {
       dataset.features.validate(model: model, key: featureCacheKey)
       let features = try dataset.features.features(
-        indices: batch.indices, model: model, pixels: { Self.pixelValues(batch, positions: $0) })
+        indices: batch.indices, model: model,
+        pixels: { Florence2Processor.pixelValues(resized: batch.pixels, positions: $0) })
       return try model.trainingStep(imageFeatures: features, promptIds: prompts, labels: labels, options: options).loss
     }
-    let pixels = Self.pixelValues(batch, positions: Array(0..<b))
+    let pixels = Florence2Processor.pixelValues(resized: batch.pixels, positions: Array(0..<b))
     return try model.trainingStep(pixelValues: pixels, promptIds: prompts, labels: labels, options: options).loss
-  }
-
-  /// Pixel values [k, 3, 768, 768] of the batch images at `positions`.
-  static func pixelValues(_ batch: TrainingBatch, positions: [Int]) -> Tensor {
-    let side = PixelValues.size, plane = side * side
-    let pixels = Tensor(zeros: [positions.count, 3, side, side])
-    batch.pixels.withUnsafeBufferPointer { src in
-      for (row, i) in positions.enumerated() {
-        PixelValues.write(hwc: src.baseAddress! + i * plane * 3, count: plane, to: pixels.data + row * 3 * plane)
-      }
-    }
-    return pixels
   }
 
   var position: Position {
@@ -212,11 +202,12 @@ extension Trainer {
   /// The optimizer when it is schedule-free (ProdigyPlusScheduleFree: averaged weights differ from training's).
   var scheduleFree: ProdigyPlusScheduleFree? { optimizer as? ProdigyPlusScheduleFree }
 
-  /// Whether the run's own samples and saves use the weights in place, as the seed does (sf_save=seed).
-  var savesInPlace: Bool { settings.scheduleFreeSave == .seed && scheduleFree != nil }
+  /// Whether the run's own samples and saves use the weights in place, as the reference script does
+  /// (sf_save=inplace).
+  var savesInPlace: Bool { settings.scheduleFreeSave == .inplace && scheduleFree != nil }
 
   func sample(_ when: String) throws {
-    // sf_save=seed: the seed's optimizer.eval() before sampling, in place and not undone until the next step's
+    // sf_save=inplace: the reference script's optimizer.eval() before sampling, in place and not undone until the next step's
     // first micro-batch, so a save at the same step writes x. Done with or without a sampling hook: the switch
     // is part of the trajectory.
     if savesInPlace { scheduleFree?.eval() }
@@ -238,7 +229,7 @@ extension Trainer {
   }
 
   /// The run's own save (save_every_*, the final one in out/NAME): the PEFT adapter with the evaluation weights
-  /// (sf_save=seed: the weights in place, y or x as the seed has them) and, with `saveState`, the training state,
+  /// (sf_save=inplace: the weights in place, y or x as the reference script has them) and, with `saveState`, the training state,
   /// as one unit (TrainerCheckpoint.saveAdapter).
   public func save(to folder: URL) throws {
     try saveAdapter(to: folder, withState: settings.saveState, inPlace: savesInPlace)

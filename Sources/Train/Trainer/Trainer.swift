@@ -14,6 +14,7 @@
 import FlrCore
 import FlrImage
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 import Foundation
 
@@ -126,8 +127,8 @@ public final class Trainer {
         throw TrainerError(
           "accumulation_rank=\(rank) with accumulate=\(settings.accumulate) cannot compress "
             + "\(conv?.name ?? "a conv LoRA factor") \(conv?.shape ?? []): a conv lora_A whose LoRA rank is below its "
-            + "kernel width; the seed's FloraAccelerator raises on it. Leave the patch convs (proj) out of the "
-            + "targets, give the LoRA a rank >= the kernel size, or drop accumulation_rank")
+            + "kernel width; the reference script's FloraAccelerator raises on it. Leave the patch convs (proj) out of "
+            + "the targets, give the LoRA a rank >= the kernel size, or drop accumulation_rank")
       }
     } else {
       compressedAccumulation = nil
@@ -136,8 +137,7 @@ public final class Trainer {
     optimizerWarnings = configured.warnings
     baseLR = configured.lr
     reach = GradientReach(lowestAdaptedModule: adapter.lowestModule)
-    let promptText = try FlorenceTask.prompt(for: settings.prompt)
-    promptIds = tokenizer.encode(promptText).map(Int32.init)
+    promptIds = try Florence2Processor(tokenizer: tokenizer).promptIds(settings.prompt)
     try Self.checkVocabulary(
       model: model, tokenizer: tokenizer, promptIds: promptIds, dataset: dataset, maxLength: settings.maxLength)
     batchesPerEpoch = (dataset.trainIndices.count + settings.batchSize - 1) / settings.batchSize
@@ -145,7 +145,7 @@ public final class Trainer {
     switch settings.schedule {
     case .none: schedule = ConstantLR(configured.lr)
     case .onecycle:
-      // The seed: OneCycleLR(total_steps = epochs × micro-batches per epoch), stepped once per optimizer step.
+      // The reference script: OneCycleLR(total_steps = epochs × micro-batches per epoch), stepped once per optimizer step.
       schedule = try OneCycleLR(maxLR: configured.lr, totalSteps: settings.epochs * batchesPerEpoch)
     }
     progress = TrainerProgress(totalSteps: stepsPerEpoch * settings.epochs)

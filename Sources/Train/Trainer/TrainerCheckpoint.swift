@@ -105,7 +105,7 @@ extension Trainer {
   /// here: `save [NAME] DIR [state]`, and the run's own saves (save_every_*, final, with `save_state`).
   /// Without `withState`, training state files an earlier `save DIR state` left in `folder` are removed in the
   /// same unit: beside the new adapter they would resume another point of the run. `inPlace` writes the weights
-  /// as they are (sf_save=seed's run saves) instead of the evaluation weights.
+  /// as they are (sf_save=inplace's run saves) instead of the evaluation weights.
   public func saveAdapter(
     to folder: URL, naming: ModuleNaming = .original, dtype: CheckpointDType = .f32, withState: Bool,
     inPlace: Bool = false

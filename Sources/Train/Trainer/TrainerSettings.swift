@@ -1,7 +1,7 @@
-// What one `train` run is asked to do: every option of the seed's train_florence_peft.py that belongs to the
-// loop (the LoRA shape belongs to `lora`, the dataset to `dataset`). Defaults are the seed's except the
-// optimizer: flr's `train` defaults to AdamW (issue 7), the seed's to ProdigyPlusScheduleFree; the one-shot
-// `flr train` keeps the seed's default.
+// What one `train` run is asked to do: every option of the reference script train_florence_peft.py that belongs to the
+// loop (the LoRA shape belongs to `lora`, the dataset to `dataset`). Defaults are the reference script's except the
+// optimizer: flr's `train` defaults to AdamW, the reference script's to ProdigyPlusScheduleFree; the one-shot
+// `flr train` keeps the reference script's default.
 import FlrModel
 import Foundation
 
@@ -10,16 +10,29 @@ public struct TrainerSettings: Sendable {
   public enum LogKind: String, Sendable, CaseIterable { case none, jsonl, tensorboard, all }
   /// Which weights a schedule-free run (prodigy-sf) samples with and saves at its own sample/save points.
   /// `averaged`: the averaged iterate x computed into a scratch buffer, training untouched (the schedule-free
-  /// authors' recommendation). `seed`: the seed's in-place `optimizer.eval()` before each sample, nothing before
-  /// a save (so a save writes y unless a sample came just before it), `optimizer.train()` at the next step's
-  /// first micro-batch; the fp32 round trip perturbs y, which changes the trajectory as in the seed
-  /// (OPTIMIZERS.md §1, §5.7-5.8). No effect with other optimizers (their weights are the only ones).
-  public enum ScheduleFreeSave: String, Sendable, CaseIterable { case averaged, seed }
+  /// authors' recommendation). `inplace`: the reference script's in-place `optimizer.eval()` before each sample,
+  /// nothing before a save (so a save writes y unless a sample came just before it), `optimizer.train()` at the
+  /// next step's first micro-batch; the fp32 round trip perturbs y, which changes the trajectory as in the
+  /// reference script (OPTIMIZERS.md §1, §5.7-5.8). No effect with other optimizers (their weights are the only
+  /// ones).
+  public enum ScheduleFreeSave: String, Sendable, CaseIterable {
+    case averaged, inplace
+
+    /// Also reads `seed`, the earlier name of `inplace`, which scripts and saved training states may hold.
+    public init?(rawValue: String) {
+      switch rawValue {
+      case "averaged": self = .averaged
+      case "inplace", "seed": self = .inplace
+      default: return nil
+      }
+    }
+  }
   /// Where the run's saves go under `outputFolder`. `named`: the final adapter in out/NAME, the periodic ones in
-  /// out/NAME/step-N and out/NAME/epoch-N, logs in out/NAME/logs. `seed`: train_florence_peft.py's --output_dir
-  /// (its save_pretrained(Path(output_dir) / name) with "" at the end, "_step-{step}" / "_epoch-{epoch}" on the
-  /// way): the final adapter in out itself, out/_step-N, out/_epoch-N; NAME only names the logs (out/logs/NAME).
-  public enum SaveLayout: String, Sendable, CaseIterable { case named, seed }
+  /// out/NAME/step-N and out/NAME/epoch-N, logs in out/NAME/logs. `reference`: train_florence_peft.py's
+  /// --output_dir (its save_pretrained(Path(output_dir) / name) with "" at the end, "_step-{step}" /
+  /// "_epoch-{epoch}" on the way): the final adapter in out itself, out/_step-N, out/_epoch-N; NAME only names
+  /// the logs (out/logs/NAME).
+  public enum SaveLayout: String, Sendable, CaseIterable { case named, reference }
 
   public var epochs = 5
   public var learningRate = 1e-4
@@ -29,7 +42,7 @@ public struct TrainerSettings: Sendable {
   public var seed: UInt64 = 0
   public var optimizer: OptimizerKind = .adamw
   public var optimizerArgs = OptimizerArgs()
-  /// Flora's compressed gradient accumulation (the seed's `--accumulation_rank`, FloraAccelerator): each
+  /// Flora's compressed gradient accumulation (the reference script's `--accumulation_rank`, FloraAccelerator): each
   /// micro-batch's gradient is kept as a rank-R random projection; only with optimizer flora, and only
   /// compressing when accumulate > 1 (with k = 1 it trains as plain Flora, as FloraAccelerator does).
   public var accumulationRank: Int?
@@ -37,12 +50,12 @@ public struct TrainerSettings: Sendable {
   /// LoRA+: lora_B learns at lr × ratio (nil: off).
   public var loraPlusRatio: Double?
   public var checkpointing: Checkpointing = .none
-  /// Model dropout (BART dropout, DaViT drop path) and LoRA dropout while training (the seed trains in
+  /// Model dropout (BART dropout, DaViT drop path) and LoRA dropout while training (the reference script trains in
   /// train mode: on).
   public var dropout = true
   /// DaViT drop path (the model's drop_path_rate, 0.1 in Florence-2's configs) while training; nil: as `dropout`
-  /// (the seed trains in train mode: on). Off, and no vision module adapted, image features are computed once
-  /// per image and reused (`featureCaching`).
+  /// (the reference script trains in train mode: on). Off, and no vision module adapted, image features are computed
+  /// once per image and reused (`featureCaching`).
   public var visionDropout: Bool?
   /// Reuse each image's features across epochs and runs when that is exact (see `Trainer.cachesFeatures`).
   public var featureCaching = true
@@ -80,20 +93,20 @@ public struct TrainerSettings: Sendable {
   public var visionDropoutOn: Bool { visionDropout ?? dropout }
 
   /// The folder under `runFolder` that keep_best saves to: `best`, or with the reference layout `_best`.
-  public var bestFolderName: String { (saveLayout == .seed ? "_" : "") + "best" }
+  public var bestFolderName: String { (saveLayout == .reference ? "_" : "") + "best" }
 
   /// The folder of the final adapter; the periodic saves go inside it (`checkpointFolderName`).
   public var runFolder: URL? {
     guard let outputFolder else { return nil }
-    return saveLayout == .seed ? outputFolder : outputFolder.appendingPathComponent(name, isDirectory: true)
+    return saveLayout == .reference ? outputFolder : outputFolder.appendingPathComponent(name, isDirectory: true)
   }
-  /// `step-200` / `epoch-2`, or with the seed's layout `_step-200` / `_epoch-2`.
+  /// `step-200` / `epoch-2`, or with the reference layout `_step-200` / `_epoch-2`.
   public func checkpointFolderName(_ kind: String, _ count: Int) -> String {
-    (saveLayout == .seed ? "_" : "") + "\(kind)-\(count)"
+    (saveLayout == .reference ? "_" : "") + "\(kind)-\(count)"
   }
   public var resolvedLogFolder: URL {
     if let logFolder { return logFolder }
-    if saveLayout == .seed, let outputFolder {
+    if saveLayout == .reference, let outputFolder {
       return outputFolder.appendingPathComponent("logs", isDirectory: true).appendingPathComponent(
         name, isDirectory: true)
     }
@@ -118,8 +131,8 @@ public struct TrainerSettings: Sendable {
       guard optimizer == .flora else {
         throw TrainerError(
           "accumulation_rank=\(r) works only with optimizer=flora: it is Flora's FloraAccelerator, which steps Flora "
-            + "inside backward (the seed with \(optimizer.seedName) raises KeyError 'factorize_second_moment' at the "
-            + "first backward); drop accumulation_rank or use optimizer=flora")
+            + "inside backward (the reference script with \(optimizer.referenceName) raises KeyError "
+            + "'factorize_second_moment' at the first backward); drop accumulation_rank or use optimizer=flora")
       }
     }
   }

@@ -21,7 +21,7 @@ enum AdapterActions {
     config.rank = arguments.int("rank") ?? config.rank
     config.alpha = Float(arguments.double("alpha") ?? Double(config.alpha))
     config.dropout = Float(arguments.double("dropout") ?? Double(config.dropout))
-    config.targets = TargetModules.parse(arguments.string("targets") ?? LoraCommand.seedTargets)
+    config.targets = TargetModules.parse(arguments.string("targets") ?? LoraCommand.referenceTargets)
     config.useRslora = arguments.flag("rslora")
     config.initialization = LoRAParameters.Initialization(rawValue: arguments.string("init") ?? "default") ?? .default
     config.seed = UInt64(arguments.int("seed") ?? 0)
@@ -138,7 +138,7 @@ enum AdapterActions {
     // An adapter trained in this session is written by its run, as the run's own saves are: the evaluation
     // weights (schedule-free: the averaged iterate, training left untouched) and, with `state`, the training
     // state in the same atomic unit.
-    let trainer = TrainingState.trainer(of: adapter, session)
+    let trainer = session.training.trainer(of: adapter)
     if withState && trainer == nil {
       throw ShellError(
         "save \(folder) state: adapter \(adapter.name) has no training run in this session (train first)")
@@ -156,7 +156,7 @@ enum AdapterActions {
     } catch let error as TrainerError {
       throw ShellError("save: \(error.message)")
     } catch { throw ShellError("save: \(describeError(error))") }
-    TrainingState.of(session).saved(adapter, to: URL(fileURLWithPath: expand(folder), isDirectory: true))
+    session.training.saved(adapter, to: URL(fileURLWithPath: expand(folder), isDirectory: true))
     let averaged = trainer?.settings.optimizer == .prodigy ? "; schedule-free: the averaged weights" : ""
     session.note("saved \(adapter.name) to \(folder) (PEFT layout, \(naming.rawValue) names, \(dtype)\(averaged))")
     if withState, let trainer {
@@ -174,7 +174,7 @@ enum AdapterActions {
     let summary: ModelExport.Summary
     do {
       // The active adapter as `save` writes it (a schedule-free run's averaged weights).
-      summary = try SessionAdapters.withEvaluationWeights(session) {
+      summary = try session.withEvaluationWeights {
         try ModelExport.save(
           loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
           overwrite: arguments.flag("overwrite"))
@@ -201,7 +201,7 @@ enum AdapterActions {
     do {
       let (adapter, naming) = try PEFTAdapterFile.load(from: path, name: name, model: adapters.model)
       try adapters.add(adapter)
-      TrainingState.adapterLoaded(adapter, from: path, session)
+      session.training.adapterLoaded(adapter, from: path)
       session.note(
         "loaded adapter \(name) from \(folder): \(counted(adapter.layers.count, "module")), "
           + "\(counted(adapter.parameterCount, "parameter")) (\(naming.rawValue) names); active")

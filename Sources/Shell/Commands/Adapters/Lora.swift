@@ -2,8 +2,8 @@
 // (FlrModel's LoRAAdapters); the work is in AdapterActions.swift.
 
 enum LoraCommand {
-  /// The seed's FLORENCE_TARGET_MODULES.
-  static let seedTargets = "qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2"
+  /// The reference script's FLORENCE_TARGET_MODULES.
+  static let referenceTargets = "qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2"
 
   static let command = Command(
     "lora", group: .adapters, summary: "Create a LoRA adapter on the loaded model and make it active",
@@ -13,7 +13,7 @@ enum LoraCommand {
       OptionSpec(
         "alpha", .float(0...1e6), default: .float(4), "LoRA alpha; the scale is alpha/r (alpha/sqrt(r) with rslora)"),
       OptionSpec(
-        "targets", .string, default: .string(seedTargets),
+        "targets", .string, default: .string(referenceTargets),
         "Comma-separated module names (PEFT suffix match; lm_head: the LM head, tied to the embeddings), or "
           + "re:REGEX (full match)"),
       OptionSpec("dropout", .float(0...1), default: .float(0.25), "Dropout on the LoRA input, in training only"),

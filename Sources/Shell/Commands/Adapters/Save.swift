@@ -35,9 +35,9 @@ enum SaveCommand {
       `save DIR state` left there (trainer_state.json, optimizer.safetensors): a save without `state` removes \
       it in the same unit, since `train resume` would otherwise continue from a state that is not this adapter's.
       Which weights: an adapter trained in this session is written with the weights meant for use, as its run's \
-      own saves write them (with train sf_save=seed those follow the seed instead; `save` does not). \
+      own saves write them (with train sf_save=inplace those follow the reference script instead; `save` does not). \
       dtype=bf16 or fp16 halves the file: each weight is rounded to nearest even, as torch's `.to(dtype)` does \
-      (the Python trainer's adapters are bf16); `load adapter=` reads any of the three. The resident adapter \
+      (the reference script's adapters are bf16); `load adapter=` reads any of the three. The resident adapter \
       stays fp32, and a training state (`state`) needs fp32 weights, so `state` takes dtype=fp32 only. For \
       optimizer=prodigy-sf (schedule-free) these are the averaged weights \
       x = lerp(y, z, 1 - 1/beta1), computed beside training as the schedule-free authors recommend; the resident \

@@ -1,9 +1,10 @@
 import FlrGenerate
 import FlrImage
+import FlrProcessor
 import FlrTokenizer
 import Foundation
 
-// `caption PATH...`: the file handling of the seed's inference_florence.py (listing, save/overwrite/
+// `caption PATH...`: the file handling of the reference script inference_florence.py (listing, save/overwrite/
 // append) plus JSONL output, sharding and resuming. Generation itself is the loaded model's.
 
 enum CaptionCommand {
@@ -14,7 +15,7 @@ enum CaptionCommand {
     positionals: PositionalSpec("PATH", .path, minimum: 1, maximum: nil, "image files, folders or globs"),
     options: [
       OptionSpec(
-        "task", .custom(hint: "<TASK>", check: checkTask), default: .string("<DETAILED_CAPTION>"),
+        "task", .custom(hint: "<TASK>", check: { checkTask($0) }), default: .string("<DETAILED_CAPTION>"),
         "Florence task: \(captionTasks.joined(separator: ", ")) or another task token"),
       OptionSpec(
         "prompt", .string,
@@ -26,11 +27,12 @@ enum CaptionCommand {
       .flag("overwrite", "With save: replace existing caption files (default: leave them)"),
       .flag("append", "With save: add \" caption\" to the end of existing caption files"),
       OptionSpec(
-        "ext", .custom(hint: ".ext", check: checkExtension), default: .string(".txt"), "Caption file extension"),
+        "ext", .custom(hint: ".ext", check: { checkExtension($0) }), default: .string(".txt"),
+        "Caption file extension"),
       OptionSpec(
         "out", .path, settable: false, "Also write JSONL lines {\"file\": ..., \"caption\": ...}, flushed per image"),
       OptionSpec(
-        "shard", .custom(hint: "I/N", check: ImagePaths.checkShard),
+        "shard", .custom(hint: "I/N", check: { ImagePaths.checkShard($0) }),
         "Caption only every N-th image of the sorted list, starting at the I-th (1-based); "
           + "scripts/caption-sharded runs N shards and merges their out= files"),
       .flag("skip_existing", "Skip images already in out= (resume a stopped run) or, with save, with a caption file"),
@@ -60,7 +62,7 @@ enum CaptionCommand {
       begins with it. sample draws tokens instead (temperature, then top_k, then top_p, as transformers applies \
       them), from flr's own seeded stream: the same seed gives the same captions, whatever batch= is.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func checkTask(_ text: String) -> String? {
     guard FlorenceTask(rawValue: text) == nil else { return nil }
@@ -167,9 +169,9 @@ enum CaptionCommand {
       let captions: [String]
       do {
         // An adapter trained in this session: its evaluation (schedule-free: averaged) weights, as `save` writes.
-        captions = try SessionAdapters.withEvaluationWeights(session) {
+        captions = try session.withEvaluationWeights {
           try model.generator.caption(
-            pixelValues: LoadedModel.pixelValues(batch.map(\.image)), task: prompt,
+            pixelValues: Florence2Processor.pixelValues(batch.map(\.image)), task: prompt,
             settings: settings.offsettingSeed(by: start), onStep: { _ in !session.cancellation.isCancelled })
         }
       } catch GenerationError.cancelled {

@@ -1,10 +1,10 @@
 import Foundation
 
-// Where captions go, with the seed captioner's rules (inference_florence.py):
+// Where captions go, with the reference captioner's rules (inference_florence.py):
 //   caption file = image path with its extension replaced by `ext` (Path.with_name(stem + ext));
 //   an existing caption file is left alone unless `overwrite` (replaced) or `append` (" " + caption
 //   added at its end); a new one is written as the bare caption, no newline.
-// One difference, on purpose: the seed's `--overwrite` falls through without writing (its branch is
+// One difference, on purpose: the reference script's `--overwrite` falls through without writing (its branch is
 // empty), so an existing file is never replaced; here `overwrite` replaces it, as its help says.
 
 enum CaptionFileRule {

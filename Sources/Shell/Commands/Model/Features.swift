@@ -1,10 +1,11 @@
 import FlrCheckpoints
 import FlrCore
 import FlrImage
+import FlrProcessor
 import Foundation
 
 // `features PATH... out=FILE.safetensors`: projected image features [577, d] per image, keyed by file
-// name (what the seed's image_features_florence.py looks at), for de-duplication and search.
+// name (what the reference script image_features_florence.py looks at), for de-duplication and search.
 
 enum FeaturesCommand {
   static let command = Command(
@@ -21,7 +22,7 @@ enum FeaturesCommand {
       (d = 768 for base, 1024 for large). Two images with the same file name are an error. An unreadable \
       image is reported and skipped; Ctrl-C writes the features finished so far.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
     guard let out = arguments.string("out") else { throw ShellError("features: out=FILE.safetensors is required") }
@@ -48,7 +49,8 @@ enum FeaturesCommand {
         slice, command: "features", failed: &failed, progress: progress, session: session)
       if !batch.isEmpty {
         // [B, 577, d]
-        let features = try model.model.imageFeatures(pixelValues: LoadedModel.pixelValues(batch.map(\.image)))
+        let features = try model.model.imageFeatures(
+          pixelValues: Florence2Processor.pixelValues(batch.map(\.image)))
         for (index, item) in batch.enumerated() {
           tensors.append(((item.path as NSString).lastPathComponent, features[index: index].copy()))
         }

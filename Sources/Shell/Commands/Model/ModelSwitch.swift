@@ -19,7 +19,7 @@ enum ModelSwitch {
     var plan = Plan()
     plan.activeName = old.adapters.active?.name
     // An adapter trained in this session carries its evaluation weights (schedule-free: the averaged x).
-    SessionAdapters.withEvaluationWeights(session) {
+    session.withEvaluationWeights {
       for adapter in old.adapters.all {
         if let rebuilt = rebuild(adapter, on: new) {
           plan.kept.append((adapter, rebuilt))
@@ -53,7 +53,7 @@ enum ModelSwitch {
 
   /// Moves the kept adapters onto `new` (the old active one active again) and says what became of each.
   static func apply(_ plan: Plan, to new: LoadedModel, _ session: Session) throws {
-    let state = TrainingState.of(session)
+    let state = session.training
     let stoppedRun = state.trainer.flatMap { $0.isFinished ? nil : $0.parameters.adapter }
     for (old, rebuilt) in plan.kept {
       try new.adapters.add(rebuilt)
@@ -72,12 +72,12 @@ enum ModelSwitch {
       session.note("load: dropped adapter \(old.name): its layers do not fit the new model; \(why)")
     }
     // The last run belongs to the old model's objects.
-    state.trainer = nil
+    session.keepRun(nil)
   }
 
   /// The error for adapters that do not fit and hold unsaved training.
   static func refusal(_ plan: Plan, _ session: Session) -> ShellError? {
-    let state = TrainingState.of(session)
+    let state = session.training
     let unsaved = plan.dropped.filter { state.isUnsaved($0) }.map(\.name)
     guard !unsaved.isEmpty else { return nil }
     let names = unsaved.joined(separator: ", ")

@@ -23,7 +23,7 @@ enum TokenizeCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
           throw ShellError("tokenize: cannot read \(path)")
         }
-        // A byte-order mark is dropped as `dataset` drops it (the seed's scripts would keep it as three tokens).
+        // A byte-order mark is dropped as `dataset` drops it (the reference scripts would keep it as three tokens).
         let body = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...]
         guard let decoded = String(validating: body, as: UTF8.self) else {
           throw ShellError("tokenize: \(path) is not UTF-8 text")

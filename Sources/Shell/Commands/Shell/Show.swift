@@ -29,7 +29,7 @@ enum ShowCommand {
     })
 
   static func showRun(_ session: Session) {
-    guard let trainer = TrainingState.of(session).trainer else {
+    guard let trainer = session.training.trainer else {
       session.out.line("run: none (train ...)")
       return
     }
@@ -38,7 +38,7 @@ enum ShowCommand {
 
   /// Counts, caption token lengths (with the loaded model's tokenizer) and resident memory.
   static func showDataset(_ session: Session) {
-    guard let dataset = TrainingState.of(session).dataset else {
+    guard let dataset = session.training.dataset else {
       session.out.line("dataset: none (dataset DIR)")
       return
     }

@@ -35,17 +35,17 @@ enum DatasetCommand {
       imagefolder layout: file_name relative to the file, the caption in `text` or column=NAME. Skipped items \
       (no caption, empty caption, a caption file that is not UTF-8, unreadable image, duplicate) are listed with \
       the reason; `strict` makes them an error. A UTF-8 byte-order mark at the start of a caption file is \
-      dropped (the seed's scripts would train on it as three tokens). `show dataset` prints counts, caption \
+      dropped (the reference scripts would train on it as three tokens). `show dataset` prints counts, caption \
       token lengths and memory. val=DIR loads another folder (same options) as the held-out set: `eval` and \
       `train eval_every_*` use it instead of a split; `dataset DIR` without val= forgets it.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
-    let state = TrainingState.of(session)
+    let state = session.training
     let word = arguments.positionals.first
     if word == "reload" {
-      let data = try TrainingState.requireDataset(session, for: "dataset reload")
+      let data = try session.training.requireDataset(for: "dataset reload")
       try data.reload()
       report(data, session)
     } else if let path = word {
@@ -64,16 +64,16 @@ enum DatasetCommand {
       let validation = try arguments.string("val").map { try loadValidation($0, options: options, session) }
       state.dataset = data
       state.validation = validation
-      state.trainer = nil
+      session.keepRun(nil)
       report(data, session)
     } else if let val = arguments.string("val") {
-      let data = try TrainingState.requireDataset(session, for: "dataset val")
+      let data = try session.training.requireDataset(for: "dataset val")
       state.validation = try loadValidation(val, options: data.options, session)
     } else if arguments.values["split"] == nil {
       throw ShellError("dataset: give a folder or metadata.jsonl, `reload`, split=FRACTION or val=DIR")
     }
     if let fraction = arguments.double("split") {
-      let data = try TrainingState.requireDataset(session, for: "dataset split")
+      let data = try session.training.requireDataset(for: "dataset split")
       try data.split(fraction: fraction, seed: UInt64(arguments.int("seed") ?? 0))
       session.note("split: \(data.trainIndices.count) for training, \(data.evalIndices.count) held out for eval")
     }

@@ -23,7 +23,7 @@ enum PlotCommand {
     run: run)
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
-    guard let trainer = TrainingState.of(session).trainer, !trainer.history.steps.isEmpty else {
+    guard let trainer = session.training.trainer, !trainer.history.steps.isEmpty else {
       throw ShellError("plot: no training steps in this session yet (train ...)")
     }
     let what = arguments.positionals.first ?? "loss"

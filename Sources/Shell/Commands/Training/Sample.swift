@@ -2,6 +2,7 @@ import FlrCore
 import FlrGenerate
 import FlrImage
 import FlrModel
+import FlrProcessor
 import FlrTokenizer
 import FlrTrain
 import Foundation
@@ -25,11 +26,11 @@ enum SampleCommand {
       """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "sample")
-      let data = try TrainingState.requireDataset(session, for: "sample")
+      let data = try session.training.requireDataset(for: "sample")
       let n = arguments.int("n") ?? 4
       let items = Array((data.evalIndices + data.trainIndices).prefix(n))
       let settings = try DecodingOptions.settings(arguments, session, loaded: loaded, command: "sample")
-      try SessionAdapters.withEvaluationWeights(session) {
+      try session.withEvaluationWeights {
         try show(
           data, items: items, task: arguments.string("task") ?? "<DETAILED_CAPTION>", beams: nil, settings: settings,
           loaded: loaded, session: session)
@@ -49,7 +50,7 @@ enum SampleCommand {
     for (position, i) in items.enumerated() {
       try session.cancellation.check()
       let image = try data.images.image(i)
-      let pixels = batchTensor(image.pixels, count: 1)
+      let pixels = Florence2Processor.pixelValues(resized: image.pixels, positions: [0])
       let caption = try loaded.generator.caption(
         pixelValues: pixels, task: task, settings: settings.offsettingSeed(by: position),
         onStep: { _ in !session.cancellation.isCancelled })
@@ -58,18 +59,6 @@ enum SampleCommand {
       output.line("  model: \(caption.first ?? "")")
     }
   }
-}
-
-/// `count` resized 768x768 HWC uint8 images -> pixel values [count, 3, 768, 768].
-func batchTensor(_ pixels: [UInt8], count: Int) -> Tensor {
-  let side = PixelValues.size, plane = side * side
-  let out = Tensor(zeros: [count, 3, side, side])
-  pixels.withUnsafeBufferPointer { src in
-    for i in 0..<count {
-      PixelValues.write(hwc: src.baseAddress! + i * plane * 3, count: plane, to: out.data + i * 3 * plane)
-    }
-  }
-  return out
 }
 
 enum CompareCommand {
@@ -100,12 +89,12 @@ enum CompareCommand {
       var pixels: [(String, Tensor)] = []
       for path in images {
         let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
-        pixels.append((path, LoadedModel.pixelValues([image])))
+        pixels.append((path, Florence2Processor.pixelValues([image])))
       }
       let task = arguments.string("task") ?? "<DETAILED_CAPTION>"
       let settings = try DecodingOptions.settings(arguments, session, loaded: loaded, command: "compare")
       var captions: [[String]] = Array(repeating: [], count: images.count)
-      try SessionAdapters.withEvaluationWeights(session) {
+      try session.withEvaluationWeights {
         try SessionAdapters.withEach(names, session) { name in
           for (i, (_, px)) in pixels.enumerated() {
             try session.cancellation.check()
@@ -143,22 +132,22 @@ enum EvalCommand {
       """,
     run: { arguments, session in
       let loaded = try session.requireModel(for: "eval")
-      let state = TrainingState.of(session)
+      let state = session.training
       let data: CaptionDataset
       let indices: [Int]
       if let dir = arguments.positionals.first {
         data = try CaptionDataset(at: URL(fileURLWithPath: dir))
         indices = Array(data.items.indices)
       } else {
-        _ = try TrainingState.requireDataset(session, for: "eval")
-        guard let held = TrainingState.validationSet(session) else {
+        _ = try session.training.requireDataset(for: "eval")
+        guard let held = session.training.validationSet else {
           throw ShellError(
             "eval: the dataset has no held-out part (dataset split=0.1, or dataset val=DIR), or give eval DIR")
         }
         (data, indices) = (held.dataset, held.indices)
       }
       let prompt = arguments.string("prompt") ?? state.trainer?.settings.prompt ?? "<DETAILED_CAPTION>"
-      let (loss, tokens) = try SessionAdapters.withEvaluationWeights(session) {
+      let (loss, tokens) = try session.withEvaluationWeights {
         try meanLoss(
           data, indices: indices, prompt: prompt, maxLength: arguments.int("max_length") ?? 1024, loaded: loaded,
           session: session)
@@ -172,7 +161,7 @@ enum EvalCommand {
   static func meanLoss(
     _ data: CaptionDataset, indices: [Int], prompt: String, maxLength: Int, loaded: LoadedModel, session: Session
   ) throws -> (Double, Int) {
-    let promptIds = loaded.tokenizer.encode(try FlorenceTask.prompt(for: prompt)).map(Int32.init)
+    let promptIds = try loaded.processor.promptIds(prompt)
     let result: HeldOutLoss.Result
     do {
       result = try HeldOutLoss.measure(

@@ -1,9 +1,7 @@
 import FlrModel
-import FlrTrain
 
-// The one place the training commands reach the session's LoRA adapters (kept by the `lora` commands), and
-// the weights they compute with: an adapter trained in this session is used with its optimizer's evaluation
-// weights (for schedule-free prodigy-sf the averaged iterate, as the run's own samples and saves use it).
+// The one place the commands reach the session's LoRA adapters (kept by the `lora` commands). The weights they
+// compute with come from Session.withEvaluationWeights (a schedule-free run's averaged iterate).
 
 enum SessionAdapters {
   /// The active adapter; an error saying what to do when there is none.
@@ -38,16 +36,6 @@ enum SessionAdapters {
       }
       try body(name)
     }
-  }
-
-  /// Runs `body` with the evaluation weights of the resident training run's adapter swapped in (schedule-free
-  /// optimizers: the averaged iterate x; others: the weights as they are), then puts the training values back
-  /// bit for bit, so `train resume` continues as if nothing had happened. The one mechanism the run's own
-  /// sampling and saving use (TrainableParameters.withEvaluationWeights). Not for use inside a run's own
-  /// sampling hook: the run has already swapped them in there.
-  static func withEvaluationWeights<T>(_ session: Session, _ body: () throws -> T) rethrows -> T {
-    guard let trainer = TrainingState.of(session).trainer else { return try body() }
-    return try trainer.parameters.withEvaluationWeights(trainer.optimizer, body)
   }
 
   static func store(_ session: Session) -> LoRAAdapters? {

@@ -5,7 +5,8 @@ import Foundation
 
 // `train [options]`: train the active adapter on the resident dataset; `train resume` continues a run stopped
 // by Ctrl-C or a NaN at the step where it stopped, with the same schedule, optimizer state and options.
-// Every option of the seed's train_florence_peft.py that belongs to the loop has a home here (TrainerSettings).
+// Every option of the reference script train_florence_peft.py that belongs to the loop has a home here
+// (TrainerSettings).
 
 enum TrainCommand {
   static let optimizers = OptimizerKind.allCases.map(\.rawValue)
@@ -21,12 +22,13 @@ enum TrainCommand {
       OptionSpec("seed", .int(0...Int(UInt32.max)), "Seed for shuffling, dropout and caption augmentation (default 0)"),
       OptionSpec(
         "optimizer", .choice(optimizers), default: .string("adamw"),
-        "adamw (torch), adamw8bit (bitsandbytes), prodigy-sf (ProdigyPlusScheduleFree, the seed's default), flora"),
+        "adamw (torch), adamw8bit (bitsandbytes), prodigy-sf (ProdigyPlusScheduleFree, the reference script's "
+          + "default), flora"),
       OptionSpec("optimizer_args", .string, default: .string(""), "e.g. \"weight_decay=0.01 betas=0.9,0.999\""),
       OptionSpec(
         "accumulation_rank", .int(1...65536),
         "optimizer=flora with accumulate>1: keep each micro-batch's gradient as a rank-R random projection "
-          + "(the seed's --accumulation_rank, FloraAccelerator)"),
+          + "(the reference script's --accumulation_rank, FloraAccelerator)"),
       OptionSpec("scheduler", .choice(["none", "onecycle"]), default: .string("none"), "Learning-rate schedule"),
       OptionSpec("lora_plus_ratio", .float(0...1e6), "LoRA+: lora_B learns at lr x ratio"),
       OptionSpec(
@@ -39,10 +41,12 @@ enum TrainCommand {
       OptionSpec("max_length", .int(2...4096), "Truncate labels to this many tokens (default: the processor's 1024)"),
       OptionSpec("prompt", .string, "Task prompt trained on (default <DETAILED_CAPTION>)"),
       OptionSpec("task", .string, "Same as prompt="),
-      .flag("no_dropout", "Train without model and LoRA dropout (deterministic; the seed trains with dropout)"),
+      .flag(
+        "no_dropout", "Train without model and LoRA dropout (deterministic; the reference script trains with dropout)"),
       OptionSpec(
         "vision_dropout", .choice(["on", "off"]),
-        "DaViT drop path (the model's drop_path_rate, 0.1; the seed trains with it); default: off with no_dropout"),
+        "DaViT drop path (the model's drop_path_rate, 0.1; the reference script trains with it); default: off with "
+          + "no_dropout"),
       OptionSpec(
         "feature_cache", .choice(["on", "off"]), default: .string("on"),
         "Reuse image features across epochs when exact (vision_dropout=off, no vision module adapted)"),
@@ -50,10 +54,10 @@ enum TrainCommand {
       OptionSpec("sample_every_epochs", .int(1...Int(Int32.max)), "Print sample captions every N epochs"),
       OptionSpec(
         "save_every_steps", .int(1...Int(Int32.max)),
-        "Save the adapter every N steps (out/NAME/step-N; layout=seed: out/_step-N)"),
+        "Save the adapter every N steps (out/NAME/step-N; layout=reference: out/_step-N)"),
       OptionSpec(
         "save_every_epochs", .int(1...Int(Int32.max)),
-        "Save the adapter every N epochs (out/NAME/epoch-N; layout=seed: out/_epoch-N)"),
+        "Save the adapter every N epochs (out/NAME/epoch-N; layout=reference: out/_epoch-N)"),
       OptionSpec(
         "eval_every_epochs", .int(1...Int(Int32.max)),
         "Held-out loss (the split or dataset val=DIR) every N epochs, printed and logged"),
@@ -69,7 +73,8 @@ enum TrainCommand {
       OptionSpec(
         "sf_save", .choice(TrainerSettings.ScheduleFreeSave.allCases.map(\.rawValue)), default: .string("averaged"),
         "prodigy-sf: the run's samples and saves use the averaged weights computed beside training (averaged), "
-          + "or switch the weights in place as the seed does (seed)"),
+          + "or switch the weights in place as the reference script does (inplace; `seed` is read as inplace)"
+      ).accepting(["seed": "inplace"]),
       OptionSpec("from", .path, settable: false, "train resume: the folder a run was saved to with its state"),
       OptionSpec(
         "log", .choice(["tensorboard", "jsonl", "none", "wandb", "all"]), default: .string("none"),
@@ -84,36 +89,36 @@ enum TrainCommand {
     ],
     details: """
       Trains the active adapter (lora ...) on the dataset (dataset DIR), minus any eval split. flr's default \
-      optimizer is adamw; the seed's is ProdigyPlusScheduleFree (optimizer=prodigy-sf; `flr train` keeps the \
-      seed's default). Labels are padded with -100 (pads are not trained on; the seed trains on them). Ctrl-C \
-      stops at a step boundary with adapter and optimizer state kept: `train resume` continues. A NaN or \
-      infinite loss stops training and restores the last good step. With out=, the final adapter is saved in \
-      out/NAME (PEFT format, files replaced atomically), save_every_* saves in out/NAME/step-N and out/NAME/epoch-N, \
-      logs in out/NAME/logs; with layout=seed (what `flr train --output_dir` uses) as train_florence_peft.py saves: \
-      the final adapter in out itself, out/_step-N, out/_epoch-N, logs in out/logs/NAME. Everything is checked \
-      (options, prompt and caption tokens against the model's vocabulary) before the banner and before any folder \
-      or log file is created. After a restart: `save DIR state` (or train save_state \
-      for the auto-saves) writes optimizer state, position and options beside the adapter; `load adapter=DIR` then \
-      `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and dropout masks. \
-      Image features: when no vision module is adapted and vision_dropout is off, each image's features are \
-      computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it is on). \
-      accumulation_rank=R (Flora's compressed gradient accumulation, as the seed's FloraAccelerator): with \
-      optimizer=flora and accumulate=k > 1 each micro-batch's gradient (divided by k) is added to a pack as its \
-      projection by a seeded N(0,1/R) matrix, decompressed and stepped on the k-th (or an epoch's last) micro-batch, \
-      with new projections every step; this adds projection noise, so results differ from plain accumulation, as \
-      in the seed. With accumulate=1 it compresses nothing (plain Flora, as FloraAccelerator). Other optimizers, \
-      and conv LoRA factors the seed cannot project (a lora_A whose rank is below the kernel width, e.g. the 7x7 \
-      patch conv at r=4), are refused before training starts. Packs, seeds and the micro-batch count are part of \
-      the saved state.
+      optimizer is adamw; the reference script's is ProdigyPlusScheduleFree (optimizer=prodigy-sf; `flr train` keeps \
+      the reference script's default). Labels are padded with -100 (pads are not trained on; the reference script \
+      trains on them). Ctrl-C stops at a step boundary with adapter and optimizer state kept: `train resume` \
+      continues. A NaN or infinite loss stops training and restores the last good step. With out=, the final adapter \
+      is saved in out/NAME (PEFT format, files replaced atomically), save_every_* saves in out/NAME/step-N and \
+      out/NAME/epoch-N, logs in out/NAME/logs; with layout=reference (what `flr train --output_dir` uses) as \
+      train_florence_peft.py saves: the final adapter in out itself, out/_step-N, out/_epoch-N, logs in \
+      out/logs/NAME. Everything is checked (options, prompt and caption tokens against the model's vocabulary) \
+      before the banner and before any folder or log file is created. After a restart: `save DIR state` (or train \
+      save_state for the auto-saves) writes optimizer state, position and options beside the adapter; `load \
+      adapter=DIR` then `train resume` (or `train resume from=DIR`) continues with the same schedule, shuffling and \
+      dropout masks. Image features: when no vision module is adapted and vision_dropout is off, each image's features \
+      are computed once and reused across epochs and runs (exact; the train banner and `show dataset` say whether it \
+      is on). accumulation_rank=R (Flora's compressed gradient accumulation, as the reference script's \
+      FloraAccelerator): with optimizer=flora and accumulate=k > 1 each micro-batch's gradient (divided by k) is added \
+      to a pack as its projection by a seeded N(0,1/R) matrix, decompressed and stepped on the k-th (or an epoch's \
+      last) micro-batch, with new projections every step; this adds projection noise, so results differ from plain \
+      accumulation, as in the reference script. With accumulate=1 it compresses nothing (plain Flora, as \
+      FloraAccelerator). Other optimizers, and conv LoRA factors the reference script cannot project (a lora_A whose \
+      rank is below the kernel width, e.g. the 7x7 patch conv at r=4), are refused before training starts. Packs, \
+      seeds and the micro-batch count are part of the saved state.
       Schedule-free (optimizer=prodigy-sf) trains an iterate y and keeps a second sequence z; the weights meant \
       for use are the average x = lerp(y, z, 1 - 1/beta1). sf_save=averaged (default): the run's samples and \
       saves (save_every_*, the final one) use x computed into a scratch buffer, y is untouched (the schedule-free \
-      authors' recommendation). sf_save=seed does what train_florence_peft.py does: optimizer.eval() switches \
+      authors' recommendation). sf_save=inplace does what train_florence_peft.py does: optimizer.eval() switches \
       the weights to x in place before each sample, nothing switches before a save (a save writes y, or x when a \
       sample came just before it at the same step or epoch end, the final save included), and optimizer.train() \
       switches back at the next step's first micro-batch; this fp32 round trip perturbs y by about an ulp per \
-      sample, so the run follows the seed's trajectory, not the averaged run's. With other optimizers sf_save \
-      changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
+      sample, so the run follows the reference script's trajectory, not the averaged run's. With other optimizers \
+      sf_save changes nothing (the banner says so). After a run, `save`, `sample`, `caption`, `compare`, `eval` use x \
       whichever sf_save was given. A new `train` (not resume) on an adapter whose last run in this session was \
       prodigy-sf starts from x (what `save` writes), not the training iterate; that run cannot be resumed after.
       Validation: eval_every_epochs=N / eval_every_steps=N compute the held-out loss (dataset split=F, or dataset \
@@ -124,10 +129,9 @@ enum TrainCommand {
       parameter group) is logged as lr/d*lr-groupN. The run ends with a summary on stderr: time, steps, first, \
       last and best loss, and every folder and file written.
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
-    let state = TrainingState.of(session)
     let trainer: Trainer
     if arguments.positionals.first == "resume" {
       trainer = try resumed(arguments, session)
@@ -135,7 +139,7 @@ enum TrainCommand {
     } else {
       if arguments.string("from") != nil { throw ShellError("train: from= goes with `train resume from=DIR`") }
       let loaded = try session.requireModel(for: "train")
-      let dataset = try TrainingState.requireDataset(session, for: "train")
+      let dataset = try session.training.requireDataset(for: "train")
       let adapter = try SessionAdapters.active(session)
       let settings = try settings(arguments, adapterName: adapter.name, session: session)
       trainer = try startingFromEvaluationWeights(of: adapter, session) {
@@ -150,20 +154,24 @@ enum TrainCommand {
       prepare(trainer, samples: arguments.int("samples") ?? 3, loaded: loaded, session: session)
       session.note(describe(trainer))
     }
-    state.trainer = trainer
-    state.trained(trainer.parameters.adapter)
-    trainer.onLine = { session.err.line($0) }
+    session.keepRun(trainer)
+    session.training.trained(trainer.parameters.adapter)
+    // Weak: the session keeps the run, and the run must not keep the session.
+    trainer.onLine = { [weak session] in session?.err.line($0) }
     let progress = Progress(
       "train", total: trainer.totalSteps, unit: "step", countPrefix: "step ", secondsPerUnit: true,
       done: trainer.step, session: session)
-    trainer.onProgress = { _ in progress.update(done: trainer.step, details: progressDetails(trainer)) }
+    trainer.onProgress = { [weak trainer] _ in
+      guard let trainer else { return }
+      progress.update(done: trainer.step, details: progressDetails(trainer))
+    }
     defer { progress.finish() }
     let started = Date()
-    let outcome = try trainer.run(isCancelled: { session.cancellation.isCancelled })
+    let outcome = try trainer.run(isCancelled: { [weak session] in session?.cancellation.isCancelled ?? true })
     progress.finish()
     switch outcome {
     case .finished:
-      if let run = trainer.settings.runFolder { state.saved(trainer.parameters.adapter, to: run) }
+      if let run = trainer.settings.runFolder { session.training.saved(trainer.parameters.adapter, to: run) }
       for line in RunReport.summary(trainer, seconds: Date().timeIntervalSince(started)) { session.note(line) }
       if trainer.settings.runFolder == nil {
         session.note("the adapter stays resident; `save DIR` writes it (or give out= to train)")
@@ -180,7 +188,7 @@ enum TrainCommand {
   /// eval_every_*: the session's held-out items (dataset val=DIR, else the split), checked before training starts.
   static func attachValidation(_ trainer: Trainer, _ session: Session) throws {
     guard trainer.settings.evalEverySteps != nil || trainer.settings.evalEveryEpochs != nil else { return }
-    guard let validation = TrainingState.validationSet(session) else {
+    guard let validation = session.training.validationSet else {
       throw ShellError("train: eval_every_* needs held-out items: dataset split=0.1, or dataset val=DIR")
     }
     trainer.validation = validation
@@ -191,7 +199,7 @@ enum TrainCommand {
   static func startingFromEvaluationWeights(
     of adapter: LoRAAdapter, _ session: Session, _ make: () throws -> Trainer
   ) throws -> Trainer {
-    guard let previous = TrainingState.trainer(of: adapter, session) else { return try make() }
+    guard let previous = session.training.trainer(of: adapter) else { return try make() }
     let replaced = previous.parameters.adoptEvaluationWeights(previous.optimizer)
     do {
       let trainer = try make()
@@ -210,7 +218,7 @@ enum TrainCommand {
   /// `train resume [from=DIR]`: the stopped run of this session, or the run saved with its state in DIR (default:
   /// the folder the active adapter was loaded from).
   static func resumed(_ arguments: Arguments, _ session: Session) throws -> Trainer {
-    let state = TrainingState.of(session)
+    let state = session.training
     let active = try SessionAdapters.active(session)
     let ignored = arguments.given.subtracting(["from"]).sorted()
     if !ignored.isEmpty {
@@ -241,7 +249,7 @@ enum TrainCommand {
           + "state`), then train resume, or train resume from=DIR")
     }
     let loaded = try session.requireModel(for: "train resume")
-    let dataset = try TrainingState.requireDataset(session, for: "train resume")
+    let dataset = try session.training.requireDataset(for: "train resume")
     let trainer: Trainer
     do {
       trainer = try Trainer(
@@ -260,7 +268,8 @@ enum TrainCommand {
 
   /// Sampling hook and the feature cache key shared by new and resumed runs.
   static func prepare(_ trainer: Trainer, samples: Int, loaded: LoadedModel, session: Session) {
-    trainer.onSample = { t in
+    trainer.onSample = { [weak session] t in
+      guard let session else { return }
       try SampleCommand.show(
         t.dataset, items: Array(t.dataset.trainIndices.prefix(samples)), task: t.settings.prompt, beams: nil,
         loaded: loaded, session: session)
@@ -369,12 +378,14 @@ enum TrainCommand {
     }
     if s.optimizer == .prodigy {
       parts.append(
-        s.scheduleFreeSave == .seed
-          ? "  sf_save=seed: the seed's in-place optimizer.eval() before each sample, optimizer.train() at the next "
-            + "step (perturbs the trajectory as the seed does); saves write the weights in place (y, or x after a sample)"
+        s.scheduleFreeSave == .inplace
+          ? "  sf_save=inplace: the reference script's in-place optimizer.eval() before each sample, "
+            + "optimizer.train() at the next step (perturbs the trajectory as the reference script does); saves "
+            + "write the weights in place (y, or x after a sample)"
           : "  sf_save=averaged: samples and saves use the schedule-free average x, computed beside training")
-    } else if s.scheduleFreeSave == .seed {
-      parts.append("  sf_save=seed has no effect with \(t.optimizer.name): only prodigy-sf has averaged weights apart")
+    } else if s.scheduleFreeSave == .inplace {
+      parts.append(
+        "  sf_save=inplace has no effect with \(t.optimizer.name): only prodigy-sf has averaged weights apart")
     }
     if let validation = t.validation {
       let every = [s.evalEveryEpochs.map { "\($0) epoch(s)" }, s.evalEverySteps.map { "\($0) step(s)" }]
@@ -398,7 +409,7 @@ enum TrainCommand {
     ]
   }
 
-  /// The parsed optimizer_args as a Python dict, the way the seed prints the kwargs it hands the optimizer.
+  /// The parsed optimizer_args as a Python dict, the way the reference script prints the kwargs it hands the optimizer.
   static func pythonDict(_ args: OptimizerArgs) -> String {
     "{" + args.entries.map { "'\($0.key)': \($0.value)" }.joined(separator: ", ") + "}"
   }

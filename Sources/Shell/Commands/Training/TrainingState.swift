@@ -2,15 +2,16 @@ import FlrModel
 import FlrTrain
 import Foundation
 
-// What `dataset` and `train` keep resident in a session: the dataset and the trainer of the last run (its
-// adapter, optimizer state and position, for `train resume`). Kept in a side table keyed by the session
-// object so the Session type need not know training exists (one stored property there would do the same).
+// What `dataset` and `train` keep resident in a session (Session.training): the dataset, a held-out set of
+// its own, the trainer of the last run (its adapter, optimizer state and position, for `train resume`), and
+// which adapters hold training that is not written anywhere yet.
 
-final class TrainingState: @unchecked Sendable {
+final class TrainingState {
   var dataset: CaptionDataset?
   /// A held-out dataset of its own (`dataset ... val=DIR`), for `eval` and `train eval_every_*`.
   var validation: CaptionDataset?
-  var trainer: Trainer?
+  /// The last run; set through Session.keepRun, which also hands its evaluation weights to the session.
+  fileprivate(set) var trainer: Trainer?
   /// The folder each adapter was loaded from (`load adapter=DIR`), for `train resume` after a restart.
   private var adapterFolders: [(adapter: WeakAdapter, folder: URL)] = []
   /// Adapters trained in this session since they were last written (`save`, a run's final save to out=).
@@ -25,11 +26,10 @@ final class TrainingState: @unchecked Sendable {
   }
 
   /// Hook for `load adapter=DIR`: remembers where `adapter` came from.
-  static func adapterLoaded(_ adapter: LoRAAdapter, from folder: String, _ session: Session) {
-    let state = of(session)
-    state.adapterFolders.removeAll { $0.adapter.value == nil }
-    state.adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
-    state.saved(adapter, to: URL(fileURLWithPath: folder, isDirectory: true))
+  func adapterLoaded(_ adapter: LoRAAdapter, from folder: String) {
+    adapterFolders.removeAll { $0.adapter.value == nil }
+    adapterFolders.append((WeakAdapter(value: adapter), URL(fileURLWithPath: folder, isDirectory: true)))
+    saved(adapter, to: URL(fileURLWithPath: folder, isDirectory: true))
   }
 
   func isUnsaved(_ adapter: LoRAAdapter) -> Bool { unsaved.contains { $0.value === adapter } }
@@ -58,47 +58,42 @@ final class TrainingState: @unchecked Sendable {
 
   /// The resident training run of `adapter`: the last `train` of this session, when it trained this adapter
   /// (for `save`, which writes through it: evaluation weights, and the state with `save DIR state`).
-  static func trainer(of adapter: LoRAAdapter, _ session: Session) -> Trainer? {
-    guard let trainer = of(session).trainer, trainer.parameters.adapter === adapter else { return nil }
+  func trainer(of adapter: LoRAAdapter) -> Trainer? {
+    guard let trainer, trainer.parameters.adapter === adapter else { return nil }
     return trainer
   }
 
-  private static let lock = NSLock()
-  nonisolated(unsafe) private static var table: [ObjectIdentifier: (session: WeakSession, state: TrainingState)] = [:]
-
-  struct WeakSession { weak var value: Session? }
-
-  static func of(_ session: Session) -> TrainingState {
-    lock.lock()
-    defer { lock.unlock() }
-    let key = ObjectIdentifier(session)
-    if let entry = table[key], entry.session.value === session { return entry.state }
-    table = table.filter { $0.value.session.value != nil }
-    let state = TrainingState()
-    table[key] = (WeakSession(value: session), state)
-    return state
-  }
-
   /// The held-out items: `dataset val=DIR` when given, else the dataset's split; nil when there are none.
-  static func validationSet(_ session: Session) -> ValidationSet? {
-    let state = of(session)
-    if let validation = state.validation {
+  var validationSet: ValidationSet? {
+    if let validation {
       return ValidationSet(
         dataset: validation, indices: Array(validation.items.indices), source: validation.location.path)
     }
-    guard let data = state.dataset, !data.evalIndices.isEmpty else { return nil }
+    guard let data = dataset, !data.evalIndices.isEmpty else { return nil }
     return ValidationSet(dataset: data, indices: data.evalIndices, source: "the split of \(data.location.path)")
   }
 
-  static func requireDataset(_ session: Session, for command: String) throws -> CaptionDataset {
-    guard let dataset = of(session).dataset else {
-      throw ShellError("\(command): no dataset loaded (dataset DIR)")
-    }
+  func requireDataset(for command: String) throws -> CaptionDataset {
+    guard let dataset else { throw ShellError("\(command): no dataset loaded (dataset DIR)") }
     return dataset
   }
 }
 
+/// A run's evaluation weights: the optimizer's (schedule-free: the averaged iterate x; others: the weights as
+/// they are), the one mechanism the run's own samples and saves use (TrainableParameters.withEvaluationWeights).
+extension Trainer: EvaluationWeights {
+  func withEvaluationWeights<T>(_ body: () throws -> T) rethrows -> T {
+    try parameters.withEvaluationWeights(optimizer, body)
+  }
+}
+
 extension Session {
+  /// Makes `trainer` the session's resident run (nil: none) and hands inference the weights it evaluates with.
+  func keepRun(_ trainer: Trainer?) {
+    training.trainer = trainer
+    evaluationWeights = trainer
+  }
+
   func requireModel(for command: String) throws -> LoadedModel {
     guard let model else { throw ShellError("\(command): no model loaded (load MODEL)") }
     return model

@@ -2,8 +2,8 @@
 // skip_special_tokens=False (so `</s><s>A cat.</s>`), then `post_process_generation`, which for pure_text
 // tasks removes every `<s>` and `</s>` and nothing else (current remote-code processor).
 //
-// One deliberate difference from the seed captioner at batch size > 1: a padded row is decoded only up to
-// its first `</s>` after the start token, so captions never end in `<pad><pad>…` (the seed's
+// One deliberate difference from the reference captioner at batch size > 1: a padded row is decoded only up to
+// its first `</s>` after the start token, so captions never end in `<pad><pad>…` (the reference script's
 // batch_decode + post_process keeps those pads; SPEC §4.3). At batch size 1 there is no padding and the two
 // agree exactly.
 import FlrTokenizer
