@@ -45,7 +45,7 @@ final class TrainingCommandTests: XCTestCase {
       let demo = Self.fixtures.appendingPathComponent("demo-tiny").path
       let data = Self.fixtures.appendingPathComponent("demo-dataset").path
       try t.run("load \(demo)\ndataset \(data)\nlora a rank=2\ntrain epochs=1 lr=0.01 log=none sample_every_epochs=1")
-      XCTAssertTrue(t.out.text.contains("samples at epoch 1:"), t.out.text)
+      XCTAssertTrue(t.errText.contains("samples at epoch 1:"), t.errText)
       releasedSession = t.session
       releasedTrainer = t.session.training.trainer
       XCTAssertNotNil(releasedTrainer)
