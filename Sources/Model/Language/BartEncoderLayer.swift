@@ -1,5 +1,6 @@
 // transformers models/bart/modeling_bart.py: BartEncoderLayer (post-LN). Key path:
-// language_model.model.encoder.layers.{n}.
+// language_model.model.encoder.layers.{n}. Training: dropout (config.dropout on each residual branch,
+// activation_dropout after GELU, attention_dropout on the attention probabilities) and backward.
 import FlrCore
 
 /// h = LN(h + self_attn(h)); h = LN(h + fc2(gelu(fc1(h)))). Dropouts are identity at inference. SPEC §3.10.
@@ -10,12 +11,15 @@ final class BartEncoderLayer {
   let finalLayerNorm: LayerNormLayer
 
   init(_ w: Weights, config: TextConfig) {
+    w.module("Florence2EncoderLayer")
     let d = config.dModel
     selfAttn = BartAttention(w.child("self_attn"), dim: d, heads: config.encoderAttentionHeads)
     selfAttnLayerNorm = LayerNormLayer(w.child("self_attn_layer_norm"), dim: d)
+    w.child("activation_fn").module("GELUActivation")
     fc1 = LinearLayer(w.child("fc1"), in: d, out: config.encoderFfnDim)
     fc2 = LinearLayer(w.child("fc2"), in: config.encoderFfnDim, out: d)
     finalLayerNorm = LayerNormLayer(w.child("final_layer_norm"), dim: d)
+    w.slots(self, \.fc1, \.fc2)
   }
 
   /// h [B, S, d] -> [B, S, d]; no mask (the remote code's encoder mask is all ones, SPEC §3.9)
@@ -27,11 +31,74 @@ final class BartEncoderLayer {
     addResidual(f, h1)
     return finalLayerNorm.forward(f)
   }
+
+  struct Saved {
+    let attn: BartAttention.Saved, attnMask: Tensor?, attnNorm: LayerNormSaved
+    let ffn: FeedForwardSaved, ffnMask: Tensor?, finalNorm: LayerNormSaved
+  }
+
+  /// h [B, S, d] -> [B, S, d]
+  func forwardTrain(_ h: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
+    Tensor, Saved
+  ) {
+    let (a, attn) = selfAttn.forwardTrain(
+      h, keyValueInput: h, batch: batch, causal: false, dropout: config.attentionDropout, ctx: ctx)
+    let attnMask = ctx.dropout(a, p: config.dropout)
+    addResidual(a, h)
+    let (h1, attnNorm) = selfAttnLayerNorm.forwardTrain(a)
+    let (f, ffn) = feedForwardTrain(h1, fc1: fc1, fc2: fc2, dropout: config.activationDropout, ctx: ctx)
+    let ffnMask = ctx.dropout(f, p: config.dropout)
+    addResidual(f, h1)
+    let (out, finalNorm) = finalLayerNorm.forwardTrain(f)
+    return (
+      out,
+      Saved(
+        attn: attn, attnMask: attnMask, attnNorm: attnNorm, ffn: ffn, ffnMask: ffnMask, finalNorm: finalNorm)
+    )
+  }
+
+  /// dy [B, S, d] -> dh
+  func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
+    let dSum2 = finalLayerNorm.backward(dy, s.finalNorm)  // d(h1 + f)
+    let dh1 = feedForwardBackward(dropoutBackward(dSum2, mask: s.ffnMask), s.ffn, fc1: fc1, fc2: fc2)
+    addResidual(dh1, dSum2)
+    let dSum1 = selfAttnLayerNorm.backward(dh1, s.attnNorm)  // d(h + a)
+    let (dq, dkv) = selfAttn.backward(dropoutBackward(dSum1, mask: s.attnMask), s.attn)
+    addResidual(dq, dkv)
+    addResidual(dq, dSum1)
+    return dq
+  }
 }
 
 /// fc2(gelu(fc1(x))), BART's position-wise feed-forward (activation dropout is identity at inference).
-func feedForward(_ x: Tensor, fc1: LinearLayer, fc2: LinearLayer) -> Tensor {
-  let hidden = fc1.forward(x)
-  Gelu.forward(out: hidden.data, inp: hidden.data, count: hidden.count)
-  return fc2.forward(hidden)
+func feedForward(_ x: Tensor, fc1: LinearLayer, fc2: LinearLayer) -> Tensor { fc2.forward(fc1.forwardGelu(x)) }
+
+/// BART's fc2(dropout(gelu(fc1(x)))). fc2's input is recomputed in backward when an adapted fc2 reads it.
+struct FeedForwardSaved {
+  let input: Tensor  // [rows, d]: fc1 input
+  let preActivation: Tensor  // [rows, F]: fc1 output
+  let mask: Tensor?
+}
+
+func feedForwardTrain(_ x: Tensor, fc1: LinearLayer, fc2: LinearLayer, dropout p: Float, ctx: TrainingContext) -> (
+  Tensor, FeedForwardSaved
+) {
+  let pre = fc1.forward(x)
+  let activated = Tensor(uninitialized: pre.shape)
+  Gelu.forward(out: activated.data, inp: pre.data, count: pre.count)
+  let mask = ctx.dropout(activated, p: p)
+  return (fc2.forward(activated), FeedForwardSaved(input: x, preActivation: pre, mask: mask))
+}
+
+func feedForwardBackward(_ dy: Tensor, _ s: FeedForwardSaved, fc1: LinearLayer, fc2: LinearLayer) -> Tensor {
+  var activated = s.preActivation  // same shape: stands in where a frozen fc2 does not read its input
+  if fc2.backwardReadsInput {  // the forward's gelu, then the same mask: bitwise the forward's fc2 input
+    activated = Tensor(uninitialized: s.preActivation.shape)
+    Gelu.forward(out: activated.data, inp: s.preActivation.data, count: activated.count)
+    if let mask = s.mask { Elementwise.mul(out: activated.data, a: activated.data, b: mask.data, count: mask.count) }
+  }
+  let dActivated = dropoutBackward(fc2.backward(dout: dy, input: activated), mask: s.mask)
+  let dPre = Tensor(zeros: s.preActivation.shape)
+  Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: s.preActivation.data, count: dPre.count)
+  return fc1.backward(dout: dPre, input: s.input)
 }

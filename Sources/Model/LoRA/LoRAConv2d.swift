@@ -11,9 +11,7 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
   public init(base: Conv2dLayer, lora: LoRAParameters) {
     self.base = base
     self.lora = lora
-    super.init(
-      Weights(file: lora.path, sources: ["weight": .tensor(base.weight), "bias": .tensor(base.bias)]),
-      in: base.inChannels, out: base.outChannels, kernel: base.kernel, stride: base.stride, padding: base.padding)
+    super.init(sharing: base)
   }
 
   /// x [B, H, W, in] -> [B, Ho, Wo, out]

@@ -39,6 +39,15 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     return dinput
   }
 
+  public override var backwardReadsInput: Bool { true }
+  public override var hasTrainableParameters: Bool { true }
+  public override var frozenBase: LinearLayer { base }
+
+  /// Only gradA and gradB: nothing below this layer needs a gradient (a LoRA on lm_head alone).
+  public override func accumulateParameterGradients(dout: Tensor, input: Tensor) {
+    accumulateGradients(dout: dout, input: input, dinput: nil)
+  }
+
   /// gradA [r, in] and gradB [out, r] from dout [..., out]; adds the LoRA branch's share of d input into
   /// `dinput` when one is given (nil: nothing below this layer needs a gradient, e.g. a LoRA on lm_head alone).
   public func accumulateGradients(dout: Tensor, input: Tensor, dinput: Tensor?) {
