@@ -159,8 +159,10 @@ extension Florence2 {
     let hidden = h
     let v = languageModel.vocabSize
     let dLogits = Tensor(zeros: Array(hidden.shape.dropLast()) + [v])
+    var headSaved = LayerSaved()
     let loss = targets.withUnsafeBufferPointer { ids in
-      let logits = languageModel.logits(hidden)
+      let (logits, saved) = languageModel.logitsTrain(hidden, ctx: ctx)  // freed once the loss is formed
+      headSaved = saved
       return CrossEntropy.forwardBackward(
         logits: logits.data, targets: ids.baseAddress!, rows: targets.count, vocab: v, dlogits: dLogits.data)
     }
@@ -169,10 +171,10 @@ extension Florence2 {
     // MARK: backward, top down
     // lm_head: frozen (tied) weight; a LoRA on it takes its A/B gradients from dLogits here.
     if headOnly {
-      languageModel.lmHead.accumulateParameterGradients(dout: dLogits, input: hidden)
+      languageModel.lmHead.accumulateParameterGradients(dout: dLogits, input: hidden, saved: headSaved)
       return result
     }
-    var dh = languageModel.logitsBackward(dLogits, hidden: hidden)
+    var dh = languageModel.logitsBackward(dLogits, hidden: hidden, saved: headSaved)
     let dEncoderOutput = Tensor(zeros: encoderOutput.shape)
     // Each layer's activations are popped as backward reaches them, so they are freed once used.
     for layer in decoder.layers.reversed() {
@@ -181,8 +183,9 @@ extension Florence2 {
       switch activations {
       case .kept(let s): saved = s
       case .recompute(let input, let rng):
-        ctx.rng = rng
-        saved = layer.forwardTrain(input, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx).1
+        saved = ctx.replay(from: rng) {
+          layer.forwardTrain(input, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx).1
+        }
       }
       dh = layer.backward(dh, saved, dEncoderOutput: dEncoderOutput)
     }
@@ -196,8 +199,7 @@ extension Florence2 {
       switch activations {
       case .kept(let s): saved = s
       case .recompute(let input, let rng):
-        ctx.rng = rng
-        saved = layer.forwardTrain(input, batch: b, config: text, ctx: ctx).1
+        saved = ctx.replay(from: rng) { layer.forwardTrain(input, batch: b, config: text, ctx: ctx).1 }
       }
       dh = layer.backward(dh, saved)
     }

@@ -91,10 +91,32 @@ public struct TrainingOptions: Sendable {
 }
 
 /// The random stream of one training step. A checkpointed layer remembers the stream's state at its start and
-/// replays it on recompute, so recomputed masks equal the first ones.
-final class TrainingContext {
+/// replays it on recompute (`replay`), so recomputed masks equal the first ones. Layers with a dropout stream
+/// of their own (an adapter's lora_dropout) note where they drew from, so a recompute draws the same mask.
+public final class TrainingContext {
   let options: TrainingOptions
   var rng: SeededRNG
+  /// While a checkpointed layer's forward runs again (inside `replay`).
+  private(set) var isReplaying = false
+  /// The state each layer-owned stream had at its draw in this step, by the stream's owner.
+  private var layerDraws: [ObjectIdentifier: SeededRNG] = [:]
+
+  /// Runs `forward` again from the step stream's state `rng`, as the first time.
+  func replay<R>(from rng: SeededRNG, _ forward: () -> R) -> R {
+    self.rng = rng
+    isReplaying = true
+    defer { isReplaying = false }
+    return forward()
+  }
+
+  /// The state `owner`'s own stream draws from now: on a replay, the state of its first draw (and the stream
+  /// must not advance again); else `current`, noted for a replay.
+  func layerStream(of owner: AnyObject, current: SeededRNG) -> (state: SeededRNG, advances: Bool) {
+    let id = ObjectIdentifier(owner)
+    if isReplaying, let first = layerDraws[id] { return (first, false) }
+    layerDraws[id] = current
+    return (current, true)
+  }
 
   init(options: TrainingOptions) {
     self.options = options

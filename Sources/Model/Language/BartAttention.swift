@@ -61,6 +61,7 @@ final class BartAttention {
     let attended: Tensor  // [B, Tq, d]: input of out_proj
     let dropout: AttentionDropout?  // the probabilities' dropout: backward redraws its masks
     let batch: Int, causal: Bool
+    let qProj: LayerSaved, kProj: LayerSaved, vProj: LayerSaved, outProj: LayerSaved
   }
 
   /// queries from x [B, Tq, d], keys/values from kvInput [B, Tk, d] (x itself for self-attention) -> [B, Tq, d].
@@ -68,7 +69,9 @@ final class BartAttention {
   func forwardTrain(
     _ x: Tensor, keyValueInput kvInput: Tensor, batch: Int, causal: Bool, dropout p: Float, ctx: TrainingContext
   ) -> (Tensor, Saved) {
-    let q = qProj.forward(x), k = kProj.forward(kvInput), v = vProj.forward(kvInput)
+    let (q, qSaved) = qProj.forwardTrain(x, ctx: ctx)
+    let (k, kSaved) = kProj.forwardTrain(kvInput, ctx: ctx)
+    let (v, vSaved) = vProj.forwardTrain(kvInput, ctx: ctx)
     let tq = x.count / (batch * dim), tk = kvInput.count / (batch * dim)
     let attended = Tensor(zeros: q.shape)
     let probs = Tensor(zeros: [batch, heads, tq, tk])  // undropped: the softmax backward reads these
@@ -77,26 +80,27 @@ final class BartAttention {
       out: attended.data, outStride: dim, probs: probs.data, q: q.data, qStride: dim, k: k.data, kStride: dim,
       v: v.data, vStride: dim, batch: batch, heads: heads, queryLength: tq, keyLength: tk, headDim: headDim,
       scale: scale, causal: causal, dropout: dropout)
+    let (y, outSaved) = outProj.forwardTrain(attended, ctx: ctx)
     let saved = Saved(
       queryInput: x, keyValueInput: kvInput, q: q, k: k, v: v, probs: probs, attended: attended, dropout: dropout,
-      batch: batch, causal: causal)
-    return (outProj.forward(attended), saved)
+      batch: batch, causal: causal, qProj: qSaved, kProj: kSaved, vProj: vSaved, outProj: outSaved)
+    return (y, saved)
   }
 
   /// dy [B, Tq, d] -> (dQueryInput [B, Tq, d], dKeyValueInput [B, Tk, d]). For self-attention the caller adds
   /// the two (same input tensor).
   func backward(_ dy: Tensor, _ s: Saved) -> (Tensor, Tensor) {
     let tq = s.q.count / (s.batch * dim), tk = s.k.count / (s.batch * dim)
-    let dAttended = outProj.backward(dout: dy, input: s.attended)
+    let dAttended = outProj.backward(dout: dy, input: s.attended, saved: s.outProj)
     let dq = Tensor(zeros: s.q.shape), dk = Tensor(zeros: s.k.shape), dv = Tensor(zeros: s.v.shape)
     // Masked (causal) probabilities are exact zeros, so the softmax backward needs no mask.
     Attention.backward(
       dq: dq.data, dk: dk.data, dv: dv.data, dout: dAttended.data, outStride: dim, probs: s.probs.data,
       q: s.q.data, qStride: dim, k: s.k.data, kStride: dim, v: s.v.data, vStride: dim, batch: s.batch, heads: heads,
       queryLength: tq, keyLength: tk, headDim: headDim, scale: scale, dropout: s.dropout)
-    let dx = qProj.backward(dout: dq, input: s.queryInput)
-    let dkv = kProj.backward(dout: dk, input: s.keyValueInput)
-    addResidual(dkv, vProj.backward(dout: dv, input: s.keyValueInput))
+    let dx = qProj.backward(dout: dq, input: s.queryInput, saved: s.qProj)
+    let dkv = kProj.backward(dout: dk, input: s.keyValueInput, saved: s.kProj)
+    addResidual(dkv, vProj.backward(dout: dv, input: s.keyValueInput, saved: s.vProj))
     return (dx, dkv)
   }
 }

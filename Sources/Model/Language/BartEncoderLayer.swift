@@ -78,16 +78,18 @@ struct FeedForwardSaved {
   let input: Tensor  // [rows, d]: fc1 input
   let preActivation: Tensor  // [rows, F]: fc1 output
   let mask: Tensor?
+  let fc1: LayerSaved, fc2: LayerSaved
 }
 
 func feedForwardTrain(_ x: Tensor, fc1: LinearLayer, fc2: LinearLayer, dropout p: Float, ctx: TrainingContext) -> (
   Tensor, FeedForwardSaved
 ) {
-  let pre = fc1.forward(x)
+  let (pre, fc1Saved) = fc1.forwardTrain(x, ctx: ctx)
   let activated = Tensor(uninitialized: pre.shape)
   Gelu.forward(out: activated.data, inp: pre.data, count: pre.count)
   let mask = ctx.dropout(activated, p: p)
-  return (fc2.forward(activated), FeedForwardSaved(input: x, preActivation: pre, mask: mask))
+  let (y, fc2Saved) = fc2.forwardTrain(activated, ctx: ctx)
+  return (y, FeedForwardSaved(input: x, preActivation: pre, mask: mask, fc1: fc1Saved, fc2: fc2Saved))
 }
 
 func feedForwardBackward(_ dy: Tensor, _ s: FeedForwardSaved, fc1: LinearLayer, fc2: LinearLayer) -> Tensor {
@@ -97,8 +99,8 @@ func feedForwardBackward(_ dy: Tensor, _ s: FeedForwardSaved, fc1: LinearLayer, 
     Gelu.forward(out: activated.data, inp: s.preActivation.data, count: activated.count)
     if let mask = s.mask { Elementwise.mul(out: activated.data, a: activated.data, b: mask.data, count: mask.count) }
   }
-  let dActivated = dropoutBackward(fc2.backward(dout: dy, input: activated), mask: s.mask)
+  let dActivated = dropoutBackward(fc2.backward(dout: dy, input: activated, saved: s.fc2), mask: s.mask)
   let dPre = Tensor(zeros: s.preActivation.shape)
   Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: s.preActivation.data, count: dPre.count)
-  return fc1.backward(dout: dPre, input: s.input)
+  return fc1.backward(dout: dPre, input: s.input, saved: s.fc1)
 }

@@ -59,9 +59,14 @@ public final class LanguageModel {
   /// lm_head, lm_head(h) = h·Wᵀ + s·(drop(h)·Aᵀ)·Bᵀ (LoRALinear: B·A [V, d] is never formed).
   public func logits(_ hidden: Tensor) -> Tensor { lmHead.forward(hidden, addingBias: finalLogitsBias) }
 
-  /// dLogits [..., V], the logits' hidden input [..., d] -> d hidden [..., d]. The head's weight is frozen (its
-  /// LoRA layer, if any, accumulates its A/B gradients); final_logits_bias is a frozen buffer.
-  func logitsBackward(_ dLogits: Tensor, hidden: Tensor) -> Tensor {
-    lmHead.backward(dout: dLogits, input: hidden)
+  /// The training forward of `logits`, with what the head's backward reads.
+  func logitsTrain(_ hidden: Tensor, ctx: TrainingContext) -> (Tensor, LayerSaved) {
+    lmHead.forwardTrain(hidden, ctx: ctx, addingBias: finalLogitsBias)
+  }
+
+  /// dLogits [..., V], the logits' hidden input [..., d] -> d hidden [..., d]. The head's weight is frozen (an
+  /// adapter in its slot accumulates its own gradients); final_logits_bias is a frozen buffer.
+  func logitsBackward(_ dLogits: Tensor, hidden: Tensor, saved: LayerSaved) -> Tensor {
+    lmHead.backward(dout: dLogits, input: hidden, saved: saved)
   }
 }

@@ -42,6 +42,12 @@ open class Conv2dLayer {
     return y
   }
 
+  /// The training forward: the output and what backward reads besides the input (nothing for a frozen layer).
+  open func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, LayerSaved) { (forward(x), LayerSaved()) }
+
+  /// Backward after `forwardTrain`. A frozen layer needs only `backward(dout:input:)`.
+  open func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor { backward(dout: dout, input: input) }
+
   /// dout [B, Ho, Wo, out], the forward's input [B, H, W, in] -> dinput [B, H, W, in]. Frozen base (no weight
   /// gradient); a LoRA subclass overrides this to also accumulate its A/B gradients.
   open func backward(dout: Tensor, input: Tensor) -> Tensor {

@@ -56,6 +56,12 @@ open class LinearLayer {
     return dinput
   }
 
+  /// The training forward: the output and what backward reads besides the input (nothing for a frozen layer).
+  open func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, LayerSaved) { (forward(x), LayerSaved()) }
+
+  /// Backward after `forwardTrain`. A frozen layer needs only `backward(dout:input:)`.
+  open func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor { backward(dout: dout, input: input) }
+
   /// Whether backward reads the forward's input: a frozen Linear's input gradient does not (no weight
   /// gradient), so a caller need not keep or recompute it. A layer with trainable parameters overrides this.
   open var backwardReadsInput: Bool { false }
@@ -68,7 +74,18 @@ open class LinearLayer {
 
   /// Backward when nothing below needs the input's gradient: only the layer's own parameter gradients
   /// (none for a frozen layer).
-  open func accumulateParameterGradients(dout: Tensor, input: Tensor) {}
+  open func accumulateParameterGradients(dout: Tensor, input: Tensor, saved: LayerSaved) {}
+
+  /// The training forward of the LM head: forwardTrain(x) + extra [out] on every row, bitwise
+  /// `forward(x, addingBias:)`.
+  public final func forwardTrain(_ x: Tensor, ctx: TrainingContext, addingBias extra: Tensor) -> (Tensor, LayerSaved) {
+    guard !isPlainGemm || bias != nil else { return (forward(x, addingBias: extra), LayerSaved()) }
+    let (y, saved) = forwardTrain(x, ctx: ctx)
+    for r in 0..<(y.count / outFeatures) {
+      Elementwise.addInPlace(y.data + r * outFeatures, extra.data, count: outFeatures)
+    }
+    return (y, saved)
+  }
 
   /// Whether forward is exactly Linear.forward over `weight` and `bias`, so an activation or another bias can
   /// ride on its GEMM's output pass. Only the plain layer: a subclass computes its output its own way.
@@ -104,6 +121,19 @@ open class LinearLayer {
       inFeatures: inFeatures, outFeatures: outFeatures)
     return y
   }
+}
+
+/// What a Linear or Conv2d layer's backward reads besides its input: nothing for a frozen layer. An adapter
+/// keeps its down-projection and where its dropout mask came from (the mask itself is redrawn, not kept).
+public struct LayerSaved {
+  /// [rows, r]: A·dropout(x)
+  var down: Tensor?
+  /// The adapter's dropout stream before the mask's draw.
+  var dropoutStream: SeededRNG?
+  /// A mask a test gave instead of a drawn one (LoRAParameters.injectedMask).
+  var injectedMask: Tensor?
+
+  public init() {}
 }
 
 /// x += y (same shape): the residual connections.

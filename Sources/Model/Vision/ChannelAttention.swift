@@ -19,23 +19,33 @@ final class ChannelAttention {
     w.slots(self, \.qkv, \.proj)
   }
 
-  /// x [B, H, W, C] (already normalised) -> same shape. The [Cg, Cg] matrices are small (C·Cg floats per
-  /// image), so inference runs the training forward and drops what it kept.
-  func forward(_ x: Tensor) -> Tensor { forwardTrain(x).0 }
+  /// x [B, H, W, C] (already normalised) -> same shape
+  func forward(_ x: Tensor) -> Tensor {
+    proj.forward(attend(qkv.forward(x), batch: x.shape[0]).attended)
+  }
 
   /// The qkv input (the normalised tokens) is not kept: backward is given it recomputed.
   struct Saved {
     let packed: Tensor  // [B, N, 3C]
     let attention: Tensor  // [B, G, Cg, Cg] softmax rows
     let attended: Tensor  // [B, N, C]: proj input
+    let qkv: LayerSaved, proj: LayerSaved
   }
 
   /// x [B, H, W, C], N = H·W tokens per image -> same shape (SPEC §3.5)
-  func forwardTrain(_ x: Tensor) -> (Tensor, Saved) {
-    let batch = x.shape[0], c = dim, g = groups, cg = dim / groups
-    let n = x.count / (batch * c)
-    let packed = qkv.forward(x)
-    let attended = Tensor(uninitialized: x.shape)  // each (image, group) block written by its GEMM
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
+    let (packed, qkvSaved) = qkv.forwardTrain(x, ctx: ctx)
+    let (attended, attention) = attend(packed, batch: x.shape[0])
+    let (y, projSaved) = proj.forwardTrain(attended, ctx: ctx)
+    return (y, Saved(packed: packed, attention: attention, attended: attended, qkv: qkvSaved, proj: projSaved))
+  }
+
+  /// packed q‖k‖v [B, ..., 3C] -> (attended [B, ..., C], the softmax rows [B, G, Cg, Cg]). The matrices are small
+  /// (C·Cg floats per image), so inference keeps them too.
+  private func attend(_ packed: Tensor, batch: Int) -> (attended: Tensor, attention: Tensor) {
+    let c = dim, g = groups, cg = dim / groups
+    let n = packed.count / (batch * 3 * c)
+    let attended = Tensor(uninitialized: Array(packed.shape.dropLast()) + [c])  // each (image, group) block by its GEMM
     let attention = Tensor(uninitialized: [batch, g, cg, cg])
     let scale = 1 / Float(n).squareRoot()
     Threads.parallelFor(batch * g) { bg in
@@ -50,7 +60,7 @@ final class ChannelAttention {
       Gemm.matmul(
         v, a, attended.data + bi * n * c + gi * cg, m: n, n: cg, k: cg, transB: true, lda: 3 * c, ldb: cg, ldc: c)
     }
-    return (proj.forward(attended), Saved(packed: packed, attention: attention, attended: attended))
+    return (attended, attention)
   }
 
   /// dy -> dx. Per (image, group), with A = softmax(S), S = scale·qᵀk, out = v·Aᵀ:
@@ -60,7 +70,7 @@ final class ChannelAttention {
     let c = dim, g = groups, cg = dim / groups, batch = s.attention.shape[0]
     let n = s.attended.count / (batch * c)
     let scale = 1 / Float(n).squareRoot()
-    let dAttended = proj.backward(dout: dy, input: s.attended)
+    let dAttended = proj.backward(dout: dy, input: s.attended, saved: s.proj)
     let dPacked = Tensor(zeros: s.packed.shape)
     Threads.parallelFor(batch * g) { bg in
       let bi = bg / g, gi = bg % g
@@ -83,6 +93,6 @@ final class ChannelAttention {
         Gemm.matmul(q, dS, dk, m: n, n: cg, k: cg, alpha: scale, lda: 3 * c, ldb: cg, ldc: 3 * c)
       }
     }
-    return qkv.backward(dout: dPacked, input: qkv.backwardReadsInput ? input() : dAttended)
+    return qkv.backward(dout: dPacked, input: qkv.backwardReadsInput ? input() : dAttended, saved: s.qkv)
   }
 }

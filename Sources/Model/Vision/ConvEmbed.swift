@@ -28,21 +28,24 @@ final class ConvEmbed {
 
   struct Saved {
     let convInput: Tensor  // [B, H, W, Cin]: proj input (the normalised input with pre-norm)
+    let proj: LayerSaved
     let norm: LayerNormSaved
   }
 
-  func forwardTrain(_ x: Tensor) -> (Tensor, Saved) {
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
     if preNorm {
       let (normed, ns) = norm.forwardTrain(x)
-      return (proj.forward(normed), Saved(convInput: normed, norm: ns))
+      let (y, ps) = proj.forwardTrain(normed, ctx: ctx)
+      return (y, Saved(convInput: normed, proj: ps, norm: ns))
     }
-    let (y, ns) = norm.forwardTrain(proj.forward(x))
-    return (y, Saved(convInput: x, norm: ns))
+    let (convolved, ps) = proj.forwardTrain(x, ctx: ctx)
+    let (y, ns) = norm.forwardTrain(convolved)
+    return (y, Saved(convInput: x, proj: ps, norm: ns))
   }
 
   /// dy [B, Ho, Wo, Cout] -> dx [B, H, W, Cin]
   func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
-    if preNorm { return norm.backward(proj.backward(dout: dy, input: s.convInput), s.norm) }
-    return proj.backward(dout: norm.backward(dy, s.norm), input: s.convInput)
+    if preNorm { return norm.backward(proj.backward(dout: dy, input: s.convInput, saved: s.proj), s.norm) }
+    return proj.backward(dout: norm.backward(dy, s.norm), input: s.convInput, saved: s.proj)
   }
 }

@@ -90,7 +90,7 @@ public final class DaViT {
   /// Stage i's forward, keeping what its backward needs. `recompute`: keep only each block's input (and the
   /// random stream's state), recomputed block by block in backward, so at most one block's activations live.
   func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext, recompute: Bool = false) -> (Tensor, StageSaved) {
-    var (h, embed) = convs[i].forwardTrain(x)
+    var (h, embed) = convs[i].forwardTrain(x, ctx: ctx)
     var saved: [LayerActivations<DaViTBlock.Saved>] = []
     for block in blocks[i] {
       if recompute { saved.append(.recompute(input: h, rng: ctx.rng)) }
@@ -110,8 +110,7 @@ public final class DaViT {
       switch activations {
       case .kept(let saved): d = block.backward(d, saved)
       case .recompute(let input, let rng):
-        ctx.rng = rng
-        d = block.backward(d, block.forwardTrain(input, ctx: ctx).1)
+        d = block.backward(d, ctx.replay(from: rng) { block.forwardTrain(input, ctx: ctx).1 })
       }
     }
     return convs[i].backward(d, s.embed)

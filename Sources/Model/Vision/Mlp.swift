@@ -25,13 +25,15 @@ final class Mlp {
   /// recomputed, each only when an adapted fc reads it.
   struct Saved {
     let preActivation: Tensor  // [..., 4C]
+    let fc1: LayerSaved, fc2: LayerSaved
   }
 
-  func forwardTrain(_ x: Tensor) -> (Tensor, Saved) {
-    let pre = fc1.forward(x)
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
+    let (pre, fc1Saved) = fc1.forwardTrain(x, ctx: ctx)
     let activated = Tensor(uninitialized: pre.shape)
     Gelu.forward(out: activated.data, inp: pre.data, count: pre.count)
-    return (fc2.forward(activated), Saved(preActivation: pre))
+    let (y, fc2Saved) = fc2.forwardTrain(activated, ctx: ctx)
+    return (y, Saved(preActivation: pre, fc1: fc1Saved, fc2: fc2Saved))
   }
 
   /// dy [..., C], the forward's input x (made only if fc1's backward reads it) -> dx
@@ -42,9 +44,9 @@ final class Mlp {
       activated = Tensor(uninitialized: pre.shape)
       Gelu.forward(out: activated.data, inp: pre.data, count: activated.count)
     }
-    let dActivated = fc2.backward(dout: dy, input: activated)
+    let dActivated = fc2.backward(dout: dy, input: activated, saved: s.fc2)
     let dPre = Tensor(zeros: pre.shape)
     Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: pre.data, count: dPre.count)
-    return fc1.backward(dout: dPre, input: fc1.backwardReadsInput ? input() : dy)
+    return fc1.backward(dout: dPre, input: fc1.backwardReadsInput ? input() : dy, saved: s.fc1)
   }
 }

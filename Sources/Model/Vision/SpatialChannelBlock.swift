@@ -9,7 +9,7 @@ protocol BlockAttention: AnyObject {
   associatedtype Saved
   /// x [B, H, W, C] (normalised) -> [B, H, W, C]
   func forward(_ x: Tensor) -> Tensor
-  func forwardTrain(_ x: Tensor) -> (Tensor, Saved)
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved)
   /// `input`: the forward's input, made only if the attention's qkv backward reads it.
   func backward(_ dy: Tensor, _ s: Saved, input: () -> Tensor) -> Tensor
 }
@@ -91,13 +91,13 @@ final class SubBlock<Attention: BlockAttention> {
     let afterConv1 = conv1.forward(x)
     addResidual(afterConv1, x)
     let (normed, attnNormSaved) = attnNorm.forwardTrain(afterConv1)
-    let (afterAttn, attnSaved) = attn.forwardTrain(normed)
+    let (afterAttn, attnSaved) = attn.forwardTrain(normed, ctx: ctx)
     let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
     addResidual(afterAttn, afterConv1)
     let afterConv2 = conv2.forward(afterAttn)
     addResidual(afterConv2, afterAttn)
     let (normed2, ffnNormSaved) = ffnNorm.forwardTrain(afterConv2)
-    let (out, ffnSaved) = ffn.forwardTrain(normed2)
+    let (out, ffnSaved) = ffn.forwardTrain(normed2, ctx: ctx)
     let ffnDrop = ctx.dropPath(out, rate: dropPath)
     addResidual(out, afterConv2)
     return (

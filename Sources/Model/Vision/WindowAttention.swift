@@ -22,7 +22,11 @@ final class WindowAttention {
   }
 
   /// x [B, H, W, C] (already normalised) -> [B, H, W, C]
-  func forward(_ x: Tensor) -> Tensor { attend(x, keepingActivations: false).0 }
+  func forward(_ x: Tensor) -> Tensor {
+    let plan = WindowPlan(batch: x.shape[0], height: x.shape[1], width: x.shape[2], window: window, channels: dim)
+    let (attended, _) = attend(qkv.forward(partition(x, plan)), windows: plan.windows, keepingProbabilities: false)
+    return merge(proj.forward(attended), plan, shape: x.shape)
+  }
 
   /// The qkv input (the normalised image cut into windows) is not kept: backward re-partitions the recomputed
   /// LayerNorm output it is given.
@@ -31,21 +35,25 @@ final class WindowAttention {
     let probs: Tensor  // [windows, H, T, T]
     let attended: Tensor  // [windows, T, C]: proj input
     let imageShape: [Int]  // [B, H, W, C]
+    let qkv: LayerSaved, proj: LayerSaved
   }
 
   /// The same function as forward, with every activation backward reads kept.
-  func forwardTrain(_ x: Tensor) -> (Tensor, Saved) {
-    let (y, saved) = attend(x, keepingActivations: true)
-    return (y, saved!)
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
+    let plan = WindowPlan(batch: x.shape[0], height: x.shape[1], width: x.shape[2], window: window, channels: dim)
+    let (packed, qkvSaved) = qkv.forwardTrain(partition(x, plan), ctx: ctx)
+    let (attended, probs) = attend(packed, windows: plan.windows, keepingProbabilities: true)
+    let (projected, projSaved) = proj.forwardTrain(attended, ctx: ctx)
+    let saved = Saved(
+      packed: packed, probs: probs!, attended: attended, imageShape: x.shape, qkv: qkvSaved, proj: projSaved)
+    return (merge(projected, plan, shape: x.shape), saved)
   }
 
-  /// Inference does not keep the probabilities [windows, H, T, T] (85 MB per image at stage 0 of base): they
-  /// live in a few-MB scratch, a chunk of windows at a time.
-  private func attend(_ x: Tensor, keepingActivations keep: Bool) -> (Tensor, Saved?) {
-    let (b, h, wd, c) = (x.shape[0], x.shape[1], x.shape[2], dim)
-    let plan = WindowPlan(batch: b, height: h, width: wd, window: window, channels: c)
-    let windows = plan.windows, tokens = window * window, hd = c / heads
-    let packed = qkv.forward(partition(x, plan))  // [windows, T, 3C]
+  /// packed q‖k‖v [windows, T, 3C] -> (attended [windows, T, C], the probabilities [windows, H, T, T] when
+  /// kept). Inference does not keep them (85 MB per image at stage 0 of base): they live in a few-MB scratch, a
+  /// chunk of windows at a time.
+  private func attend(_ packed: Tensor, windows: Int, keepingProbabilities keep: Bool) -> (Tensor, Tensor?) {
+    let c = dim, tokens = window * window, hd = c / heads
     let attended = Tensor(uninitialized: [windows, tokens, c])
     let kept = keep ? Tensor(uninitialized: [windows, heads, tokens, tokens]) : nil
     let chunk = keep ? windows : max(1, (1 << 22) / (heads * tokens * tokens))
@@ -55,17 +63,21 @@ final class WindowAttention {
         let n = min(chunk, windows - w0)
         let p = packed.data + w0 * tokens * 3 * c
         Attention.forward(
-          out: attended.data + w0 * tokens * c, outStride: c, probs: kept?.data ?? scratch, q: p, qStride: 3 * c,
-          k: p + c, kStride: 3 * c, v: p + 2 * c, vStride: 3 * c, batch: n, heads: heads, queryLength: tokens,
-          keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
+          out: attended.data + w0 * tokens * c, outStride: c, probs: kept?.data ?? scratch, q: p,
+          qStride: 3 * c, k: p + c, kStride: 3 * c, v: p + 2 * c, vStride: 3 * c, batch: n, heads: heads,
+          queryLength: tokens, keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
         w0 += n
       }
     }
-    let projected = proj.forward(attended)  // [windows, T, C]
-    let y = Tensor(uninitialized: x.shape)  // every image token lies in exactly one window: padding cropped
-    plan.forEachRun { src, dst, n in (y.data + src).update(from: projected.data + dst, count: n * c) }
-    guard let kept else { return (y, nil) }
-    return (y, Saved(packed: packed, probs: kept, attended: attended, imageShape: x.shape))
+    return (attended, kept)
+  }
+
+  /// windows [windows, T, C] -> the image [B, H, W, C]: every image token lies in exactly one window, the
+  /// padding is cropped.
+  private func merge(_ windowed: Tensor, _ plan: WindowPlan, shape: [Int]) -> Tensor {
+    let y = Tensor(uninitialized: shape), c = plan.channels
+    plan.forEachRun { src, dst, n in (y.data + src).update(from: windowed.data + dst, count: n * c) }
+    return y
   }
 
   /// x [B, H, W, C] -> [windows, T, C], zeros where a window reaches past the image.
@@ -84,7 +96,7 @@ final class WindowAttention {
     let tokens = window * window, hd = c / heads
     let dProjected = Tensor(zeros: s.attended.shape)
     plan.forEachRun { src, dst, n in (dProjected.data + dst).update(from: dy.data + src, count: n * c) }
-    let dAttended = proj.backward(dout: dProjected, input: s.attended)
+    let dAttended = proj.backward(dout: dProjected, input: s.attended, saved: s.proj)
     let dPacked = Tensor(zeros: s.packed.shape)
     Attention.backward(
       dq: dPacked.data, dk: dPacked.data + c, dv: dPacked.data + 2 * c, dout: dAttended.data, outStride: c,
@@ -92,10 +104,8 @@ final class WindowAttention {
       v: s.packed.data + 2 * c, vStride: 3 * c, batch: plan.windows, heads: heads, queryLength: tokens,
       keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
     let dPartitioned = qkv.backward(
-      dout: dPacked, input: qkv.backwardReadsInput ? partition(input(), plan) : dAttended)  // same shape
-    let dx = Tensor(uninitialized: s.imageShape)  // every image token lies in exactly one window
-    plan.forEachRun { src, dst, n in (dx.data + src).update(from: dPartitioned.data + dst, count: n * c) }
-    return dx
+      dout: dPacked, input: qkv.backwardReadsInput ? partition(input(), plan) : dAttended, saved: s.qkv)  // same shape
+    return merge(dPartitioned, plan, shape: s.imageShape)
   }
 }
 
