@@ -179,13 +179,8 @@ extension Florence2 {
     // Each layer's activations are popped as backward reaches them, so they are freed once used.
     for layer in decoder.layers.reversed() {
       guard let activations = decoderLayers.popLast() else { break }
-      let saved: BartDecoderLayer.Saved
-      switch activations {
-      case .kept(let s): saved = s
-      case .recompute(let input, let rng):
-        saved = ctx.replay(from: rng) {
-          layer.forwardTrain(input, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx).1
-        }
+      let saved = activations.saved(ctx) {
+        layer.forwardTrain($0, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx).1
       }
       dh = layer.backward(dh, saved, dEncoderOutput: dEncoderOutput)
     }
@@ -195,13 +190,7 @@ extension Florence2 {
     dh = dEncoderOutput
     for layer in encoder.layers.reversed() {
       guard let activations = encoderLayers.popLast() else { break }
-      let saved: BartEncoderLayer.Saved
-      switch activations {
-      case .kept(let s): saved = s
-      case .recompute(let input, let rng):
-        saved = ctx.replay(from: rng) { layer.forwardTrain(input, batch: b, config: text, ctx: ctx).1 }
-      }
-      dh = layer.backward(dh, saved)
+      dh = layer.backward(dh, activations.saved(ctx) { layer.forwardTrain($0, batch: b, config: text, ctx: ctx).1 })
     }
     let dMerged = encoder.layernormEmbedding.backward(dropoutBackward(dh, mask: encoderEmbedMask), encoderEmbedNorm)
     result.inputsEmbeds = dMerged

@@ -184,4 +184,12 @@ func dropPathBackward(_ dy: Tensor, factors: [Float]?) -> Tensor {
 enum LayerActivations<Saved> {
   case kept(Saved)
   case recompute(input: Tensor, rng: SeededRNG)
+
+  /// The kept activations, or the layer's forward run again on its input from the stream state it started at.
+  func saved(_ ctx: TrainingContext, forward: (Tensor) -> Saved) -> Saved {
+    switch self {
+    case .kept(let saved): return saved
+    case .recompute(let input, let rng): return ctx.replay(from: rng) { forward(input) }
+    }
+  }
 }

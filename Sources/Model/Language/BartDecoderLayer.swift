@@ -99,49 +99,41 @@ final class BartDecoderLayer {
   }
 
   struct Saved {
-    let selfAttn: BartAttention.Saved, selfMask: Tensor?, selfNorm: LayerNormSaved
-    let crossAttn: BartAttention.Saved, crossMask: Tensor?, crossNorm: LayerNormSaved
-    let ffn: FeedForwardSaved, ffnMask: Tensor?, finalNorm: LayerNormSaved
+    let selfAttn: BartAttention.Saved, selfNorm: PostNormSaved
+    let crossAttn: BartAttention.Saved, crossNorm: PostNormSaved
+    let ffn: FeedForwardSaved, finalNorm: PostNormSaved
   }
 
   /// h [B, T, d], encoder output [B, S, d] -> [B, T, d]
   func forwardTrain(_ h: Tensor, encoderOutput: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
     Tensor, Saved
   ) {
+    let p = config.dropout
     let (a, sa) = selfAttn.forwardTrain(
       h, keyValueInput: h, batch: batch, causal: true, dropout: config.attentionDropout, ctx: ctx)
-    let selfMask = ctx.dropout(a, p: config.dropout)
-    addResidual(a, h)
-    let (h1, selfNorm) = selfAttnLayerNorm.forwardTrain(a)
+    let (h1, selfNorm) = selfAttnLayerNorm.residualTrain(a, h, dropout: p, ctx: ctx)
     let (c, ca) = encoderAttn.forwardTrain(
       h1, keyValueInput: encoderOutput, batch: batch, causal: false, dropout: config.attentionDropout, ctx: ctx)
-    let crossMask = ctx.dropout(c, p: config.dropout)
-    addResidual(c, h1)
-    let (h2, crossNorm) = encoderAttnLayerNorm.forwardTrain(c)
+    let (h2, crossNorm) = encoderAttnLayerNorm.residualTrain(c, h1, dropout: p, ctx: ctx)
     let (f, ffn) = feedForwardTrain(h2, fc1: fc1, fc2: fc2, dropout: config.activationDropout, ctx: ctx)
-    let ffnMask = ctx.dropout(f, p: config.dropout)
-    addResidual(f, h2)
-    let (out, finalNorm) = finalLayerNorm.forwardTrain(f)
-    return (
-      out,
-      Saved(
-        selfAttn: sa, selfMask: selfMask, selfNorm: selfNorm, crossAttn: ca, crossMask: crossMask,
-        crossNorm: crossNorm, ffn: ffn, ffnMask: ffnMask, finalNorm: finalNorm)
-    )
+    let (out, finalNorm) = finalLayerNorm.residualTrain(f, h2, dropout: p, ctx: ctx)
+    let saved = Saved(
+      selfAttn: sa, selfNorm: selfNorm, crossAttn: ca, crossNorm: crossNorm, ffn: ffn, finalNorm: finalNorm)
+    return (out, saved)
   }
 
   /// dy [B, T, d] -> dh [B, T, d]; the encoder output's gradient (through cross-attention k/v) is ADDED to
   /// dEncoderOutput [B, S, d].
   func backward(_ dy: Tensor, _ s: Saved, dEncoderOutput: Tensor) -> Tensor {
-    let dSum3 = finalLayerNorm.backward(dy, s.finalNorm)
-    let dh2 = feedForwardBackward(dropoutBackward(dSum3, mask: s.ffnMask), s.ffn, fc1: fc1, fc2: fc2)
+    let (dF, dSum3) = finalLayerNorm.residualBackward(dy, s.finalNorm)
+    let dh2 = feedForwardBackward(dF, s.ffn, fc1: fc1, fc2: fc2)
     addResidual(dh2, dSum3)
-    let dSum2 = encoderAttnLayerNorm.backward(dh2, s.crossNorm)
-    let (dh1, dEnc) = encoderAttn.backward(dropoutBackward(dSum2, mask: s.crossMask), s.crossAttn)
+    let (dC, dSum2) = encoderAttnLayerNorm.residualBackward(dh2, s.crossNorm)
+    let (dh1, dEnc) = encoderAttn.backward(dC, s.crossAttn)
     addResidual(dEncoderOutput, dEnc)
     addResidual(dh1, dSum2)
-    let dSum1 = selfAttnLayerNorm.backward(dh1, s.selfNorm)
-    let (dq, dkv) = selfAttn.backward(dropoutBackward(dSum1, mask: s.selfMask), s.selfAttn)
+    let (dA, dSum1) = selfAttnLayerNorm.residualBackward(dh1, s.selfNorm)
+    let (dq, dkv) = selfAttn.backward(dA, s.selfAttn)
     addResidual(dq, dkv)
     addResidual(dq, dSum1)
     return dq

@@ -33,40 +33,54 @@ final class BartEncoderLayer {
   }
 
   struct Saved {
-    let attn: BartAttention.Saved, attnMask: Tensor?, attnNorm: LayerNormSaved
-    let ffn: FeedForwardSaved, ffnMask: Tensor?, finalNorm: LayerNormSaved
+    let attn: BartAttention.Saved, attnNorm: PostNormSaved
+    let ffn: FeedForwardSaved, finalNorm: PostNormSaved
   }
 
   /// h [B, S, d] -> [B, S, d]
-  func forwardTrain(_ h: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
-    Tensor, Saved
-  ) {
+  func forwardTrain(_ h: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (Tensor, Saved) {
     let (a, attn) = selfAttn.forwardTrain(
       h, keyValueInput: h, batch: batch, causal: false, dropout: config.attentionDropout, ctx: ctx)
-    let attnMask = ctx.dropout(a, p: config.dropout)
-    addResidual(a, h)
-    let (h1, attnNorm) = selfAttnLayerNorm.forwardTrain(a)
+    let (h1, attnNorm) = selfAttnLayerNorm.residualTrain(a, h, dropout: config.dropout, ctx: ctx)
     let (f, ffn) = feedForwardTrain(h1, fc1: fc1, fc2: fc2, dropout: config.activationDropout, ctx: ctx)
-    let ffnMask = ctx.dropout(f, p: config.dropout)
-    addResidual(f, h1)
-    let (out, finalNorm) = finalLayerNorm.forwardTrain(f)
-    return (
-      out,
-      Saved(
-        attn: attn, attnMask: attnMask, attnNorm: attnNorm, ffn: ffn, ffnMask: ffnMask, finalNorm: finalNorm)
-    )
+    let (out, finalNorm) = finalLayerNorm.residualTrain(f, h1, dropout: config.dropout, ctx: ctx)
+    return (out, Saved(attn: attn, attnNorm: attnNorm, ffn: ffn, finalNorm: finalNorm))
   }
 
   /// dy [B, S, d] -> dh
   func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
-    let dSum2 = finalLayerNorm.backward(dy, s.finalNorm)  // d(h1 + f)
-    let dh1 = feedForwardBackward(dropoutBackward(dSum2, mask: s.ffnMask), s.ffn, fc1: fc1, fc2: fc2)
+    let (dF, dSum2) = finalLayerNorm.residualBackward(dy, s.finalNorm)  // d f, d(h1 + f)
+    let dh1 = feedForwardBackward(dF, s.ffn, fc1: fc1, fc2: fc2)
     addResidual(dh1, dSum2)
-    let dSum1 = selfAttnLayerNorm.backward(dh1, s.attnNorm)  // d(h + a)
-    let (dq, dkv) = selfAttn.backward(dropoutBackward(dSum1, mask: s.attnMask), s.attn)
+    let (dA, dSum1) = selfAttnLayerNorm.residualBackward(dh1, s.attnNorm)  // d a, d(h + a)
+    let (dq, dkv) = selfAttn.backward(dA, s.attn)
     addResidual(dq, dkv)
     addResidual(dq, dSum1)
     return dq
+  }
+}
+
+/// What BART's post-LN residual step LN(h + dropout(branch)) keeps in training.
+struct PostNormSaved {
+  let mask: Tensor?  // the branch's dropout
+  let norm: LayerNormSaved
+}
+
+extension LayerNormLayer {
+  /// LN(residual + dropout(branch)) in training (config.dropout on the branch); `branch` is overwritten.
+  func residualTrain(_ branch: Tensor, _ residual: Tensor, dropout p: Float, ctx: TrainingContext) -> (
+    Tensor, PostNormSaved
+  ) {
+    let mask = ctx.dropout(branch, p: p)
+    addResidual(branch, residual)
+    let (y, norm) = forwardTrain(branch)
+    return (y, PostNormSaved(mask: mask, norm: norm))
+  }
+
+  /// dy -> (d branch, d(residual + branch), which is d residual)
+  func residualBackward(_ dy: Tensor, _ s: PostNormSaved) -> (branch: Tensor, sum: Tensor) {
+    let dSum = backward(dy, s.norm)
+    return (dropoutBackward(dSum, mask: s.mask), dSum)
   }
 }
 

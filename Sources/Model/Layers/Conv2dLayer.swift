@@ -21,13 +21,8 @@ open class Conv2dLayer {
 
   /// From tensors already built (an adapter standing in for `base` shares its weight and bias).
   public init(sharing base: Conv2dLayer) {
-    inChannels = base.inChannels
-    outChannels = base.outChannels
-    kernel = base.kernel
-    stride = base.stride
-    padding = base.padding
-    weight = base.weight
-    bias = base.bias
+    (inChannels, outChannels, kernel) = (base.inChannels, base.outChannels, base.kernel)
+    (stride, padding, weight, bias) = (base.stride, base.padding, base.weight, base.bias)
   }
 
   /// x [B, H, W, in] -> [B, Ho, Wo, out]

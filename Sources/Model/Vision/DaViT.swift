@@ -107,11 +107,7 @@ public final class DaViT {
     var d = dy
     for block in blocks[i].reversed() {
       guard let activations = s.blocks.popLast() else { break }
-      switch activations {
-      case .kept(let saved): d = block.backward(d, saved)
-      case .recompute(let input, let rng):
-        d = block.backward(d, ctx.replay(from: rng) { block.forwardTrain(input, ctx: ctx).1 })
-      }
+      d = block.backward(d, activations.saved(ctx) { block.forwardTrain($0, ctx: ctx).1 })
     }
     return convs[i].backward(d, s.embed)
   }

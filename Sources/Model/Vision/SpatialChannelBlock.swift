@@ -23,12 +23,8 @@ typealias ChannelBlock = SubBlock<ChannelAttention>
 /// x += dw1(x); x += DP(attn(LN(x))); x += dw2(x); x += DP(mlp(LN(x))). SPEC §3.3, §3.4, §3.5. Drop path
 /// (rate `dropPath`, SPEC §3.15) applies only in training.
 final class SubBlock<Attention: BlockAttention> {
-  let conv1: DepthwiseConvLayer
-  let attnNorm: LayerNormLayer
-  let attn: Attention
-  let conv2: DepthwiseConvLayer
-  let ffnNorm: LayerNormLayer
-  let ffn: Mlp
+  let conv1: DepthwiseConvLayer, attnNorm: LayerNormLayer, attn: Attention  // the attention half
+  let conv2: DepthwiseConvLayer, ffnNorm: LayerNormLayer, ffn: Mlp  // the MLP half
   let dropPath: Float
 
   /// `type` and `attentionName` are the reference's (`SpatialBlock`, `window_attn`).
@@ -61,70 +57,74 @@ final class SubBlock<Attention: BlockAttention> {
 
   /// x [B, H, W, C] -> [B, H, W, C]
   func forward(_ x: Tensor) -> Tensor {
-    let afterConv1 = conv1.forward(x)
-    addResidual(afterConv1, x)
-    let afterAttn = attn.forward(attnNorm.forward(afterConv1))
-    addResidual(afterAttn, afterConv1)
-    let afterConv2 = conv2.forward(afterAttn)
-    addResidual(afterConv2, afterAttn)
-    let out = ffn.forward(ffnNorm.forward(afterConv2))
-    addResidual(out, afterConv2)
+    let h = half(x, conv1, attnNorm) { attn.forward($0) }
+    return half(h, conv2, ffnNorm) { ffn.forward($0) }
+  }
+
+  /// One half of the block (attention, then MLP): x += dw(x); x += branch(LN(x)).
+  private func half(
+    _ x: Tensor, _ conv: DepthwiseConvLayer, _ norm: LayerNormLayer, _ branch: (Tensor) -> Tensor
+  ) -> Tensor {
+    let afterConv = conv.forward(x)
+    addResidual(afterConv, x)
+    let out = branch(norm.forward(afterConv))
+    addResidual(out, afterConv)
     return out
   }
 
-  /// What backward reads, kept lean (the vision tower's activations are most of a step's memory): the block
-  /// input and the conv2 input are not kept (a frozen depthwise conv's input gradient does not read its
-  /// input), and the two LayerNorm outputs and the GELU output are recomputed in backward from what is kept
-  /// (one cheap pass each; bitwise the forward's).
+  /// What a half's backward reads, kept lean (the vision tower's activations are most of a step's memory):
+  /// the half's input is not kept (a frozen depthwise conv's input gradient does not read its input), and the
+  /// LayerNorm output is recomputed in backward from `afterConv` (one cheap pass; bitwise the forward's).
+  struct HalfSaved<Branch> {
+    let afterConv: Tensor  // x + dw(x): the branch's LayerNorm input
+    let norm: LayerNormSaved
+    let branch: Branch
+    let drop: [Float]?  // drop-path factors per sample
+  }
+
   struct Saved {
-    let afterConv1: Tensor  // x + dw1(x): the attention branch's LayerNorm input
-    let attnNorm: LayerNormSaved
-    let attn: Attention.Saved
-    let attnDrop: [Float]?
-    let afterConv2: Tensor  // the MLP branch's LayerNorm input
-    let ffnNorm: LayerNormSaved
-    let ffn: Mlp.Saved
-    let ffnDrop: [Float]?
+    let attention: HalfSaved<Attention.Saved>
+    let mlp: HalfSaved<Mlp.Saved>
   }
 
   func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
-    let afterConv1 = conv1.forward(x)
-    addResidual(afterConv1, x)
-    let (normed, attnNormSaved) = attnNorm.forwardTrain(afterConv1)
-    let (afterAttn, attnSaved) = attn.forwardTrain(normed, ctx: ctx)
-    let attnDrop = ctx.dropPath(afterAttn, rate: dropPath)
-    addResidual(afterAttn, afterConv1)
-    let afterConv2 = conv2.forward(afterAttn)
-    addResidual(afterConv2, afterAttn)
-    let (normed2, ffnNormSaved) = ffnNorm.forwardTrain(afterConv2)
-    let (out, ffnSaved) = ffn.forwardTrain(normed2, ctx: ctx)
-    let ffnDrop = ctx.dropPath(out, rate: dropPath)
-    addResidual(out, afterConv2)
-    return (
-      out,
-      Saved(
-        afterConv1: afterConv1, attnNorm: attnNormSaved, attn: attnSaved, attnDrop: attnDrop, afterConv2: afterConv2,
-        ffnNorm: ffnNormSaved, ffn: ffnSaved, ffnDrop: ffnDrop)
-    )
+    let (h, attention) = halfTrain(x, conv1, attnNorm, ctx) { attn.forwardTrain($0, ctx: ctx) }
+    let (out, mlp) = halfTrain(h, conv2, ffnNorm, ctx) { ffn.forwardTrain($0, ctx: ctx) }
+    return (out, Saved(attention: attention, mlp: mlp))
+  }
+
+  /// x += dw(x); x += DP(branch(LN(x))), keeping what `halfBackward` reads.
+  private func halfTrain<Branch>(
+    _ x: Tensor, _ conv: DepthwiseConvLayer, _ norm: LayerNormLayer, _ ctx: TrainingContext,
+    _ branch: (Tensor) -> (Tensor, Branch)
+  ) -> (Tensor, HalfSaved<Branch>) {
+    let afterConv = conv.forward(x)
+    addResidual(afterConv, x)
+    let (normed, normSaved) = norm.forwardTrain(afterConv)
+    let (out, branchSaved) = branch(normed)
+    let drop = ctx.dropPath(out, rate: dropPath)
+    addResidual(out, afterConv)
+    return (out, HalfSaved(afterConv: afterConv, norm: normSaved, branch: branchSaved, drop: drop))
   }
 
   /// dy [B, H, W, C] -> dx
   func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
-    // out = afterConv2 + DP(mlp(LN(afterConv2)))
-    let dMlp = ffn.backward(dropPathBackward(dy, factors: s.ffnDrop), s.ffn, input: { ffnNorm.forward(s.afterConv2) })
-    let dAfterConv2 = ffnNorm.backward(dMlp, s.ffnNorm)
-    addResidual(dAfterConv2, dy)
-    // afterConv2 = afterAttn + dw2(afterAttn)
-    let dAfterAttn = conv2.backward(dAfterConv2)
-    addResidual(dAfterAttn, dAfterConv2)
-    // afterAttn = afterConv1 + DP(attn(LN(afterConv1)))
-    let dAttn = attn.backward(
-      dropPathBackward(dAfterAttn, factors: s.attnDrop), s.attn, input: { attnNorm.forward(s.afterConv1) })
-    let dAfterConv1 = attnNorm.backward(dAttn, s.attnNorm)
-    addResidual(dAfterConv1, dAfterAttn)
-    // afterConv1 = x + dw1(x)
-    let dx = conv1.backward(dAfterConv1)
-    addResidual(dx, dAfterConv1)
+    let dh = halfBackward(dy, s.mlp, conv2, ffnNorm) { ffn.backward($0, $1, input: $2) }
+    return halfBackward(dh, s.attention, conv1, attnNorm) { attn.backward($0, $1, input: $2) }
+  }
+
+  /// `branch(dy, saved, recompute its input)`.
+  private func halfBackward<Branch>(
+    _ dy: Tensor, _ s: HalfSaved<Branch>, _ conv: DepthwiseConvLayer, _ norm: LayerNormLayer,
+    _ branch: (Tensor, Branch, () -> Tensor) -> Tensor
+  ) -> Tensor {
+    // out = afterConv + DP(branch(LN(afterConv)))
+    let dBranch = branch(dropPathBackward(dy, factors: s.drop), s.branch, { norm.forward(s.afterConv) })
+    let dAfterConv = norm.backward(dBranch, s.norm)
+    addResidual(dAfterConv, dy)
+    // afterConv = x + dw(x)
+    let dx = conv.backward(dAfterConv)
+    addResidual(dx, dAfterConv)
     return dx
   }
 }
