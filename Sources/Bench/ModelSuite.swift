@@ -42,29 +42,35 @@ func benchModel(size: String, config: FlorenceConfig) {
     print("model: \(error)")
     return
   }
-  print(String(format: "%@: resident after building the weights %.2f GiB", size, residentBytes("VmRSS") / 1_073_741_824))
-  let pixels = Bench.random([1, 3, 768, 768])
-  let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
-  var features = Tensor(zeros: [1])
-  Bench.measure("vision+projection", shape: "\(size) [1,3,768,768]") {
-    features = try! model.imageFeatures(pixelValues: pixels)
-  }
-  var encoderOutput = Tensor(zeros: [1])
-  Bench.measure("encoder", shape: "\(size) [1,590,\(config.text.dModel)]") {
-    encoderOutput = try! model.encode(imageFeatures: features, promptIds: prompt)
-  }
-  // A decoder step at position 16 (past of 16 tokens), greedy (1 row) and beam 3 (3 rows).
-  for beams in [1, 3] {
-    var state = model.prepareDecoding(encoderOutput: encoderOutput, beamsPerImage: beams, capacity: 128)
-    for _ in 0..<16 { _ = try! model.decoderStep(tokens: Array(repeating: 2, count: beams), state: &state) }
-    let start = state
-    Bench.measure("decoder step, \(beams) row(s)", shape: "\(size) past 16") {
-      var s = start
-      _ = try! model.decoderStep(tokens: Array(repeating: 5, count: beams), state: &s)
-    }
-  }
+  print(
+    String(format: "%@: resident after building the weights %.2f GiB", size, residentBytes("VmRSS") / 1_073_741_824))
+  benchForward(model, label: size)
   print(
     String(
       format: "%@: resident after the runs %.2f GiB, peak RSS %.2f GiB", size, residentBytes("VmRSS") / 1_073_741_824,
       residentBytes("VmHWM") / 1_073_741_824))
+}
+
+/// One 768² image, the 13-token <DETAILED_CAPTION> prompt, decoder steps at position 16 (past of 16 tokens)
+/// with 1 row (greedy) and 3 rows (beam 3).
+func benchForward(_ model: Florence2, label: String) {
+  let pixels = Bench.random([1, 3, 768, 768])
+  let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
+  var features = Tensor(zeros: [1])
+  Bench.measure("vision+projection", shape: "\(label) [1,3,768,768]") {
+    features = try! model.imageFeatures(pixelValues: pixels)
+  }
+  var encoderOutput = Tensor(zeros: [1])
+  Bench.measure("encoder", shape: "\(label) [1,590,\(model.config.text.dModel)]") {
+    encoderOutput = try! model.encode(imageFeatures: features, promptIds: prompt)
+  }
+  for beams in [1, 3] {
+    var state = model.prepareDecoding(encoderOutput: encoderOutput, beamsPerImage: beams, capacity: 128)
+    for _ in 0..<16 { _ = try! model.decoderStep(tokens: Array(repeating: 2, count: beams), state: &state) }
+    let start = state
+    Bench.measure("decoder step, \(beams) row(s)", shape: "\(label) past 16") {
+      var s = start
+      _ = try! model.decoderStep(tokens: Array(repeating: 5, count: beams), state: &s)
+    }
+  }
 }

@@ -79,29 +79,6 @@ private func benchLinears() {
   }
 }
 
-/// One 768² image, the 13-token <DETAILED_CAPTION> prompt, decoder steps at position 16 with 1 and 3 rows.
-private func benchForward(_ model: Florence2, label: String) {
-  let pixels = Bench.random([1, 3, 768, 768])
-  let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
-  var features = Tensor(zeros: [1])
-  Bench.measure("vision+projection", shape: "\(label) [1,3,768,768]") {
-    features = try! model.imageFeatures(pixelValues: pixels)
-  }
-  var encoderOutput = Tensor(zeros: [1])
-  Bench.measure("encoder", shape: "\(label) [1,590,768]") {
-    encoderOutput = try! model.encode(imageFeatures: features, promptIds: prompt)
-  }
-  for beams in [1, 3] {
-    var state = model.prepareDecoding(encoderOutput: encoderOutput, beamsPerImage: beams, capacity: 128)
-    for _ in 0..<16 { _ = try! model.decoderStep(tokens: Array(repeating: 2, count: beams), state: &state) }
-    let start = state
-    Bench.measure("decoder step, \(beams) row(s)", shape: "\(label) past 16") {
-      var s = start
-      _ = try! model.decoderStep(tokens: Array(repeating: 5, count: beams), state: &s)
-    }
-  }
-}
-
 /// One LoRA training step on Florence-2 base with the reference script's adapter (r=4, alpha 4, dropout 0.25, the
 /// reference script's targets), fp32 base vs quantize=nf4 base: the QLoRA figure. NF4 runs first, so its peak RSS is
 /// not the fp32 model's; each phase builds its own model and frees it before the next.

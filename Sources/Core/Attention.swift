@@ -138,9 +138,11 @@ public enum Attention {
         // ds [Tq, Tk] = dout_h · v_hᵀ, then turned into the score gradient in place
         Gemm.matmul(gh, vh, ds, m: Tq, n: Tk, k: hd, transB: true, lda: outStride, ldb: vStride, ldc: Tk)
         if dropout == nil {
-          for i in 0..<Tq { scoreGradient(ds + i * Tk, p + i * Tk, Tk, scale: scale) }
+          for i in 0..<Tq {
+            Softmax.rowBackward(ds + i * Tk, ds + i * Tk, p + i * Tk, Tk, scale: scale, accumulate: false)
+          }
         } else {
-          for i in 0..<Tq { droppedScoreGradient(ds + i * Tk, p + i * Tk, pv + i * Tk, Tk, scale: scale) }
+          for i in 0..<Tq { Softmax.droppedRowBackward(ds + i * Tk, p + i * Tk, pv + i * Tk, Tk, scale: scale) }
         }
         if let dq {
           // dq_h [Tq, hd] += ds [Tq, Tk] · k_h [Tk, hd]
@@ -157,60 +159,6 @@ public enum Attention {
     }
   }
 
-  /// g ← scale · (d ⊙ g - p · Σ d·g), in place, d = p ⊙ M: softmax backward for one row of scores whose
-  /// probabilities went through dropout (the gradient reaching p is M ⊙ g).
-  @inline(__always) static func droppedScoreGradient(
-    _ g: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ n: Int, scale: Float
-  ) {
-    var acc = F16x()
-    var i = 0
-    while i + 16 <= n {
-      acc = fma16(load16(g + i), load16(d + i), acc)
-      i += 16
-    }
-    var dot = sumLanes(acc)
-    while i < n {
-      dot += g[i] * d[i]
-      i += 1
-    }
-    let vdot = F16x(repeating: dot), vs = F16x(repeating: scale)
-    i = 0
-    while i + 16 <= n {
-      store16(vs * (load16(d + i) * load16(g + i) - load16(p + i) * vdot), g + i)
-      i += 16
-    }
-    while i < n {
-      g[i] = scale * (d[i] * g[i] - p[i] * dot)
-      i += 1
-    }
-  }
-
-  /// g ← scale · p ⊙ (g - Σ g·p), in place (softmax backward for one row of scores).
-  @inline(__always) static func scoreGradient(
-    _ g: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, _ n: Int, scale: Float
-  ) {
-    var acc = F16x()
-    var i = 0
-    while i + 16 <= n {
-      acc = fma16(load16(g + i), load16(p + i), acc)
-      i += 16
-    }
-    var dot = sumLanes(acc)
-    while i < n {
-      dot += g[i] * p[i]
-      i += 1
-    }
-    let vdot = F16x(repeating: dot), vs = F16x(repeating: scale)
-    i = 0
-    while i + 16 <= n {
-      store16(load16(p + i) * vs * (load16(g + i) - vdot), g + i)
-      i += 16
-    }
-    while i < n {
-      g[i] = scale * p[i] * (g[i] - dot)
-      i += 1
-    }
-  }
 }
 
 // MARK: one decoding step (a single new query per sequence)
@@ -270,22 +218,7 @@ extension Attention {
     out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     rowOffsets: UnsafePointer<Int>, keyLength: Int, headDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>
   ) {
-    let hd16 = headDim / 16 * 16
-    for p in 0..<keyLength {
-      let kp = k + rowOffsets[p]
-      var acc = F16x()
-      var c = 0
-      while c < hd16 {
-        acc = fma16(load16(q + c), load16(kp + c), acc)
-        c += 16
-      }
-      var dot = sumLanes(acc)
-      while c < headDim {
-        dot += q[c] * kp[c]
-        c += 1
-      }
-      scores[p] = scale * dot
-    }
+    for p in 0..<keyLength { scores[p] = scale * Softmax.rowDot(q, k + rowOffsets[p], headDim) }
     Softmax.row(scores, scores, keyLength)
     weightedSum(out, probs: scores, v: v, rowOffsets: rowOffsets, vStride: 0, count: keyLength, headDim: headDim)
   }

@@ -52,20 +52,10 @@ public enum CrossEntropy {
 
   /// log Σ exp(x) for one row, max-shifted.
   static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var vmax = F16x(repeating: -.infinity)
+    let m = Softmax.rowMax(x, n)
     var i = 0
-    while i + 16 <= n {
-      vmax = maxLanes(vmax, load16(x + i))
-      i += 16
-    }
-    var m = maxOfLanes(vmax)
-    while i < n {
-      m = max(m, x[i])
-      i += 1
-    }
     let vm = F16x(repeating: m)
     var acc = F16x()
-    i = 0
     while i + 16 <= n {
       acc += exp16(load16(x + i) - vm)
       i += 16

@@ -11,6 +11,8 @@ public final class Florence2 {
   public let visionTower: DaViT
   public let imageProjector: ImageProjector
   public let languageModel: LanguageModel
+  /// Every module path, Linear / Conv2d slot and tensor key, as building recorded them (ModuleRecord).
+  public let modules: ModuleRecord
 
   /// Builds every module from `weights` and checks that they fit: one error lists every missing, unexpected
   /// or mis-shaped tensor. Nothing is kept when it throws.
@@ -20,6 +22,7 @@ public final class Florence2 {
     visionTower = DaViT(weights.child("vision_tower"), config: config.vision)
     imageProjector = ImageProjector(weights, config: config)
     languageModel = LanguageModel(weights.child("language_model"), config: config.text)
+    modules = weights.store.record
     try weights.finish()
   }
 
@@ -65,16 +68,22 @@ public final class Florence2 {
   /// [image features ‖ prompt embeddings] -> encoder output [B, 577 + T, d]. All prompts have the same length
   /// T; pad ids take part unmasked, as in the remote code (SPEC §3.9).
   public func encode(imageFeatures: Tensor, promptIds: [[Int32]]) throws -> Tensor {
-    let b = imageFeatures.shape[0], n = imageFeatures.shape[1], d = languageModel.dim
+    let b = imageFeatures.shape[0]
     let ids = try flatten(promptIds, rows: b, what: "prompt ids")
-    let t = ids.count / max(b, 1)
+    return try languageModel.encoder.forward(merge(imageFeatures: imageFeatures, promptIds: ids, rows: b), batch: b)
+  }
+
+  /// image features [B, N, d], prompt ids [B·T] -> inputs_embeds [B, N + T, d] = [features ‖ embed(prompt)]
+  /// (_merge_input_ids_with_image_features without an attention mask).
+  func merge(imageFeatures: Tensor, promptIds ids: [Int32], rows b: Int) -> Tensor {
+    let n = imageFeatures.shape[1], d = languageModel.dim, t = ids.count / max(b, 1)
     let prompt = languageModel.embedTokens(ids, rows: b)  // [B, T, d]
     let merged = Tensor(uninitialized: [b, n + t, d])
     for i in 0..<b {
       (merged.data + i * (n + t) * d).update(from: imageFeatures.data + i * n * d, count: n * d)
       (merged.data + (i * (n + t) + n) * d).update(from: prompt.data + i * t * d, count: t * d)
     }
-    return try languageModel.encoder.forward(merged, batch: b)
+    return merged
   }
 
   /// Teacher forcing: decoder input ids [B][T] and encoder output [B, S, d] -> logits [B, T, V]

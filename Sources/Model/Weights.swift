@@ -30,6 +30,8 @@ public final class Weights {
     var missing: [String] = []
     var mismatched: [String] = []
     var unreadable: [String] = []
+    /// Module paths, slots and tensor keys as the modules bind them (ModuleRecord).
+    let record = ModuleRecord()
 
     init(file: String, sources: [String: WeightSource], fabricate: ((String, [Int]) -> Tensor)?) {
       self.file = file
@@ -89,6 +91,7 @@ public final class Weights {
       if let fabricate = store.fabricate {
         let t = fabricate(key, shape)
         store.bound[key] = t
+        store.record.bound(key, t)
         return t
       }
       store.missing.append("\(key) \(shape)")
@@ -113,6 +116,7 @@ public final class Weights {
       }
     }
     store.bound[key] = tensor
+    store.record.bound(key, tensor)
     return tensor
   }
 
@@ -132,6 +136,7 @@ public final class Weights {
     list("with the wrong shape", store.mismatched)
     list("unreadable", store.unreadable)
     store.sources = [:]
+    store.record.seal()
     if !parts.isEmpty {
       throw ModelError(file: store.file, "the checkpoint does not fit this model:\n" + parts.joined(separator: "\n"))
     }

@@ -62,8 +62,9 @@ final class LoRAGradientTests: XCTestCase {
     p.training = true
     let layer = LoRALinear(base: base, lora: p)
     let x = random([rows, inF], &rng), g = random([rows, outF], &rng)
-    _ = layer.forward(x)
-    let dx = layer.backward(dout: g, input: x)
+    let ctx = TrainingContext(options: TrainingOptions())
+    let (_, saved) = layer.forwardTrain(x, ctx: ctx)
+    let dx = layer.backward(dout: g, input: x, saved: saved)
     check(
       "Linear", layer: { layer.forward($0) }, params: [("A", p.loraA, p.gradA), ("B", p.loraB, p.gradB)],
       x: x, dx: dx, g: g)
@@ -89,9 +90,9 @@ final class LoRAGradientTests: XCTestCase {
     p.training = true
     let layer = LoRAConv2d(base: base, lora: p)
     let x = random([b, h, w, cin], &rng)
-    let y = layer.forward(x)
+    let (y, saved) = layer.forwardTrain(x, ctx: TrainingContext(options: TrainingOptions()))
     let g = random(y.shape, &rng)
-    let dx = layer.backward(dout: g, input: x)
+    let dx = layer.backward(dout: g, input: x, saved: saved)
     check(
       "Conv2d", layer: { layer.forward($0) }, params: [("A", p.loraA, p.gradA), ("B", p.loraB, p.gradB)],
       x: x, dx: dx, g: g)

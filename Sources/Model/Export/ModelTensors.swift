@@ -74,31 +74,11 @@ extension Florence2 {
       }
     }
 
-    // Everything that is not a Linear or Conv2d slot.
-    for (i, conv) in visionTower.convs.enumerated() { norm(&entries, "vision_tower.convs.\(i).norm", conv.norm) }
-    for (s, stage) in visionTower.blocks.enumerated() {
-      for (b, block) in stage.enumerated() {
-        let sp = block.spatialBlock, ch = block.channelBlock
-        let p = "vision_tower.blocks.\(s).\(b)"
-        depthwise(&entries, p + ".spatial_block.conv1.fn.dw", sp.conv1)
-        norm(&entries, p + ".spatial_block.window_attn.norm", sp.windowAttnNorm)
-        depthwise(&entries, p + ".spatial_block.conv2.fn.dw", sp.conv2)
-        norm(&entries, p + ".spatial_block.ffn.norm", sp.ffnNorm)
-        depthwise(&entries, p + ".channel_block.conv1.fn.dw", ch.conv1)
-        norm(&entries, p + ".channel_block.channel_attn.norm", ch.channelAttnNorm)
-        depthwise(&entries, p + ".channel_block.conv2.fn.dw", ch.conv2)
-        norm(&entries, p + ".channel_block.ffn.norm", ch.ffnNorm)
-      }
-    }
-    let ip = imageProjector
-    add("image_projection", ip.imageProjection)  // [D, P] as the remote code's bare parameter
-    norm(&entries, "image_proj_norm", ip.imageProjNorm)
-    add("image_pos_embed.row_embeddings.weight", ip.imagePosEmbed.rowEmbeddings)
-    add("image_pos_embed.column_embeddings.weight", ip.imagePosEmbed.columnEmbeddings)
-    add(CheckpointNaming.temporalTable, ip.visualTemporalEmbed)
+    // Every other tensor (norms, embeddings, depthwise convs, image_projection, buffers), as the modules bound
+    // them; `shared` among them.
+    for (key, tensor) in modules.tensors { add(key, tensor) }
 
     let lm = languageModel
-    add(CheckpointNaming.shared, lm.shared)
     // lm_head: tied and unadapted, it is `shared` (written once, as the remote code's save_pretrained does).
     // An active lm_head LoRA or a merged one unties it: its own weight (+ s·B·A), `shared` unchanged, and
     // config.json says tie_word_embeddings false (ModelExport) so loaders do not tie it back. That flag unties
@@ -112,33 +92,8 @@ extension Florence2 {
       add(CheckpointNaming.tiedEmbeddingNames[1], lm.shared)  // encoder.embed_tokens
       add(CheckpointNaming.tiedEmbeddingNames[2], lm.shared)  // decoder.embed_tokens
     }
-    add(CheckpointNaming.finalLogitsBias, lm.finalLogitsBias)
-    let e = "language_model.model.encoder", d = "language_model.model.decoder"
-    add(e + ".embed_positions.weight", lm.encoder.embedPositions.weight)
-    norm(&entries, e + ".layernorm_embedding", lm.encoder.layernormEmbedding)
-    for (i, layer) in lm.encoder.layers.enumerated() {
-      norm(&entries, "\(e).layers.\(i).self_attn_layer_norm", layer.selfAttnLayerNorm)
-      norm(&entries, "\(e).layers.\(i).final_layer_norm", layer.finalLayerNorm)
-    }
-    add(d + ".embed_positions.weight", lm.decoder.embedPositions.weight)
-    norm(&entries, d + ".layernorm_embedding", lm.decoder.layernormEmbedding)
-    for (i, layer) in lm.decoder.layers.enumerated() {
-      norm(&entries, "\(d).layers.\(i).self_attn_layer_norm", layer.selfAttnLayerNorm)
-      norm(&entries, "\(d).layers.\(i).encoder_attn_layer_norm", layer.encoderAttnLayerNorm)
-      norm(&entries, "\(d).layers.\(i).final_layer_norm", layer.finalLayerNorm)
-    }
     return (entries, summary)
   }
-}
-
-private func norm(_ entries: inout [SafetensorsEntry], _ path: String, _ n: LayerNormLayer) {
-  entries.append(.float(path + ".weight", n.weight))
-  entries.append(.float(path + ".bias", n.bias))
-}
-
-private func depthwise(_ entries: inout [SafetensorsEntry], _ path: String, _ c: DepthwiseConvLayer) {
-  entries.append(.float(path + ".weight", c.weight))
-  entries.append(.float(path + ".bias", c.bias))
 }
 
 /// W [out, in] as fp32: the plain weight or the dequantized NF4 one, plus s·B·A when a LoRA layer wraps it

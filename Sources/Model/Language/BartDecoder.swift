@@ -10,12 +10,14 @@ public final class BartDecoder {
   let embedScale: Float
 
   init(_ w: Weights, config: TextConfig) {
+    w.module("Florence2Decoder")
     dim = config.dModel
     embedScale = config.scaleEmbedding ? Float(config.dModel).squareRoot() : 1
     embedPositions = BartLearnedPositionalEmbedding(
       w.child("embed_positions"), maxPositions: config.maxPositionEmbeddings, dim: dim)
-    layernormEmbedding = LayerNormLayer(w.child("layernorm_embedding"), dim: dim)
+    w.child("layers").module("ModuleList")
     layers = (0..<config.decoderLayers).map { BartDecoderLayer(w.child("layers").child($0), config: config) }
+    layernormEmbedding = LayerNormLayer(w.child("layernorm_embedding"), dim: dim)
   }
 
   /// LN(shared[id]·scale + pos[first + t]) for ids laid out [rows, T] -> [rows, T, d]

@@ -1,5 +1,6 @@
 // transformers models/bart/modeling_bart.py: BartDecoderLayer (post-LN). Key path:
-// language_model.model.decoder.layers.{n}.
+// language_model.model.decoder.layers.{n}. Three forwards: teacher forcing, one decoding step against the KV
+// cache (DecoderState), and training with dropout; then backward.
 import FlrCore
 
 /// h = LN(h + causal self_attn(h)); h = LN(h + encoder_attn(h, encoder)); h = LN(h + ffn(h)). SPEC §3.11.
@@ -12,14 +13,17 @@ final class BartDecoderLayer {
   let finalLayerNorm: LayerNormLayer
 
   init(_ w: Weights, config: TextConfig) {
+    w.module("Florence2DecoderLayer")
     let d = config.dModel
     selfAttn = BartAttention(w.child("self_attn"), dim: d, heads: config.decoderAttentionHeads)
+    w.child("activation_fn").module("GELUActivation")
     selfAttnLayerNorm = LayerNormLayer(w.child("self_attn_layer_norm"), dim: d)
     encoderAttn = BartAttention(w.child("encoder_attn"), dim: d, heads: config.decoderAttentionHeads)
     encoderAttnLayerNorm = LayerNormLayer(w.child("encoder_attn_layer_norm"), dim: d)
     fc1 = LinearLayer(w.child("fc1"), in: d, out: config.decoderFfnDim)
     fc2 = LinearLayer(w.child("fc2"), in: config.decoderFfnDim, out: d)
     finalLayerNorm = LayerNormLayer(w.child("final_layer_norm"), dim: d)
+    w.slots(self, \.fc1, \.fc2)
   }
 
   /// Teacher forcing: h [B, T, d], cross keys/values [B, S, d] -> [B, T, d]
@@ -92,5 +96,46 @@ final class BartDecoderLayer {
       start = r
     }
     return runs
+  }
+
+  struct Saved {
+    let selfAttn: BartAttention.Saved, selfNorm: PostNormSaved
+    let crossAttn: BartAttention.Saved, crossNorm: PostNormSaved
+    let ffn: FeedForwardSaved, finalNorm: PostNormSaved
+  }
+
+  /// h [B, T, d], encoder output [B, S, d] -> [B, T, d]
+  func forwardTrain(_ h: Tensor, encoderOutput: Tensor, batch: Int, config: TextConfig, ctx: TrainingContext) -> (
+    Tensor, Saved
+  ) {
+    let p = config.dropout
+    let (a, sa) = selfAttn.forwardTrain(
+      h, keyValueInput: h, batch: batch, causal: true, dropout: config.attentionDropout, ctx: ctx)
+    let (h1, selfNorm) = selfAttnLayerNorm.residualTrain(a, h, dropout: p, ctx: ctx)
+    let (c, ca) = encoderAttn.forwardTrain(
+      h1, keyValueInput: encoderOutput, batch: batch, causal: false, dropout: config.attentionDropout, ctx: ctx)
+    let (h2, crossNorm) = encoderAttnLayerNorm.residualTrain(c, h1, dropout: p, ctx: ctx)
+    let (f, ffn) = feedForwardTrain(h2, fc1: fc1, fc2: fc2, dropout: config.activationDropout, ctx: ctx)
+    let (out, finalNorm) = finalLayerNorm.residualTrain(f, h2, dropout: p, ctx: ctx)
+    let saved = Saved(
+      selfAttn: sa, selfNorm: selfNorm, crossAttn: ca, crossNorm: crossNorm, ffn: ffn, finalNorm: finalNorm)
+    return (out, saved)
+  }
+
+  /// dy [B, T, d] -> dh [B, T, d]; the encoder output's gradient (through cross-attention k/v) is ADDED to
+  /// dEncoderOutput [B, S, d].
+  func backward(_ dy: Tensor, _ s: Saved, dEncoderOutput: Tensor) -> Tensor {
+    let (dF, dSum3) = finalLayerNorm.residualBackward(dy, s.finalNorm)
+    let dh2 = feedForwardBackward(dF, s.ffn, fc1: fc1, fc2: fc2)
+    addResidual(dh2, dSum3)
+    let (dC, dSum2) = encoderAttnLayerNorm.residualBackward(dh2, s.crossNorm)
+    let (dh1, dEnc) = encoderAttn.backward(dC, s.crossAttn)
+    addResidual(dEncoderOutput, dEnc)
+    addResidual(dh1, dSum2)
+    let (dA, dSum1) = selfAttnLayerNorm.residualBackward(dh1, s.selfNorm)
+    let (dq, dkv) = selfAttn.backward(dA, s.selfAttn)
+    addResidual(dq, dkv)
+    addResidual(dq, dSum1)
+    return dq
   }
 }

@@ -21,8 +21,11 @@ public final class LanguageModel {
     vocabSize = config.vocabSize
     dim = config.dModel
     embedScale = config.scaleEmbedding ? Float(config.dModel).squareRoot() : 1
+    w.module("Florence2LanguageForConditionalGeneration")
     let model = w.child("model")
-    shared = model("shared.weight", [vocabSize, dim])
+    model.module("Florence2LanguageModel")
+    model.child("shared").module("Embedding")
+    shared = model.child("shared")("weight", [vocabSize, dim])
     encoder = BartEncoder(model.child("encoder"), config: config)
     decoder = BartDecoder(model.child("decoder"), config: config)
     finalLogitsBias = w("final_logits_bias", [1, vocabSize])
@@ -30,12 +33,13 @@ public final class LanguageModel {
     if w.store.sources[w.prefix + "lm_head.weight"] != nil {
       lmHead = LinearLayer(w.child("lm_head"), in: dim, out: vocabSize, bias: false)
     } else {
-      lmHead = LinearLayer(weight: shared, bias: nil, in: dim, out: vocabSize)
+      lmHead = LinearLayer(w.child("lm_head"), tiedTo: shared, in: dim, out: vocabSize)
     }
+    w.slots(self, \.lmHead)
   }
 
-  /// The head without any LoRA layer standing in for it.
-  public var lmHeadBase: LinearLayer { (lmHead as? LoRALinear)?.base ?? lmHead }
+  /// The head without any adapter standing in for it.
+  public var lmHeadBase: LinearLayer { lmHead.frozenBase }
 
   /// True while the head's weight is the shared embedding itself.
   public var isTied: Bool { lmHeadBase.weight.data == shared.data }
@@ -53,25 +57,16 @@ public final class LanguageModel {
 
   /// hidden [..., d] -> logits [..., V] = lm_head(hidden) + final_logits_bias (SPEC §3.13). With a LoRA on
   /// lm_head, lm_head(h) = h·Wᵀ + s·(drop(h)·Aᵀ)·Bᵀ (LoRALinear: B·A [V, d] is never formed).
-  public func logits(_ hidden: Tensor) -> Tensor {
-    let head = lmHead
-    if type(of: head) == LinearLayer.self {  // the plain head: bias fused into the GEMM's output pass
-      let out = Tensor(uninitialized: Array(hidden.shape.dropLast()) + [vocabSize])
-      Linear.forward(
-        out: out.data, inp: hidden.data, weight: head.weight.data, bias: finalLogitsBias.data,
-        rows: hidden.count / dim, inFeatures: dim, outFeatures: vocabSize)
-      return out
-    }
-    let out = head.forward(hidden)  // [..., V]
-    for r in 0..<(out.count / vocabSize) {
-      Elementwise.addInPlace(out.data + r * vocabSize, finalLogitsBias.data, count: vocabSize)
-    }
-    return out
+  public func logits(_ hidden: Tensor) -> Tensor { lmHead.forward(hidden, addingBias: finalLogitsBias) }
+
+  /// The training forward of `logits`, with what the head's backward reads.
+  func logitsTrain(_ hidden: Tensor, ctx: TrainingContext) -> (Tensor, LayerSaved) {
+    lmHead.forwardTrain(hidden, ctx: ctx, addingBias: finalLogitsBias)
   }
 
-  /// dLogits [..., V], the logits' hidden input [..., d] -> d hidden [..., d]. The head's weight is frozen (its
-  /// LoRA layer, if any, accumulates its A/B gradients); final_logits_bias is a frozen buffer.
-  func logitsBackward(_ dLogits: Tensor, hidden: Tensor) -> Tensor {
-    lmHead.backward(dout: dLogits, input: hidden)
+  /// dLogits [..., V], the logits' hidden input [..., d] -> d hidden [..., d]. The head's weight is frozen (an
+  /// adapter in its slot accumulates its own gradients); final_logits_bias is a frozen buffer.
+  func logitsBackward(_ dLogits: Tensor, hidden: Tensor, saved: LayerSaved) -> Tensor {
+    lmHead.backward(dout: dLogits, input: hidden, saved: saved)
   }
 }

@@ -135,13 +135,7 @@ public final class LoRAAdapter {
 
   /// Training mode switches dropout on for every LoRA layer.
   public func setTraining(_ on: Bool) {
-    for layer in layers {
-      layer.lora.training = on
-      if !on {
-        (layer as? LoRALinear)?.releaseSaved()
-        (layer as? LoRAConv2d)?.releaseSaved()
-      }
-    }
+    for layer in layers { layer.lora.training = on }
   }
 
   public func zeroGradients() { for layer in layers { layer.lora.zeroGradients() } }

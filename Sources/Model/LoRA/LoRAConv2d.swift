@@ -1,27 +1,30 @@
 // peft/tuners/lora/layer.py `Conv2d`: y = base(x) + s · B(A(dropout(x))) with A a conv Cin -> r using the base
 // kernel, stride and padding (no bias) and B a 1×1 conv r -> Cout, i.e. a Linear on the channels-last output.
+// Backward reads LayerSaved: the small product [B, Ho, Wo, r] and the dropout stream's state.
 import FlrCore
 
 public final class LoRAConv2d: Conv2dLayer, LoRALayer {
   public let base: Conv2dLayer
   public let lora: LoRAParameters
-  // Only the small product is kept; dropout(x) and its mask are rebuilt in backward (LoRAParameters.redrawn).
-  var savedDown: Tensor?  // [B, Ho, Wo, r]  A * dropout(x)
 
   public init(base: Conv2dLayer, lora: LoRAParameters) {
     self.base = base
     self.lora = lora
-    super.init(
-      Weights(file: lora.path, sources: ["weight": .tensor(base.weight), "bias": .tensor(base.bias)]),
-      in: base.inChannels, out: base.outChannels, kernel: base.kernel, stride: base.stride, padding: base.padding)
+    super.init(sharing: base)
   }
 
   /// x [B, H, W, in] -> [B, Ho, Wo, out]
-  public override func forward(_ x: Tensor) -> Tensor {
+  public override func forward(_ x: Tensor) -> Tensor { forward(x, ctx: nil).0 }
+
+  public override func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, LayerSaved) {
+    forward(x, ctx: ctx)
+  }
+
+  private func forward(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, LayerSaved) {
     let y = base.forward(x)
     let (b, h, w) = (x.shape[0], x.shape[1], x.shape[2])
     let (ho, wo, r) = (y.shape[1], y.shape[2], lora.rank)
-    let (xd, mask) = lora.dropped(x)
+    var (xd, mask, saved) = lora.dropped(x, ctx: ctx)
     let down = Tensor(zeros: [b, ho, wo, r])
     Conv2d.forward(
       out: down.data, inp: xd.data, weight: lora.loraA.data, bias: nil, batch: b, height: h, width: w,
@@ -30,21 +33,26 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     Gemm.matmul(
       down.data, lora.loraB.data, y.data, m: b * ho * wo, n: outChannels, k: r, transB: true, alpha: lora.scaling,
       beta: 1)
-    if lora.training { savedDown = down }
+    saved.down = down
     withExtendedLifetime((xd, mask, down)) {}  // temporaries read through raw pointers above
-    return y
+    return (y, saved)
+  }
+
+  /// Backward without a training forward: no dropout, the down-projection recomputed.
+  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
+    backward(dout: dout, input: input, saved: LayerSaved())
   }
 
   /// dout [B, Ho, Wo, out], input [B, H, W, in] -> dinput; accumulates gradA [r, in, k, k], gradB [out, r, 1, 1].
-  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
+  public override func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor {
     let dinput = base.backward(dout: dout, input: input)
     let (b, h, w) = (input.shape[0], input.shape[1], input.shape[2])
     let pixels = dout.count / outChannels, r = lora.rank, s = lora.scaling
-    let redrawn = lora.redrawn(input)
+    let redrawn = lora.redrawn(input, saved)
     let xd = redrawn?.dropped ?? input
     let down: Tensor
-    if let saved = savedDown, saved.count == pixels * r {
-      down = saved
+    if let kept = saved.down, kept.count == pixels * r {
+      down = kept
     } else {
       down = Tensor(zeros: [pixels, r])
       Conv2d.forward(
@@ -65,15 +73,8 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     if let mask {
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
     }
-    lora.backwardDone()
-    savedDown = nil
     withExtendedLifetime((xd, down, ddown, dxd, redrawn)) {}
     return dinput
-  }
-
-  public func releaseSaved() {
-    lora.backwardDone()
-    savedDown = nil
   }
 
   public var canMerge: Bool { true }

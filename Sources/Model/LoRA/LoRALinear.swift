@@ -1,15 +1,14 @@
 // peft/tuners/lora/layer.py `Linear`: y = base(x) + s · B(A(dropout(x))), base frozen (bias="none").
-// Stands in for the LinearLayer it wraps and delegates the frozen part to it (a plain fp32 Linear or an
-// NF4LinearLayer), so the model code does not know adapters exist.
+// Stands in for the LinearLayer it wraps in its slot (ModuleRecord) and delegates the frozen part to it (a
+// plain fp32 Linear or an NF4LinearLayer), so the model code does not know adapters exist. What backward
+// reads travels in LayerSaved: only the small [rows, r] product and the dropout stream's state; dropout(x)
+// and its mask are rebuilt in backward from the input.
 import FlrCore
 
 public final class LoRALinear: LinearLayer, LoRALayer {
   /// The layer this one replaced; put back by `detach`. Only the LM head's can change (`rebase`).
   public private(set) var base: LinearLayer
   public let lora: LoRAParameters
-  // Kept from the training forward for backward: only the small [rows, r] product; dropout(x) and its mask
-  // are rebuilt in backward from the input and the draw's stream state (LoRAParameters.redrawn).
-  var savedDown: Tensor?  // [rows, r]   A·dropout(x)
 
   public init(base: LinearLayer, lora: LoRAParameters) {
     self.base = base
@@ -18,37 +17,57 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   }
 
   /// x [..., in] -> [..., out]
-  public override func forward(_ x: Tensor) -> Tensor {
+  public override func forward(_ x: Tensor) -> Tensor { forward(x, ctx: nil).0 }
+
+  public override func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, LayerSaved) {
+    forward(x, ctx: ctx)
+  }
+
+  private func forward(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, LayerSaved) {
     let y = base.forward(x)  // the base may keep its weight in another form (NF4LinearLayer)
     let rows = x.count / inFeatures, r = lora.rank
-    let (xd, mask) = lora.dropped(x)
+    var (xd, mask, saved) = lora.dropped(x, ctx: ctx)
     let down = Tensor(zeros: [rows, r])  // [rows, r] = xd · Aᵀ
     Gemm.matmul(xd.data, lora.loraA.data, down.data, m: rows, n: r, k: inFeatures, transB: true)
     // y [rows, out] += s · down · Bᵀ
     Gemm.matmul(
       down.data, lora.loraB.data, y.data, m: rows, n: outFeatures, k: r, transB: true, alpha: lora.scaling, beta: 1)
-    if lora.training { savedDown = down }
+    saved.down = down
     withExtendedLifetime((xd, mask, down)) {}  // temporaries read through raw pointers above
-    return y
+    return (y, saved)
+  }
+
+  /// Backward without a training forward: no dropout, the down-projection recomputed.
+  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
+    backward(dout: dout, input: input, saved: LayerSaved())
   }
 
   /// dout [..., out], input [..., in] -> dinput [..., in]; accumulates gradA [r, in] and gradB [out, r].
-  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
+  public override func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor {
     let dinput = base.backward(dout: dout, input: input)
-    accumulateGradients(dout: dout, input: input, dinput: dinput)
+    accumulateGradients(dout: dout, input: input, saved: saved, dinput: dinput)
     return dinput
   }
 
+  public override var backwardReadsInput: Bool { true }
+  public override var hasTrainableParameters: Bool { true }
+  public override var frozenBase: LinearLayer { base }
+
+  /// Only gradA and gradB: nothing below this layer needs a gradient (a LoRA on lm_head alone).
+  public override func accumulateParameterGradients(dout: Tensor, input: Tensor, saved: LayerSaved) {
+    accumulateGradients(dout: dout, input: input, saved: saved, dinput: nil)
+  }
+
   /// gradA [r, in] and gradB [out, r] from dout [..., out]; adds the LoRA branch's share of d input into
-  /// `dinput` when one is given (nil: nothing below this layer needs a gradient, e.g. a LoRA on lm_head alone).
-  public func accumulateGradients(dout: Tensor, input: Tensor, dinput: Tensor?) {
+  /// `dinput` when one is given.
+  private func accumulateGradients(dout: Tensor, input: Tensor, saved: LayerSaved, dinput: Tensor?) {
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
-    let redrawn = lora.redrawn(input)
+    let redrawn = lora.redrawn(input, saved)
     let xd = redrawn?.dropped ?? input
     let down: Tensor
-    if let saved = savedDown, saved.count == rows * r {
-      down = saved
-    } else {  // backward without a training forward: recompute (no dropout)
+    if let kept = saved.down, kept.count == rows * r {
+      down = kept
+    } else {
       down = Tensor(zeros: [rows, r])
       Gemm.matmul(xd.data, lora.loraA.data, down.data, m: rows, n: r, k: inFeatures, transB: true)
     }
@@ -67,15 +86,7 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     } else if let dinput {
       Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
     }
-    lora.backwardDone()
-    savedDown = nil
     withExtendedLifetime((xd, down, ddown, redrawn)) {}
-  }
-
-  /// Drops what the training forward kept (after backward, or when leaving training).
-  public func releaseSaved() {
-    lora.backwardDone()
-    savedDown = nil
   }
 
   /// Merging needs an fp32 base weight (not an NF4 one).

@@ -73,76 +73,45 @@ public final class LoRAParameters {
     gradB.fill(0)
   }
 
-  /// x [count] -> (dropout(x), mask) in training with p > 0; (x, nil) otherwise. The base layer keeps x.
+  /// x [count] -> (dropout(x), mask, what backward needs to rebuild both) in training with p > 0; (x, nil, empty)
+  /// otherwise. The base layer keeps x.
   ///
   /// Gradient checkpointing runs a layer's forward a second time (the recompute) before its backward. That
   /// second call must apply the same mask, or backward differentiates another function than the loss came
-  /// from. So each draw remembers the stream's state and a fingerprint of its input until the layer's backward
-  /// (`backwardDone`): a forward on the same input before then replays the mask from that state instead of
-  /// drawing a new one. Any other forward (a new step, a skipped backward) draws fresh.
-  func dropped(_ x: Tensor) -> (Tensor, Tensor?) {
-    guard training, dropout > 0 else { return (x, nil) }
+  /// from: the step's context hands the recompute the stream state the first draw started from, and the
+  /// stream does not advance again.
+  func dropped(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, Tensor?, LayerSaved) {
+    var saved = LayerSaved()
+    guard training, dropout > 0 else { return (x, nil, saved) }
     let out = Tensor(zeros: x.shape)
     if let injectedMask {
       let mask = injectedMask(x.count)
       withExtendedLifetime(mask) { Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count) }
-      injectedSaved = mask
-      return (out, mask)
+      saved.injectedMask = mask
+      return (out, mask, saved)
     }
+    let (start, advances) = ctx?.layerStream(of: self, current: rng) ?? (rng, true)
+    var stream = start
     let mask = Tensor(zeros: x.shape)
-    let fingerprint = Self.fingerprint(x)
-    if let p = pendingDraw, p.count == x.count, p.fingerprint == fingerprint {
-      var replay = p.state  // the recompute: same state, same count -> the same mask
-      Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &replay)
-    } else {
-      pendingDraw = (rng, x.count, fingerprint)
-      Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &rng)
-    }
-    return (out, mask)
+    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &stream)
+    if advances { rng = stream }
+    saved.dropoutStream = start
+    return (out, mask, saved)
   }
 
-  /// The last draw whose backward has not run: the stream before it, the input's size and fingerprint.
-  var pendingDraw: (state: SeededRNG, count: Int, fingerprint: UInt64)?
-  /// The injected mask of the last forward (parity tests), kept for backward.
-  var injectedSaved: Tensor?
-
-  /// Backward's (dropout(x), mask) for the input x of the last training forward, rebuilt from the stream state
-  /// that draw started from, so the forward keeps neither [count]-sized tensor (for the seed's targets they are
-  /// about 2 GB across DaViT). nil when no mask applies (inference, p = 0, no training forward before).
-  func redrawn(_ x: Tensor) -> (dropped: Tensor, mask: Tensor)? {
-    guard training, dropout > 0 else { return nil }
+  /// Backward's (dropout(x), mask) for the input x of a training forward, rebuilt from what it saved (the
+  /// stream state its draw started from), so the forward keeps neither [count]-sized tensor (for the reference
+  /// script's targets they are about 2 GB across DaViT). nil when no mask applied.
+  func redrawn(_ x: Tensor, _ saved: LayerSaved) -> (dropped: Tensor, mask: Tensor)? {
     let out = Tensor(uninitialized: x.shape)
-    if let mask = injectedSaved, mask.count == x.count {
+    if let mask = saved.injectedMask {
       Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count)
       return (out, mask)
     }
-    guard let p = pendingDraw, p.count == x.count else { return nil }
+    guard var stream = saved.dropoutStream else { return nil }
     let mask = Tensor(uninitialized: x.shape)
-    var replay = p.state
-    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &replay)
+    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &stream)
     return (out, mask)
-  }
-
-  /// Called by the layer's backward (and when leaving training): the next forward is a new one.
-  func backwardDone() {
-    pendingDraw = nil
-    injectedSaved = nil
-  }
-
-  /// FNV-1a over the bit patterns of about 4,096 evenly spaced elements (and the last): a recompute reproduces
-  /// its input bit for bit (checkpointing replays the model's own random stream too), while the input of a new
-  /// forward (other images, captions or masks) differs almost everywhere. Sampling keeps this O(1) per call.
-  static func fingerprint(_ x: Tensor) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    let bits = UnsafeRawPointer(x.data).assumingMemoryBound(to: UInt32.self)
-    let n = x.count, stride = max(1, n / 4096)
-    var i = 0
-    while i < n {
-      h = (h ^ UInt64(bits[i])) &* 0x0000_0100_0000_01B3
-      i += stride
-    }
-    if n > 0 { h = (h ^ UInt64(bits[n - 1])) &* 0x0000_0100_0000_01B3 }
-    return h
   }
 }
 

@@ -10,6 +10,7 @@ final class ConvEmbed {
   let preNorm: Bool
 
   init(_ w: Weights, config: VisionConfig, stage i: Int) {
+    w.module("ConvEmbed")
     let inChannels = i == 0 ? 3 : config.dimEmbed[i - 1]
     let outChannels = config.dimEmbed[i]
     preNorm = config.patchPrenorm[i]
@@ -17,10 +18,34 @@ final class ConvEmbed {
       w.child("proj"), in: inChannels, out: outChannels, kernel: config.patchSize[i], stride: config.patchStride[i],
       padding: config.patchPadding[i])
     norm = LayerNormLayer(w.child("norm"), dim: preNorm ? inChannels : outChannels)
+    w.slots(self, \.proj)
   }
 
   /// x [B, H, W, Cin] -> [B, Ho, Wo, Cout]
   func forward(_ x: Tensor) -> Tensor {
     preNorm ? proj.forward(norm.forward(x)) : norm.forward(proj.forward(x))
+  }
+
+  struct Saved {
+    let convInput: Tensor  // [B, H, W, Cin]: proj input (the normalised input with pre-norm)
+    let proj: LayerSaved
+    let norm: LayerNormSaved
+  }
+
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
+    if preNorm {
+      let (normed, ns) = norm.forwardTrain(x)
+      let (y, ps) = proj.forwardTrain(normed, ctx: ctx)
+      return (y, Saved(convInput: normed, proj: ps, norm: ns))
+    }
+    let (convolved, ps) = proj.forwardTrain(x, ctx: ctx)
+    let (y, ns) = norm.forwardTrain(convolved)
+    return (y, Saved(convInput: x, proj: ps, norm: ns))
+  }
+
+  /// dy [B, Ho, Wo, Cout] -> dx [B, H, W, Cin]
+  func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
+    if preNorm { return norm.backward(proj.backward(dout: dy, input: s.convInput, saved: s.proj), s.norm) }
+    return proj.backward(dout: norm.backward(dy, s.norm), input: s.convInput, saved: s.proj)
   }
 }

@@ -8,11 +8,27 @@ final class DaViTBlock {
   let channelBlock: ChannelBlock
 
   init(_ w: Weights, config: VisionConfig, stage: Int, spatialDropPath: Float, channelDropPath: Float) {
+    w.module("MySequential")
     spatialBlock = SpatialBlock(w.child("spatial_block"), config: config, stage: stage, dropPath: spatialDropPath)
     channelBlock = ChannelBlock(w.child("channel_block"), config: config, stage: stage, dropPath: channelDropPath)
   }
 
   func forward(_ x: Tensor) -> Tensor { channelBlock.forward(spatialBlock.forward(x)) }
+
+  struct Saved {
+    let spatial: SpatialBlock.Saved
+    let channel: ChannelBlock.Saved
+  }
+
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
+    let (h, spatial) = spatialBlock.forwardTrain(x, ctx: ctx)
+    let (y, channel) = channelBlock.forwardTrain(h, ctx: ctx)
+    return (y, Saved(spatial: spatial, channel: channel))
+  }
+
+  func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
+    spatialBlock.backward(channelBlock.backward(dy, s.channel), s.spatial)
+  }
 }
 
 /// The vision tower: for each stage, patch embedding then its blocks. No final norm, no pooling (SPEC §3.7).
@@ -22,16 +38,20 @@ public final class DaViT {
   public let config: VisionConfig
 
   init(_ w: Weights, config: VisionConfig) {
+    w.module("DaViT")
     self.config = config
     // Drop-path rates: linspace(0, drop_path_rate, 2·Σdepths); block b (counted over all stages) uses
     // r[2b] for its spatial and r[2b+1] for its channel sub-block (SPEC §3.15).
     let total = 2 * config.depths.reduce(0, +)
     let rates = (0..<total).map { total > 1 ? config.dropPathRate * Float($0) / Float(total - 1) : 0 }
-    var convs: [ConvEmbed] = []
+    let stages = 0..<config.dimEmbed.count
+    w.child("convs").module("ModuleList")
+    convs = stages.map { ConvEmbed(w.child("convs").child($0), config: config, stage: $0) }
+    w.child("blocks").module("ModuleList")
     var blocks: [[DaViTBlock]] = []
     var b = 0
-    for i in 0..<config.dimEmbed.count {
-      convs.append(ConvEmbed(w.child("convs").child(i), config: config, stage: i))
+    for i in stages {
+      w.child("blocks").child(i).module("MySequential")
       var stage: [DaViTBlock] = []
       for j in 0..<config.depths[i] {
         stage.append(
@@ -42,18 +62,54 @@ public final class DaViT {
       }
       blocks.append(stage)
     }
-    self.convs = convs
     self.blocks = blocks
   }
 
   /// pixelValues [B, 3, H, W] (NCHW, as the processor makes them) -> last stage tokens [B, h, w, C_last]
   public func forward(_ pixelValues: Tensor) -> Tensor {
     var x = channelsLast(pixelValues)  // [B, H, W, 3]
-    for (conv, stage) in zip(convs, blocks) {
-      x = conv.forward(x)
-      for block in stage { x = block.forward(x) }
-    }
+    for i in convs.indices { x = stage(i, x) }
     return x
+  }
+
+  /// Stage i's inference forward: x [B, H, W, C_{i-1}] -> [B, h, w, C_i]
+  func stage(_ i: Int, _ x: Tensor) -> Tensor {
+    var h = convs[i].forward(x)
+    for block in blocks[i] { h = block.forward(h) }
+    return h
+  }
+
+  /// One stage's activations: its patch embedding's, then its blocks' (each kept, or only its input with
+  /// checkpointing). `blocks` is consumed by backward, last first, so each block's activations are freed once
+  /// used.
+  struct StageSaved {
+    let embed: ConvEmbed.Saved
+    var blocks: [LayerActivations<DaViTBlock.Saved>]
+  }
+
+  /// Stage i's forward, keeping what its backward needs. `recompute`: keep only each block's input (and the
+  /// random stream's state), recomputed block by block in backward, so at most one block's activations live.
+  func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext, recompute: Bool = false) -> (Tensor, StageSaved) {
+    var (h, embed) = convs[i].forwardTrain(x, ctx: ctx)
+    var saved: [LayerActivations<DaViTBlock.Saved>] = []
+    for block in blocks[i] {
+      if recompute { saved.append(.recompute(input: h, rng: ctx.rng)) }
+      let (y, s) = block.forwardTrain(h, ctx: ctx)
+      if !recompute { saved.append(.kept(s)) }
+      h = y
+    }
+    return (h, StageSaved(embed: embed, blocks: saved))
+  }
+
+  /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels). Empties
+  /// `s.blocks` as it goes.
+  func stageBackward(_ i: Int, _ dy: Tensor, _ s: inout StageSaved, ctx: TrainingContext) -> Tensor {
+    var d = dy
+    for block in blocks[i].reversed() {
+      guard let activations = s.blocks.popLast() else { break }
+      d = block.backward(d, activations.saved(ctx) { block.forwardTrain($0, ctx: ctx).1 })
+    }
+    return convs[i].backward(d, s.embed)
   }
 }
 
@@ -71,3 +127,6 @@ func channelsLast(_ x: Tensor) -> Tensor {
   }
   return y
 }
+
+/// [B, H, W, C] -> [B, C, H, W] (the gradient of `channelsLast`)
+func channelsFirst(_ x: Tensor) -> Tensor { x.permuted([0, 3, 1, 2]) }

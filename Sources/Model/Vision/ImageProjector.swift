@@ -2,6 +2,7 @@
 // transformers models/florence2 Florence2MultiModalProjector, Florence2VisionLearnedAbsolutePositionEmbedding2D,
 // Florence2VisionPositionalEmbeddingCosine1D. Keys (original naming, at the top level): image_projection,
 // image_proj_norm.*, image_pos_embed.{row,column}_embeddings.weight, visual_temporal_embed.pos_idx_to_embed.
+// The projection matrix, position tables and norm are frozen: in training only the tokens' gradient flows.
 import FlrCore
 
 /// `image_pos_embed`: learned 2-D table; cell (r, c) gets [column_embeddings[c] ‖ row_embeddings[r]].
@@ -11,9 +12,12 @@ final class LearnedAbsolutePositionEmbedding2D {
   let dim: Int, maxPositions: Int
 
   init(_ w: Weights, dim: Int, maxPositions: Int) {
+    w.module("LearnedAbsolutePositionEmbedding2D")
     self.dim = dim
     self.maxPositions = maxPositions
+    w.child("row_embeddings").module("Embedding")
     rowEmbeddings = w.child("row_embeddings")("weight", [maxPositions, dim / 2])
+    w.child("column_embeddings").module("Embedding")
     columnEmbeddings = w.child("column_embeddings")("weight", [maxPositions, dim - dim / 2])
   }
 
@@ -50,7 +54,9 @@ public final class ImageProjector {
     imageProjNorm = LayerNormLayer(w.child("image_proj_norm"), dim: p)
     imagePosEmbed = LearnedAbsolutePositionEmbedding2D(
       w.child("image_pos_embed"), dim: d, maxPositions: config.vision.maxPosEmbeddings)
-    visualTemporalEmbed = w.child("visual_temporal_embed")("pos_idx_to_embed", [config.vision.maxTemporalEmbeddings, d])
+    w.child("visual_temporal_embed").module("PositionalEmbeddingCosine1D")
+    visualTemporalEmbed = w.child("visual_temporal_embed")(
+      "pos_idx_to_embed", [config.vision.maxTemporalEmbeddings, d])
   }
 
   /// tokens [B, h, w, D] from the tower -> image features [B, 1 + h·w, P]: token 0 is the mean of the grid
@@ -59,12 +65,35 @@ public final class ImageProjector {
     imageProjNorm.forward(try projected(tokens))
   }
 
-  /// tokens [B, h, w, D] -> [B, 1 + h·w, P] before the final norm (shared with the training forward).
-  func projected(_ tokens: Tensor) throws -> Tensor {
+  /// tokens [B, h, w, D] -> (image features [B, 1 + h·w, P], the final norm's saved statistics)
+  func forwardTrain(_ tokens: Tensor) throws -> (Tensor, LayerNormSaved) {
+    imageProjNorm.forwardTrain(try projected(tokens))
+  }
+
+  /// d image features [B, 1 + n, P] -> d tokens [B, h, w, D]: token 0 (the mean) spreads 1/n to every grid
+  /// token; the additive position/temporal embeddings pass the gradient through unchanged.
+  func backward(_ dFeatures: Tensor, _ norm: LayerNormSaved, gridSide: Int) -> Tensor {
+    let b = dFeatures.shape[0], n = dFeatures.shape[1] - 1, d = visionDim, p = projectionDim
+    let dProjected = imageProjNorm.backward(dFeatures, norm)
+    let dPooled = Tensor(zeros: [b, 1 + n, d])
+    // dPooled [B·(1+n), D] = dProjected [B·(1+n), P] · W [D, P]ᵀ
+    Gemm.matmul(dProjected.data, imageProjection.data, dPooled.data, m: b * (1 + n), n: d, k: p, transB: true)
+    let dTokens = Tensor(zeros: [b, gridSide, gridSide, d])
+    for bi in 0..<b {
+      let src = dPooled.data + bi * (1 + n) * d
+      (dTokens.data + bi * n * d).update(from: src + d, count: n * d)
+      MeanPool.backward(dinp: dTokens.data + bi * n * d, dout: src, batch: 1, tokens: n, channels: d)
+    }
+    return dTokens
+  }
+
+  /// tokens [B, h, w, D] -> [B, 1 + h·w, P] before the final norm (shared by both forwards).
+  private func projected(_ tokens: Tensor) throws -> Tensor {
     let (b, h, w, d) = (tokens.shape[0], tokens.shape[1], tokens.shape[2], tokens.shape[3])
     guard h == w, h <= imagePosEmbed.maxPositions else {
       throw ModelError(
-        file: "image", "the vision grid is \(h)x\(w); Florence-2 needs a square grid of at most "
+        file: "image",
+        "the vision grid is \(h)x\(w); Florence-2 needs a square grid of at most "
           + "\(imagePosEmbed.maxPositions) per side")
     }
     let n = h * w

@@ -11,66 +11,125 @@ final class WindowAttention {
   let dim: Int, heads: Int, window: Int
 
   init(_ w: Weights, dim: Int, heads: Int, window: Int) {
+    w.module("WindowAttention")
     self.dim = dim
     self.heads = heads
     self.window = window
     qkv = LinearLayer(w.child("qkv"), in: dim, out: 3 * dim)
     proj = LinearLayer(w.child("proj"), in: dim, out: dim)
+    w.child("softmax").module("Softmax")
+    w.slots(self, \.qkv, \.proj)
   }
 
   /// x [B, H, W, C] (already normalised) -> [B, H, W, C]
   func forward(_ x: Tensor) -> Tensor {
-    let (b, h, wd, c) = (x.shape[0], x.shape[1], x.shape[2], dim)
-    let ws = window
-    let hp = (h + ws - 1) / ws * ws, wp = (wd + ws - 1) / ws * ws
-    let nh = hp / ws, nw = wp / ws
-    let windows = b * nh * nw, tokens = ws * ws
-    // [B, H, W, C] -> [B·nH·nW, ws·ws, C], zeros where padded
-    let partitioned = Tensor(zeros: [windows, tokens, c])
-    forEachWindowRow(b: b, h: h, wd: wd, nh: nh, nw: nw) { src, dst, n in
-      (partitioned.data + dst).update(from: x.data + src, count: n * c)
-    }
-    let packed = qkv.forward(partitioned)  // [windows, T, 3C]
+    let plan = WindowPlan(batch: x.shape[0], height: x.shape[1], width: x.shape[2], window: window, channels: dim)
+    let (attended, _) = attend(qkv.forward(partition(x, plan)), windows: plan.windows, keepingProbabilities: false)
+    return merge(proj.forward(attended), plan, shape: x.shape)
+  }
+
+  /// The qkv input (the normalised image cut into windows) is not kept: backward re-partitions the recomputed
+  /// LayerNorm output it is given.
+  struct Saved {
+    let packed: Tensor  // [windows, T, 3C]
+    let probs: Tensor  // [windows, H, T, T]
+    let attended: Tensor  // [windows, T, C]: proj input
+    let imageShape: [Int]  // [B, H, W, C]
+    let qkv: LayerSaved, proj: LayerSaved
+  }
+
+  /// The same function as forward, with every activation backward reads kept.
+  func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
+    let plan = WindowPlan(batch: x.shape[0], height: x.shape[1], width: x.shape[2], window: window, channels: dim)
+    let (packed, qkvSaved) = qkv.forwardTrain(partition(x, plan), ctx: ctx)
+    let (attended, probs) = attend(packed, windows: plan.windows, keepingProbabilities: true)
+    let (projected, projSaved) = proj.forwardTrain(attended, ctx: ctx)
+    let saved = Saved(
+      packed: packed, probs: probs!, attended: attended, imageShape: x.shape, qkv: qkvSaved, proj: projSaved)
+    return (merge(projected, plan, shape: x.shape), saved)
+  }
+
+  /// packed q‖k‖v [windows, T, 3C] -> (attended [windows, T, C], the probabilities [windows, H, T, T] when
+  /// kept). Inference does not keep them (85 MB per image at stage 0 of base): they live in a few-MB scratch, a
+  /// chunk of windows at a time.
+  private func attend(_ packed: Tensor, windows: Int, keepingProbabilities keep: Bool) -> (Tensor, Tensor?) {
+    let c = dim, tokens = window * window, hd = c / heads
     let attended = Tensor(uninitialized: [windows, tokens, c])
-    let hd = c / heads
-    // Windows in chunks so the probabilities stay a few MB (stage 0 of base has 256 windows per image).
-    let chunk = max(1, (1 << 22) / (heads * tokens * tokens))
-    Scratch.withFloats(min(chunk, windows) * heads * tokens * tokens) { probs in
+    let kept = keep ? Tensor(uninitialized: [windows, heads, tokens, tokens]) : nil
+    let chunk = keep ? windows : max(1, (1 << 22) / (heads * tokens * tokens))
+    Scratch.withFloats(keep ? 0 : min(chunk, windows) * heads * tokens * tokens) { scratch in
       var w0 = 0
       while w0 < windows {
         let n = min(chunk, windows - w0)
         let p = packed.data + w0 * tokens * 3 * c
         Attention.forward(
-          out: attended.data + w0 * tokens * c, outStride: c, probs: probs, q: p, qStride: 3 * c, k: p + c,
-          kStride: 3 * c, v: p + 2 * c, vStride: 3 * c, batch: n, heads: heads, queryLength: tokens,
-          keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
+          out: attended.data + w0 * tokens * c, outStride: c, probs: kept?.data ?? scratch, q: p,
+          qStride: 3 * c, k: p + c, kStride: 3 * c, v: p + 2 * c, vStride: 3 * c, batch: n, heads: heads,
+          queryLength: tokens, keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
         w0 += n
       }
     }
-    let projected = proj.forward(attended)  // [windows, T, C]
-    // back to [B, H, W, C], cropping the padding
-    let y = Tensor(uninitialized: [b, h, wd, c])
-    forEachWindowRow(b: b, h: h, wd: wd, nh: nh, nw: nw) { src, dst, n in
-      (y.data + src).update(from: projected.data + dst, count: n * c)
-    }
+    return (attended, kept)
+  }
+
+  /// windows [windows, T, C] -> the image [B, H, W, C]: every image token lies in exactly one window, the
+  /// padding is cropped.
+  private func merge(_ windowed: Tensor, _ plan: WindowPlan, shape: [Int]) -> Tensor {
+    let y = Tensor(uninitialized: shape), c = plan.channels
+    plan.forEachRun { src, dst, n in (y.data + src).update(from: windowed.data + dst, count: n * c) }
     return y
   }
 
-  /// Calls body(offset in [B,H,W,C], offset in [windows, T, C], token count) for each in-image run of a
-  /// window row: the copy plan between the image layout and the window layout, both directions.
-  private func forEachWindowRow(b: Int, h: Int, wd: Int, nh: Int, nw: Int, _ body: (Int, Int, Int) -> Void) {
-    let ws = window, c = dim
-    for bi in 0..<b {
+  /// x [B, H, W, C] -> [windows, T, C], zeros where a window reaches past the image.
+  private func partition(_ x: Tensor, _ plan: WindowPlan) -> Tensor {
+    let c = plan.channels
+    let partitioned = Tensor(zeros: [plan.windows, window * window, c])
+    plan.forEachRun { src, dst, n in (partitioned.data + dst).update(from: x.data + src, count: n * c) }
+    return partitioned
+  }
+
+  /// dy [B, H, W, C], the forward's input x [B, H, W, C] (made only if qkv's backward reads it) -> dx
+  /// [B, H, W, C] (padded tokens get gradient but are not inputs: dropped).
+  func backward(_ dy: Tensor, _ s: Saved, input: () -> Tensor) -> Tensor {
+    let (b, h, wd, c) = (s.imageShape[0], s.imageShape[1], s.imageShape[2], dim)
+    let plan = WindowPlan(batch: b, height: h, width: wd, window: window, channels: c)
+    let tokens = window * window, hd = c / heads
+    let dProjected = Tensor(zeros: s.attended.shape)
+    plan.forEachRun { src, dst, n in (dProjected.data + dst).update(from: dy.data + src, count: n * c) }
+    let dAttended = proj.backward(dout: dProjected, input: s.attended, saved: s.proj)
+    let dPacked = Tensor(zeros: s.packed.shape)
+    Attention.backward(
+      dq: dPacked.data, dk: dPacked.data + c, dv: dPacked.data + 2 * c, dout: dAttended.data, outStride: c,
+      probs: s.probs.data, q: s.packed.data, qStride: 3 * c, k: s.packed.data + c, kStride: 3 * c,
+      v: s.packed.data + 2 * c, vStride: 3 * c, batch: plan.windows, heads: heads, queryLength: tokens,
+      keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
+    let dPartitioned = qkv.backward(
+      dout: dPacked, input: qkv.backwardReadsInput ? partition(input(), plan) : dAttended, saved: s.qkv)  // same shape
+    return merge(dPartitioned, plan, shape: s.imageShape)
+  }
+}
+
+/// The copy plan between an image [B, H, W, C] and its ws×ws windows [B·nH·nW, ws², C] (SPEC §3.4: pad
+/// right/bottom, windows ordered (batch, window row, window column), tokens row-major).
+struct WindowPlan {
+  let batch: Int, height: Int, width: Int, window: Int, channels: Int
+  var rowsOfWindows: Int { (height + window - 1) / window }
+  var columnsOfWindows: Int { (width + window - 1) / window }
+  var windows: Int { batch * rowsOfWindows * columnsOfWindows }
+
+  /// body(offset in the image, offset in the windows, tokens) for each in-image run of a window row.
+  func forEachRun(_ body: (Int, Int, Int) -> Void) {
+    let ws = window, c = channels, nh = rowsOfWindows, nw = columnsOfWindows
+    for bi in 0..<batch {
       for wy in 0..<nh {
         for wx in 0..<nw {
           let win = (bi * nh + wy) * nw + wx
           for ty in 0..<ws {
             let y = wy * ws + ty
-            if y >= h { break }
-            let x0 = wx * ws
-            let n = min(ws, wd - x0)
+            if y >= height { break }
+            let x0 = wx * ws, n = min(ws, width - x0)
             if n <= 0 { continue }
-            body(((bi * h + y) * wd + x0) * c, (win * ws * ws + ty * ws) * c, n)
+            body(((bi * height + y) * width + x0) * c, (win * ws * ws + ty * ws) * c, n)
           }
         }
       }

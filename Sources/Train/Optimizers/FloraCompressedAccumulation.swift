@@ -13,6 +13,7 @@
 // decompresses what was added and steps Flora. `step` may come after fewer than k micro-batches: accelerate
 // syncs on the last batch of an epoch, and so does the trainer. Its state (Flora's, plus each tensor's pack and
 // projection seed and the count of micro-batches added) is part of `save DIR state`.
+import FlrCore
 
 public final class FloraCompressedAccumulation: Optimizer {
   public let name = "Flora"
@@ -173,51 +174,32 @@ public final class FloraCompressedAccumulation: Optimizer {
   private func project(_ p: ParamGroup, seed: UInt64, down g: UnsafeMutablePointer<Float>) -> [Float] {
     let rows = p.shape[0], cols = p.shape[p.shape.count - 1], n = p.count
     var out = [Float](repeating: 0, count: Self.packCount(p, rank, true))
-    if rows < cols {
-      let rest = n / rows
-      let proj = projection(rank * rows, seed: seed)
-      for r in 0..<rank {
-        for c in 0..<rest {
-          var acc: Float = 0
-          for k in 0..<rows { acc += proj[r * rows + k] * g[k * rest + c] }
-          out[r * rest + c] = acc
-        }
-      }
-    } else {
-      let rest = n / cols
-      let proj = projection(cols * rank, seed: seed)
-      for a in 0..<rest {
-        for r in 0..<rank {
-          var acc: Float = 0
-          for k in 0..<cols { acc += g[a * cols + k] * proj[k * rank + r] }
-          out[a * rank + r] = acc
+    let proj = rows < cols ? projection(rank * rows, seed: seed) : projection(cols * rank, seed: seed)
+    proj.withUnsafeBufferPointer { pr in
+      out.withUnsafeMutableBufferPointer { o in
+        if rows < cols {
+          Gemm.matmul(pr.baseAddress!, g, o.baseAddress!, m: rank, n: n / rows, k: rows)
+        } else {
+          Gemm.matmul(g, pr.baseAddress!, o.baseAddress!, m: n / cols, n: rank, k: cols)
         }
       }
     }
     return out
   }
 
+  // The transpose of `project`: Pᵀ [rows, R] · pack [R, rest], or pack [rest, R] · Pᵀ [R, cols].
   private func projectUp(_ p: ParamGroup, seed: UInt64, pack: [Float]) -> [Float] {
     let rows = p.shape[0], cols = p.shape[p.shape.count - 1], n = p.count
     var out = [Float](repeating: 0, count: n)
-    if rows < cols {
-      let rest = n / rows
-      let proj = projection(rank * rows, seed: seed)
-      for k in 0..<rows {
-        for c in 0..<rest {
-          var acc: Float = 0
-          for r in 0..<rank { acc += proj[r * rows + k] * pack[r * rest + c] }
-          out[k * rest + c] = acc
-        }
-      }
-    } else {
-      let rest = n / cols
-      let proj = projection(cols * rank, seed: seed)
-      for a in 0..<rest {
-        for k in 0..<cols {
-          var acc: Float = 0
-          for r in 0..<rank { acc += pack[a * rank + r] * proj[k * rank + r] }
-          out[a * cols + k] = acc
+    let proj = rows < cols ? projection(rank * rows, seed: seed) : projection(cols * rank, seed: seed)
+    proj.withUnsafeBufferPointer { pr in
+      pack.withUnsafeBufferPointer { pk in
+        out.withUnsafeMutableBufferPointer { o in
+          if rows < cols {
+            Gemm.matmul(pr.baseAddress!, pk.baseAddress!, o.baseAddress!, m: rows, n: n / rows, k: rank, transA: true)
+          } else {
+            Gemm.matmul(pk.baseAddress!, pr.baseAddress!, o.baseAddress!, m: n / cols, n: cols, k: rank, transB: true)
+          }
         }
       }
     }

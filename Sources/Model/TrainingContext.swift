@@ -1,7 +1,6 @@
 // What a training forward needs besides the weights: the options (dropout on/off, checkpointing, how far
-// down gradients must reach) and the seeded random stream that draws dropout and drop-path masks. Plus the
-// small frozen-layer pieces every module's backward shares: LayerNorm with saved statistics, depthwise conv
-// backward, dropout and drop-path masks.
+// down gradients must reach) and the seeded random stream that draws dropout and drop-path masks, plus the
+// dropout and drop-path backward every module shares.
 import FlrCore
 
 /// Recompute activations during backward instead of keeping them (SPEC-free; PyTorch's
@@ -92,10 +91,32 @@ public struct TrainingOptions: Sendable {
 }
 
 /// The random stream of one training step. A checkpointed layer remembers the stream's state at its start and
-/// replays it on recompute, so recomputed masks equal the first ones.
-final class TrainingContext {
+/// replays it on recompute (`replay`), so recomputed masks equal the first ones. Layers with a dropout stream
+/// of their own (an adapter's lora_dropout) note where they drew from, so a recompute draws the same mask.
+public final class TrainingContext {
   let options: TrainingOptions
   var rng: SeededRNG
+  /// While a checkpointed layer's forward runs again (inside `replay`).
+  private(set) var isReplaying = false
+  /// The state each layer-owned stream had at its draw in this step, by the stream's owner.
+  private var layerDraws: [ObjectIdentifier: SeededRNG] = [:]
+
+  /// Runs `forward` again from the step stream's state `rng`, as the first time.
+  func replay<R>(from rng: SeededRNG, _ forward: () -> R) -> R {
+    self.rng = rng
+    isReplaying = true
+    defer { isReplaying = false }
+    return forward()
+  }
+
+  /// The state `owner`'s own stream draws from now: on a replay, the state of its first draw (and the stream
+  /// must not advance again); else `current`, noted for a replay.
+  func layerStream(of owner: AnyObject, current: SeededRNG) -> (state: SeededRNG, advances: Bool) {
+    let id = ObjectIdentifier(owner)
+    if isReplaying, let first = layerDraws[id] { return (first, false) }
+    layerDraws[id] = current
+    return (current, true)
+  }
 
   init(options: TrainingOptions) {
     self.options = options
@@ -158,41 +179,17 @@ func dropPathBackward(_ dy: Tensor, factors: [Float]?) -> Tensor {
   return d
 }
 
-/// What LayerNorm's backward reads: its input and per-row statistics.
-struct LayerNormSaved {
-  let input: Tensor  // [..., dim]
-  let mean: Tensor, rstd: Tensor  // [rows]
-}
+/// A layer's activations, or only what recomputing them needs (gradient checkpointing): its input and the
+/// random stream's state at its start, so the replayed dropout masks are the same.
+enum LayerActivations<Saved> {
+  case kept(Saved)
+  case recompute(input: Tensor, rng: SeededRNG)
 
-extension LayerNormLayer {
-  /// The forward, keeping the statistics backward needs.
-  func forwardTrain(_ x: Tensor) -> (Tensor, LayerNormSaved) {
-    let rows = x.count / dim
-    let y = Tensor(zeros: x.shape), mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows])
-    LayerNorm.forward(
-      out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: weight.data, bias: bias.data, rows: rows,
-      dim: dim, eps: eps)
-    return (y, LayerNormSaved(input: x, mean: mean, rstd: rstd))
-  }
-
-  /// dy [..., dim] -> dx (frozen affine: no weight/bias gradient)
-  func backward(_ dy: Tensor, _ s: LayerNormSaved) -> Tensor {
-    let dx = Tensor(zeros: dy.shape)
-    LayerNorm.backward(
-      dinp: dx.data, dweight: nil, dbias: nil, dout: dy.data, inp: s.input.data, mean: s.mean.data,
-      rstd: s.rstd.data, weight: weight.data, rows: dy.count / dim, dim: dim)
-    return dx
-  }
-}
-
-extension DepthwiseConvLayer {
-  /// dy [B, H, W, C] -> dx (frozen kernel and bias). The input gradient does not read the forward's input
-  /// (the kernel reads `inp` only for dweight), so none is kept for it.
-  func backward(_ dy: Tensor) -> Tensor {
-    let dx = Tensor(zeros: dy.shape)
-    DepthwiseConv2d.backward(
-      dinp: dx.data, dweight: nil, dbias: nil, dout: dy.data, inp: dy.data, weight: weight.data,
-      batch: dy.shape[0], height: dy.shape[1], width: dy.shape[2], channels: channels, kernel: 3)
-    return dx
+  /// The kept activations, or the layer's forward run again on its input from the stream state it started at.
+  func saved(_ ctx: TrainingContext, forward: (Tensor) -> Saved) -> Saved {
+    switch self {
+    case .kept(let saved): return saved
+    case .recompute(let input, let rng): return ctx.replay(from: rng) { forward(input) }
+    }
   }
 }
