@@ -40,7 +40,9 @@ let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 dec
     }
     if let seconds = Bench.results.last?.seconds, steps > 0 {
       stepTimes[beams] = seconds / Double(steps)
-      print("  \(name): \(steps) steps, \(Bench.fixed(seconds / Double(steps) * 1e3, 2)) ms/step")
+      let limit =
+        Bench.results.last?.limit.map { ", limit " + Bench.fixed($0 / Double(steps) * 1e3, 2) + " ms/step" } ?? ""
+      print("  \(name): \(steps) steps, \(Bench.fixed(seconds / Double(steps) * 1e3, 2)) ms/step\(limit)")
     }
   }
   if let greedy = stepTimes[1], let beam = stepTimes[3] {

@@ -42,7 +42,8 @@ func benchModel(size: String, config: FlorenceConfig) {
     print("model: \(error)")
     return
   }
-  print(String(format: "%@: resident after building the weights %.2f GiB", size, residentBytes("VmRSS") / 1_073_741_824))
+  print(
+    String(format: "%@: resident after building the weights %.2f GiB", size, residentBytes("VmRSS") / 1_073_741_824))
   let pixels = Bench.random([1, 3, 768, 768])
   let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
   var features = Tensor(zeros: [1])

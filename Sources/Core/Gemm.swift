@@ -36,6 +36,8 @@ public enum Gemm {
     m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
     lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil, before: BlockBody?, after: BlockBody?
   ) {
+    let scope = Profile.begin(.gemm, flops: 2 * m * n * k, bytes: 4 * (m * k + n * k + (beta == 0 ? 1 : 2) * m * n))
+    defer { Profile.end(scope) }
     if m == 0 || n == 0 { return }
     Threads.ensureConfigured()
     let lda = lda ?? (transA ? m : k)
@@ -122,6 +124,9 @@ public enum Gemm {
     transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
     lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
   ) {
+    let scope = Profile.begin(
+      .gemm, flops: 2 * (batch * m * n * k), bytes: 4 * (batch * (m * k + n * k + (beta == 0 ? 1 : 2) * m * n)))
+    defer { Profile.end(scope) }
     let one = { (i: Int) in
       matmul(
         a + i * strideA, b + i * strideB, c + i * strideC, m: m, n: n, k: k, transA: transA, transB: transB,

@@ -20,6 +20,7 @@ extension Florence2 {
     guard labels.count == b, promptIds.count == b else {
       throw ModelError(file: "labels", "\(labels.count) label rows and \(promptIds.count) prompts for \(b) images")
     }
+    defer { Profile.pass = .forward }
     return try textStep(
       imageFeatures: imageFeatures, promptIds: promptIds, labels: labels, ctx: TrainingContext(options: options))
   }
@@ -97,6 +98,7 @@ extension Florence2 {
     var result = TrainingStep(loss: loss, keptTokens: kept)
 
     // MARK: backward, top down
+    Profile.pass = .backward  // a profile counts plain GEMMs from here on as backward's
     // lm_head: frozen (tied) weight; a LoRA on it takes its A/B gradients from dLogits here.
     if headOnly, let head = languageModel.lmHead as? LoRALinear {
       head.accumulateGradients(dout: dLogits, input: hidden, dinput: nil)

@@ -34,6 +34,7 @@ extension Florence2 {
       throw ModelError(file: "labels", "\(labels.count) label rows and \(promptIds.count) prompts for \(b) images")
     }
     let ctx = TrainingContext(options: options)
+    defer { Profile.pass = .forward }  // textStep turns a profile's plain GEMMs to backward
     let reach = options.reach
     let lowestStage: Int = {
       switch reach {

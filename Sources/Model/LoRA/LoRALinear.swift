@@ -20,6 +20,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   /// x [..., in] -> [..., out]
   public override func forward(_ x: Tensor) -> Tensor {
     let y = base.forward(x)  // the base may keep its weight in another form (NF4LinearLayer)
+    let scope = Profile.begin(.lora, .forward)  // the adapter's share, apart from the base's GEMM
+    defer { Profile.end(scope) }
     let rows = x.count / inFeatures, r = lora.rank
     let (xd, mask) = lora.dropped(x)
     let down = Tensor(zeros: [rows, r])  // [rows, r] = xd · Aᵀ
@@ -43,6 +45,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   /// `dinput` when one is given (nil: nothing below this layer needs a gradient, e.g. a LoRA on lm_head alone).
   public func accumulateGradients(dout: Tensor, input: Tensor, dinput: Tensor?) {
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
+    let scope = Profile.begin(.lora, .backward)
+    defer { Profile.end(scope) }
     let redrawn = lora.redrawn(input)
     let xd = redrawn?.dropped ?? input
     let down: Tensor
