@@ -13,7 +13,9 @@ import Foundation
 // attention is attention's time (its FLOPs and bytes are added to attention's when attention declares none),
 // so the rows add up to the kernels' share of the wall time without double counting. Work that parallel
 // regions hand to other threads is charged to the open scope by each worker's own thread CPU clock
-// (Threads.region), so CPU time per op counts both cores. A scope without a pass takes `Profile.pass`.
+// (Threads.region), so CPU time per op counts both cores; a parallel loop that model code runs itself (a
+// decoding step's attention, per (row, head)) is its own row, "other parallel loops". A scope without a pass
+// takes `Profile.pass` (the training step sets it around its backward; checkpoint recomputes count there).
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -21,7 +23,7 @@ import Foundation
 /// The kinds of kernel a profile tells apart.
 public enum OpKind: Int, CaseIterable, Sendable {
   case gemm, lora, attention, layerNorm, patchConv, depthwiseConv, gelu, softmax, dropout, permute, elementwise,
-    embedding, crossEntropy, optimizer, allocation
+    embedding, crossEntropy, optimizer, allocation, parallelLoop
 
   public var name: String {
     switch self {
@@ -40,6 +42,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
     case .crossEntropy: "cross-entropy"
     case .optimizer: "optimizer step"
     case .allocation: "allocation"
+    case .parallelLoop: "other parallel loops"
     }
   }
 }

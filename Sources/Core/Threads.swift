@@ -41,6 +41,8 @@ public enum Threads {
     if blasThreaded { openblas_set_num_threads(1) }
     // Profiling: work run on other threads is charged by their own CPU clocks (the caller's is already counted).
     let profiled = Profile.isOn, caller = pthread_self()
+    let scope = Profile.begin(.parallelLoop)  // a loop of model code's own (no kernel scope around it)
+    defer { Profile.end(scope) }
     DispatchQueue.concurrentPerform(iterations: count) { i in
       let outer = pthread_getspecific(workerKey)
       pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
