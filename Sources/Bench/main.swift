@@ -1,5 +1,5 @@
 // flr-bench: prints the figures the issues ask for (see `scripts/bench --help`).
-//   flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick]
+//   flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick] [--profile]
 // --since-last prints each figure next to the previous run's (results are kept in .build/bench-results.json);
 // --torch FILE adds PyTorch's times from FILE (written by `scripts/bench --compare`).
 // --profile prints, after each figure, where one more run of it spends its time per op kind (ProfileTable.swift).

@@ -1,5 +1,3 @@
-import Foundation
-
 // Where the time goes: wall and CPU time per kind of kernel, forward and backward apart, with the FLOPs and
 // bytes each kernel declares, so a reader sees each op's share and its rate against the machine's limits.
 //
@@ -16,6 +14,9 @@ import Foundation
 // (Threads.region), so CPU time per op counts both cores; a parallel loop that model code runs itself (a
 // decoding step's attention, per (row, head)) is its own row, "other parallel loops". A scope without a pass
 // takes `Profile.pass` (the training step sets it around its backward; checkpoint recomputes count there).
+
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #endif
