@@ -25,6 +25,9 @@ struct BenchResult: Codable {
   let threads: Int
   /// Process CPU time per run (all threads): on a busy machine wall time grows, this mostly does not.
   let cpuSeconds: Double
+  /// The time the figure's FLOPs take at this run's sgemm rate, or its bytes at this run's memory bandwidth,
+  /// whichever is longer (Limits.swift); nil when its kernels declare neither.
+  var limit: Double? = nil
 }
 
 /// PyTorch's time for the same figure (from `scripts/bench --compare`).
@@ -40,11 +43,13 @@ enum Bench {
   nonisolated(unsafe) static var previous: [String: BenchResult] = [:]
   /// Minimum measuring time per figure.
   nonisolated(unsafe) static var minSeconds = 0.4
+  /// `--profile`: after each figure, one more run under Core's Profile, printed per op kind (ProfileTable).
+  nonisolated(unsafe) static var profiling = false
 
   /// Median and best wall time of `body` over repeated runs (one warm-up first; at least 3 runs and
   /// `minSeconds` of measuring; the median resists other processes on a shared 2-core machine).
-  static func time(_ body: () -> Void) -> (median: Double, best: Double, cpu: Double) {
-    body()
+  static func time(_ body: () -> Void, warmUp: Bool = true) -> (median: Double, best: Double, cpu: Double) {
+    if warmUp { body() }
     var times: [Double] = []
     let start = now()
     let cpu0 = cpuNow()
@@ -67,8 +72,12 @@ enum Bench {
   static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
   /// Times `body` and records it. `flops` gives GFLOP/s, `bytes` gives GB/s (of the median time).
+  /// The warm-up run is profiled for the FLOPs and bytes its kernels declare (those not given here), which set
+  /// the figure's limit.
   static func measure(_ name: String, shape: String, flops: Double? = nil, bytes: Double? = nil, _ body: () -> Void) {
-    let (median, best, cpu) = time(body)
+    let limits = Limits.current
+    let counted = ProfileTable.profiled(body)
+    let (median, best, cpu) = time(body, warmUp: false)
     var rate: Double? = nil, unit: String? = nil
     if let flops {
       (rate, unit) = (flops / median * 1e-9, "GFLOP/s")
@@ -77,20 +86,25 @@ enum Bench {
     }
     let r = BenchResult(
       suite: currentSuite, name: name, shape: shape, seconds: median, best: best, rate: rate, unit: unit,
-      threads: Threads.count, cpuSeconds: cpu)
+      threads: Threads.count, cpuSeconds: cpu,
+      limit: limitOrNil(limits.seconds(flops: flops ?? counted.flops, bytes: bytes ?? counted.bytes)))
     results.append(r)
     printRow(r)
+    if profiling { ProfileTable.print(ProfileTable.profiled(body), title: name) }
   }
+
+  static func limitOrNil(_ seconds: Double) -> Double? { seconds > 0 ? seconds : nil }
 
   static let header =
     pad("op", 34) + pad("shape", 26) + lpad("median", 11) + lpad("best", 11) + lpad("rate (median)", 17)
-    + lpad("cpu/run", 11)
+    + lpad("cpu/run", 11) + lpad("limit", 11) + lpad("of limit", 9)
 
   static func key(_ r: BenchResult) -> String { "\(r.suite)/\(r.name)/\(r.shape)/t\(r.threads)" }
 
   static func printRow(_ r: BenchResult) {
     var line = pad(r.name, 34) + pad(r.shape, 26) + lpad(formatTime(r.seconds), 11) + lpad(formatTime(r.best), 11)
     line += lpad(r.rate.map { fixed($0, 1) + " " + (r.unit ?? "") } ?? "", 17) + lpad(formatTime(r.cpuSeconds), 11)
+    line += lpad(r.limit.map(formatTime) ?? "", 11) + lpad(r.limit.map { fixed($0 / r.best * 100, 0) + "%" } ?? "", 9)
     if let t = torch["\(r.suite)/\(r.name)/\(r.shape)"] {
       line += "   torch " + formatTime(t.median) + " (" + fixed(r.seconds / t.median, 2) + "x)"
     }

@@ -62,7 +62,7 @@ let gemmSuite = BenchSuite(name: "gemm", summary: "sgemm GFLOP/s on Florence-2 s
   // one row, one pass over the weight for several).
   let savedLimit = Gemm.gemvRowLimit
   defer { Gemm.gemvRowLimit = savedLimit }
-  for (n, ms) in [(768, [2, 3, 4, 6, 8]), (51289, [3])] {
+  for (n, ms) in [(768, [2, 3, 4, 6, 8, 12]), (51289, [3, 12])] {  // 12: 4 images x 3 beams
     for m in ms {
       Gemm.gemvRowLimit = 0
       linear("x\(n)x768 as one sgemm", m: m, n: n, k: 768)

@@ -40,10 +40,27 @@ let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 dec
     }
     if let seconds = Bench.results.last?.seconds, steps > 0 {
       stepTimes[beams] = seconds / Double(steps)
-      print("  \(name): \(steps) steps, \(Bench.fixed(seconds / Double(steps) * 1e3, 2)) ms/step")
+      let limit =
+        Bench.results.last?.limit.map { ", limit " + Bench.fixed($0 / Double(steps) * 1e3, 2) + " ms/step" } ?? ""
+      print("  \(name): \(steps) steps, \(Bench.fixed(seconds / Double(steps) * 1e3, 2)) ms/step\(limit)")
     }
   }
   if let greedy = stepTimes[1], let beam = stepTimes[3] {
     print("  beam-3 step / greedy step: \(Bench.fixed(beam / greedy, 2)) (goal <= 1.15)")
+  }
+  // A batch of 4 images decoded together (12 decoder rows per step): the same image 4 times, so each image's
+  // search takes the steps the 1-image run took and the per-image times compare directly.
+  let oneImage = Bench.results.last?.best
+  let images = 4, per = encoderOutput.count
+  let batchOutput = Tensor(zeros: [images] + encoderOutput.shape.dropFirst())
+  for i in 0..<images { (batchOutput.data + i * per).update(from: encoderOutput.data, count: per) }
+  let settings = GenerationSettings.florence2.with(numBeams: 3, maxNewTokens: 75)
+  Bench.measure("beam-3 75 tokens, 4 images", shape: "base, 12 rows") {
+    _ = try? generator.generate(encoderOutput: batchOutput, settings: settings)
+  }
+  if let oneImage, let batch = Bench.results.last?.best {
+    print(
+      "  beam-3, per-image throughput of a batch of 4 / of 1 image (best times): "
+        + "\(Bench.fixed(oneImage / (batch / Double(images)), 2))x (decoding alone)")
   }
 }

@@ -95,16 +95,32 @@ func processCPUSeconds() -> Double {
     + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
-/// Seconds of FLR_TRAIN_STEP_RUNS (default 3) training steps, `options(run)` for run 0, 1, ….
+/// Seconds of FLR_TRAIN_STEP_RUNS (default 3) training steps, `options(run)` for run 0, 1, …. Each run is
+/// profiled (Core's Profile: about a microsecond per kernel call): the FLOPs and bytes its kernels declare give
+/// the step's limit, printed with the fraction of it the best run reaches; `--profile` prints the last run's
+/// table per op kind.
 func timedTrainingSteps(
   _ model: Florence2, pixels: Tensor, prompt: [[Int32]], caption: [[Int32]], options: (Int) -> TrainingOptions
 ) throws -> [Double] {
   let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
-  return try (0..<max(1, runs)).map { run in
+  let limits = Limits.current
+  var last: ProfileReport?
+  let seconds = try (0..<max(1, runs)).map { run in
     let start = Date()
-    _ = try model.trainingStep(pixelValues: pixels, promptIds: prompt, labels: caption, options: options(run))
+    last = try ProfileTable.profiled {
+      _ = try model.trainingStep(pixelValues: pixels, promptIds: prompt, labels: caption, options: options(run))
+    }
     return Date().timeIntervalSince(start)
   }
+  if let last {
+    let limit = limits.seconds(flops: last.flops, bytes: last.bytes)
+    print(
+      "  step: \(Bench.fixed(last.flops * 1e-9, 1)) GFLOP declared by its kernels = \(Bench.formatTime(limit)) at "
+        + "\(Bench.fixed(limits.gflops, 1)) GFLOP/s; best run \(Bench.formatTime(seconds.min() ?? 0)) = "
+        + "\(Bench.fixed(limit / (seconds.min() ?? 1) * 100, 0))% of that limit")
+    if Bench.profiling { ProfileTable.print(last, title: "the step") }
+  }
+  return seconds
 }
 
 /// Resets VmHWM to the current RSS (Linux: writing 5 to /proc/self/clear_refs).

@@ -1,12 +1,15 @@
 // flr-bench: prints the figures the issues ask for (see `scripts/bench --help`).
-//   flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick]
+//   flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick] [--profile]
 // --since-last prints each figure next to the previous run's (results are kept in .build/bench-results.json);
 // --torch FILE adds PyTorch's times from FILE (written by `scripts/bench --compare`).
+// --profile prints, after each figure, where one more run of it spends its time per op kind (ProfileTable.swift).
+// Every figure is printed next to its limit: its FLOPs at the sgemm rate or its bytes at the memory bandwidth
+// measured at the start of the run (Limits.swift), and the fraction of that limit its best time reaches.
 import FlrCore
 import Foundation
 
 let usage = """
-  usage: flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick] [--list]
+  usage: flr-bench [suite...] [--threads N] [--since-last] [--torch FILE] [--quick] [--profile] [--list]
   suites: \(allSuites.map(\.name).joined(separator: ", ")) (default: all)
   """
 
@@ -31,6 +34,7 @@ while let arg = arguments.popFirst() {
     }
     Bench.torch = times
   case "--quick": Bench.minSeconds = 0.05
+  case "--profile": Bench.profiling = true
   case "--list":
     for s in allSuites { print(Bench.pad(s.name, 10) + s.summary) }
     exit(0)
@@ -54,6 +58,7 @@ if let data = try? Data(contentsOf: resultsURL), let old = try? JSONDecoder().de
 if compare { Bench.previous = stored }
 
 print("flr-bench: \(Threads.count) thread(s)")
+_ = Limits.current  // measured once, before any figure
 for suite in allSuites where selected.isEmpty || selected.contains(suite.name) {
   print("\n== \(suite.name): \(suite.summary)\n" + Bench.header)
   Bench.currentSuite = suite.name

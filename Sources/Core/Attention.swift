@@ -20,6 +20,10 @@ public enum Attention {
     scale: Float, causal: Bool = false, causalOffset: Int = 0, mask: UnsafePointer<Float>? = nil,
     maskBatchStride: Int = 0, dropout: AttentionDropout? = nil
   ) {
+    let scope = Profile.begin(
+      .attention, .forward, flops: 4 * (batch * heads * queryLength * keyLength * headDim),
+      bytes: 4 * (batch * heads * (2 * queryLength * headDim + 2 * keyLength * headDim + queryLength * keyLength)))
+    defer { Profile.end(scope) }
     let Tq = queryLength, Tk = keyLength, hd = headDim
     Threads.parallelFor(batch * heads) { bh in
       let b = bh / heads, h = bh % heads
@@ -61,6 +65,10 @@ public enum Attention {
     k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int,
     queryLength: Int, keyLength: Int, headDim: Int, scale: Float, causal: Bool = false
   ) {
+    let scope = Profile.begin(
+      .attention, .forward, flops: 4 * (batch * heads * queryLength * keyLength * headDim),
+      bytes: 4 * (batch * heads * (2 * queryLength * headDim + 2 * keyLength * headDim)))
+    defer { Profile.end(scope) }
     let Tq = queryLength, Tk = keyLength, hd = headDim
     if Tq == 0 || Tk == 0 { return }
     // About 256 KB of scores per block (a quarter of this CPU's 1 MB L2), at least 16 rows; blocks of one head
@@ -108,6 +116,10 @@ public enum Attention {
     v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int,
     scale: Float, dropout: AttentionDropout? = nil
   ) {
+    let scope = Profile.begin(
+      .attention, .backward, flops: 8 * (batch * heads * queryLength * keyLength * headDim),
+      bytes: 4 * (batch * heads * (4 * queryLength * headDim + 4 * keyLength * headDim + queryLength * keyLength)))
+    defer { Profile.end(scope) }
     let Tq = queryLength, Tk = keyLength, hd = headDim
     let scoreGradients = dq != nil || dk != nil
     // Per worker: ds [Tq, Tk] when dq or dk is wanted, then p ⊙ M [Tq, Tk] with dropout.
@@ -177,6 +189,9 @@ extension Attention {
     keysT: UnsafePointer<Float>, v: UnsafePointer<Float>, vStride: Int, keyLength: Int, headDim: Int, scale: Float,
     scores: UnsafeMutablePointer<Float>
   ) {
+    let scope = Profile.begin(
+      .attention, .forward, flops: 4 * (queries * keyLength * headDim), bytes: 4 * (2 * keyLength * headDim))
+    defer { Profile.end(scope) }
     let hd = headDim, padded = paddedLength(keyLength)
     // scores [queries, padded]: four queries at a time against 16 keys, one load of keysT for all four.
     var i0 = 0
@@ -218,6 +233,9 @@ extension Attention {
     out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
     rowOffsets: UnsafePointer<Int>, keyLength: Int, headDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>
   ) {
+    let scope = Profile.begin(
+      .attention, .forward, flops: 4 * (keyLength * headDim), bytes: 4 * (2 * keyLength * headDim))
+    defer { Profile.end(scope) }
     for p in 0..<keyLength { scores[p] = scale * Softmax.rowDot(q, k + rowOffsets[p], headDim) }
     Softmax.row(scores, scores, keyLength)
     weightedSum(out, probs: scores, v: v, rowOffsets: rowOffsets, vStride: 0, count: keyLength, headDim: headDim)

@@ -16,6 +16,8 @@ public enum Conv2d {
     bias: UnsafePointer<Float>?, batch: Int, height: Int, width: Int,
     inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
   ) {
+    let scope = Profile.begin(.patchConv, .forward)
+    defer { Profile.end(scope) }
     let g = Geometry(
       batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
     let colWidth = inChannels * kernel * kernel
@@ -55,6 +57,8 @@ public enum Conv2d {
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
   ) {
+    let scope = Profile.begin(.patchConv, .backward)
+    defer { Profile.end(scope) }
     let g = Geometry(
       batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
     let colWidth = inChannels * kernel * kernel

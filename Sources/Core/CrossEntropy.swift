@@ -9,6 +9,8 @@ public enum CrossEntropy {
     logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
     ignoreIndex: Int32 = -100, dlogits: UnsafeMutablePointer<Float>?
   ) -> Float {
+    let scope = Profile.begin(.crossEntropy, bytes: (dlogits == nil ? 4 : 8) * rows * vocab)
+    defer { Profile.end(scope) }
     var kept = 0
     for r in 0..<rows where targets[r] != ignoreIndex {
       precondition(targets[r] >= 0 && Int(targets[r]) < vocab, "target \(targets[r]) outside 0..<\(vocab)")

@@ -8,6 +8,10 @@ public enum DepthwiseConv2d {
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, batch: Int, height: Int, width: Int, channels: Int, kernel: Int = 3
   ) {
+    let scope = Profile.begin(
+      .depthwiseConv, .forward, flops: 2 * (batch * height * width * channels * kernel * kernel),
+      bytes: 8 * (batch * height * width * channels))
+    defer { Profile.end(scope) }
     let kk = kernel * kernel, pad = kernel / 2, C = channels
     Scratch.withFloats(kk * C) { taps in
       transposeWeight(taps, weight, channels: C, kk: kk)
@@ -49,6 +53,10 @@ public enum DepthwiseConv2d {
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     batch: Int, height: Int, width: Int, channels: Int, kernel: Int = 3
   ) {
+    let scope = Profile.begin(
+      .depthwiseConv, .backward, flops: 4 * (batch * height * width * channels * kernel * kernel),
+      bytes: 16 * (batch * height * width * channels))
+    defer { Profile.end(scope) }
     let kk = kernel * kernel, pad = kernel / 2, C = channels
     if let dbias { Reduce.addColumnSums(into: dbias, dout, rows: batch * height * width, cols: C) }
     if let dinp {

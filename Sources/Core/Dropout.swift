@@ -8,6 +8,8 @@ public enum Dropout {
     out: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int,
     p: Float, rng: inout SeededRNG
   ) {
+    let scope = Profile.begin(.dropout, .forward, bytes: 12 * count)
+    defer { Profile.end(scope) }
     let keep: Float = p >= 1 ? 0 : 1 / (1 - p)
     for i in 0..<count { mask[i] = rng.nextFloat() < p ? 0 : keep }
     Elementwise.mul(out: out, a: inp, b: mask, count: count)
@@ -17,6 +19,8 @@ public enum Dropout {
   public static func backward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, mask: UnsafePointer<Float>, count: Int
   ) {
+    let scope = Profile.begin(.dropout, .backward, bytes: 12 * count)
+    defer { Profile.end(scope) }
     Elementwise.split(count) { lo, hi in
       var i = lo
       while i + 16 <= hi {

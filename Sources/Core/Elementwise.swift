@@ -18,6 +18,8 @@ public enum Elementwise {
   public static func add(
     out: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>, count: Int
   ) {
+    let scope = Profile.begin(.elementwise, bytes: 12 * count)
+    defer { Profile.end(scope) }
     split(count) { lo, hi in
       var i = lo
       while i + 16 <= hi {
@@ -33,11 +35,15 @@ public enum Elementwise {
 
   /// x += y
   public static func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+    let scope = Profile.begin(.elementwise, bytes: 12 * count)
+    defer { Profile.end(scope) }
     add(out: x, a: x, b: y, count: count)
   }
 
   /// x += alpha · y
   public static func axpy(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, alpha: Float, count: Int) {
+    let scope = Profile.begin(.elementwise, bytes: 12 * count)
+    defer { Profile.end(scope) }
     let va = F16x(repeating: alpha)
     split(count) { lo, hi in
       var i = lo
@@ -56,6 +62,8 @@ public enum Elementwise {
   public static func mul(
     out: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>, count: Int
   ) {
+    let scope = Profile.begin(.elementwise, bytes: 12 * count)
+    defer { Profile.end(scope) }
     split(count) { lo, hi in
       var i = lo
       while i + 16 <= hi {
@@ -71,6 +79,8 @@ public enum Elementwise {
 
   /// out = s · inp  (out may alias inp)
   public static func scale(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, by s: Float, count: Int) {
+    let scope = Profile.begin(.elementwise, bytes: 8 * count)
+    defer { Profile.end(scope) }
     let vs = F16x(repeating: s)
     split(count) { lo, hi in
       var i = lo

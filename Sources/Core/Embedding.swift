@@ -10,6 +10,8 @@ public enum Embedding {
   public static func forward(
     out: UnsafeMutablePointer<Float>, table: UnsafePointer<Float>, ids: UnsafePointer<Int32>, count: Int, dim: Int
   ) {
+    let scope = Profile.begin(.embedding, .forward, bytes: 8 * (count * dim))
+    defer { Profile.end(scope) }
     for i in 0..<count { (out + i * dim).update(from: table + Int(ids[i]) * dim, count: dim) }
   }
 
@@ -21,6 +23,8 @@ public enum Embedding {
   public static func backward(
     dtable: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, ids: UnsafePointer<Int32>, count: Int, dim: Int
   ) {
+    let scope = Profile.begin(.embedding, .backward, bytes: 12 * (count * dim))
+    defer { Profile.end(scope) }
     for i in 0..<count { Elementwise.addInPlace(dtable + Int(ids[i]) * dim, dout + i * dim, count: dim) }
   }
 

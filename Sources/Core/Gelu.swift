@@ -6,6 +6,8 @@ public enum Gelu {
 
   /// out [count] = gelu(inp)  (out may alias inp)
   public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, count: Int) {
+    let scope = Profile.begin(.gelu, .forward, bytes: 8 * count)
+    defer { Profile.end(scope) }
     Elementwise.split(count) { lo, hi in
       var i = lo
       while i + 16 <= hi {
@@ -24,6 +26,8 @@ public enum Gelu {
   public static func backward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int
   ) {
+    let scope = Profile.begin(.gelu, .backward, bytes: 12 * count)
+    defer { Profile.end(scope) }
     Elementwise.split(count) { lo, hi in
       var i = lo
       while i + 16 <= hi {

@@ -36,6 +36,8 @@ public enum Gemm {
     m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
     lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil, before: BlockBody?, after: BlockBody?
   ) {
+    let scope = Profile.begin(.gemm, flops: 2 * m * n * k, bytes: 4 * (m * k + n * k + (beta == 0 ? 1 : 2) * m * n))
+    defer { Profile.end(scope) }
     if m == 0 || n == 0 { return }
     Threads.ensureConfigured()
     let lda = lda ?? (transA ? m : k)
@@ -122,6 +124,9 @@ public enum Gemm {
     transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0,
     lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil
   ) {
+    let scope = Profile.begin(
+      .gemm, flops: 2 * (batch * m * n * k), bytes: 4 * (batch * (m * k + n * k + (beta == 0 ? 1 : 2) * m * n)))
+    defer { Profile.end(scope) }
     let one = { (i: Int) in
       matmul(
         a + i * strideA, b + i * strideB, c + i * strideC, m: m, n: n, k: k, transA: transA, transB: transB,
@@ -135,10 +140,13 @@ public enum Gemm {
   }
 
   /// Up to this many rows, a product skips sgemm: one row is an sgemv; 2... rows against a weight [n, k]
-  /// use `rowsDotWeightRows`. Measured (CPU time, one thread, this machine): x·Wᵀ with W 768x768, m=3:
+  /// use `rowsDotWeightRows`. Measured (CPU time, one thread, an AVX2 EPYC): x·Wᵀ with W 768x768, m=3:
   /// sgemm 450 us, 3 sgemv 176 us, rows kernel 130 us; m=6: 367 / 360 / 218 us; W 51289x768 (the
-  /// vocabulary head), m=3: 46 / 42 / 16 ms.
-  public nonisolated(unsafe) static var gemvRowLimit = 6
+  /// vocabulary head), m=3: 46 / 42 / 16 ms. With the 4x3 tiles (`scripts/bench gemm`, 2 threads, a busy
+  /// Zen 5, CPU per call): m=12 (4 images x 3 beams), W 768x768: sgemm 222 us, rows kernel 111 us;
+  /// W 51289x768: 15.7 / 11.0 ms. 12 rows keep a batch of 4 beam-3 captions on the rows kernel, whose rows
+  /// come out bit-identical to each image decoded alone.
+  public nonisolated(unsafe) static var gemvRowLimit = 12
   /// Below this many multiply-adds a product is too small to split across threads inside BLAS.
   public nonisolated(unsafe) static var perWorkerThreshold = 1 << 22
   /// Products of fewer flops than this run on one thread (splitting costs a few microseconds).
@@ -149,38 +157,81 @@ public enum Gemm {
 
   /// c[i, j] = alpha · a_i · b_j + beta · c[i, j] for m ≤ gemvRowLimit rows a_i and weight rows b_j:
   /// one pass over the weight (m sgemv calls would read it m times, from DRAM for the vocabulary head).
+  /// Tiles of four weight rows by three rows a_i (twelve running sums: 7 loads feed 12 FMAs); every dot
+  /// product is summed in the same order whatever m is and wherever its row sits in a tile, so a row's
+  /// result does not depend on the other rows decoded with it (a batch's captions equal each image's alone).
   static func rowsDotWeightRows(
     _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>,
     ldc: Int, m: Int, n: Int, k: Int, alpha: Float, beta: Float
   ) {
     let k16 = k / 16 * 16
-    for j in 0..<n {
-      let w = b + j * ldb
+    @inline(__always) func store(_ i: Int, _ j: Int, _ sum: F16x, _ ai: UnsafePointer<Float>, _ w: UnsafePointer<Float>)
+    {
+      var d = sumLanes(sum)
+      for p in k16..<k { d += ai[p] * w[p] }
+      let cp = c + i * ldc + j
+      cp.pointee = beta == 0 ? alpha * d : alpha * d + beta * cp.pointee
+    }
+    var j = 0
+    while j + 4 <= n {
+      let w0 = b + j * ldb, w1 = w0 + ldb, w2 = w1 + ldb, w3 = w2 + ldb
       var i0 = 0
       while i0 < m {  // rows in groups of three; a short group repeats its last row
         let a0 = a + i0 * lda, a1 = a + min(i0 + 1, m - 1) * lda, a2 = a + min(i0 + 2, m - 1) * lda
-        var s0 = F16x(), s1 = F16x(), s2 = F16x()
+        var s00 = F16x(), s01 = F16x(), s02 = F16x(), s03 = F16x()
+        var s10 = F16x(), s11 = F16x(), s12 = F16x(), s13 = F16x()
+        var s20 = F16x(), s21 = F16x(), s22 = F16x(), s23 = F16x()
         var p = 0
         while p < k16 {
-          let wv = load16(w + p)
-          s0 = fma16(load16(a0 + p), wv, s0)
-          s1 = fma16(load16(a1 + p), wv, s1)
-          s2 = fma16(load16(a2 + p), wv, s2)
+          let x0 = load16(a0 + p), x1 = load16(a1 + p), x2 = load16(a2 + p)
+          let v0 = load16(w0 + p), v1 = load16(w1 + p), v2 = load16(w2 + p), v3 = load16(w3 + p)
+          s00 = fma16(x0, v0, s00)
+          s01 = fma16(x0, v1, s01)
+          s02 = fma16(x0, v2, s02)
+          s03 = fma16(x0, v3, s03)
+          s10 = fma16(x1, v0, s10)
+          s11 = fma16(x1, v1, s11)
+          s12 = fma16(x1, v2, s12)
+          s13 = fma16(x1, v3, s13)
+          s20 = fma16(x2, v0, s20)
+          s21 = fma16(x2, v1, s21)
+          s22 = fma16(x2, v2, s22)
+          s23 = fma16(x2, v3, s23)
           p += 16
         }
-        var d0 = sumLanes(s0), d1 = sumLanes(s1), d2 = sumLanes(s2)
-        while p < k {
-          d0 += a0[p] * w[p]
-          d1 += a1[p] * w[p]
-          d2 += a2[p] * w[p]
-          p += 1
+        store(i0, j, s00, a0, w0)
+        store(i0, j + 1, s01, a0, w1)
+        store(i0, j + 2, s02, a0, w2)
+        store(i0, j + 3, s03, a0, w3)
+        if i0 + 1 < m {
+          store(i0 + 1, j, s10, a1, w0)
+          store(i0 + 1, j + 1, s11, a1, w1)
+          store(i0 + 1, j + 2, s12, a1, w2)
+          store(i0 + 1, j + 3, s13, a1, w3)
         }
-        for (r, d) in [d0, d1, d2].prefix(min(3, m - i0)).enumerated() {
-          let cp = c + (i0 + r) * ldc + j
-          cp.pointee = beta == 0 ? alpha * d : alpha * d + beta * cp.pointee
+        if i0 + 2 < m {
+          store(i0 + 2, j, s20, a2, w0)
+          store(i0 + 2, j + 1, s21, a2, w1)
+          store(i0 + 2, j + 2, s22, a2, w2)
+          store(i0 + 2, j + 3, s23, a2, w3)
         }
         i0 += 3
       }
+      j += 4
+    }
+    while j < n {  // the last n mod 4 weight rows, one at a time, each sum in the same order as above
+      let w = b + j * ldb
+      for i in 0..<m {
+        let ai = a + i * lda
+        var sum = F16x()
+        var p = 0
+        while p < k16 {
+          sum = fma16(load16(ai + p), load16(w + p), sum)
+          p += 16
+        }
+        store(i, j, sum, ai, w)
+      }
+      j += 1
     }
   }
 

@@ -9,6 +9,8 @@ public enum LayerNorm {
     inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     rows: Int, dim: Int, eps: Float
   ) {
+    let scope = Profile.begin(.layerNorm, .forward, flops: 8 * (rows * dim), bytes: 8 * (rows * dim))
+    defer { Profile.end(scope) }
     Threads.parallelChunks(rows, grain: max(1, 4096 / max(dim, 1))) { range in
       for r in range {
         let x = inp + r * dim, o = out + r * dim
@@ -50,6 +52,8 @@ public enum LayerNorm {
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, rows: Int, dim: Int
   ) {
+    let scope = Profile.begin(.layerNorm, .backward, flops: 12 * (rows * dim), bytes: 16 * (rows * dim))
+    defer { Profile.end(scope) }
     if let dbias { Reduce.addColumnSums(into: dbias, dout, rows: rows, cols: dim) }
     let workers = dweight == nil ? 1 : Threads.workerCount(rows)
     Scratch.withFloats(max(1, workers * dim)) { partial in

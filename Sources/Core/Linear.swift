@@ -12,6 +12,10 @@ public enum Linear {
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int, activation: Activation = .none
   ) {
+    let scope = Profile.begin(
+      .gemm, .forward, flops: 2 * (rows * inFeatures * outFeatures),
+      bytes: 4 * (rows * inFeatures + outFeatures * inFeatures + 2 * rows * outFeatures))
+    defer { Profile.end(scope) }
     let n = outFeatures
     let writeBias: Gemm.BlockBody? = bias.map { bias in
       { block, cols in
@@ -41,6 +45,11 @@ public enum Linear {
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     rows: Int, inFeatures: Int, outFeatures: Int
   ) {
+    let products = (dinp == nil ? 0 : 1) + (dweight == nil ? 0 : 1)
+    let scope = Profile.begin(
+      .gemm, .backward, flops: 2 * (products * rows * inFeatures * outFeatures),
+      bytes: 4 * (products * (2 * rows * inFeatures + outFeatures * inFeatures + rows * outFeatures)))
+    defer { Profile.end(scope) }
     if let dinp {
       Gemm.matmul(dout, weight, dinp, m: rows, n: inFeatures, k: outFeatures, beta: 1)
     }

@@ -5,6 +5,8 @@ public enum MeanPool {
   public static func forward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, batch: Int, tokens: Int, channels: Int
   ) {
+    let scope = Profile.begin(.elementwise, .forward, bytes: 4 * (batch * tokens * channels))
+    defer { Profile.end(scope) }
     for b in 0..<batch {
       let o = out + b * channels
       o.update(repeating: 0, count: channels)
@@ -17,6 +19,8 @@ public enum MeanPool {
   public static func backward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, batch: Int, tokens: Int, channels: Int
   ) {
+    let scope = Profile.begin(.elementwise, .backward, bytes: 4 * (batch * tokens * channels))
+    defer { Profile.end(scope) }
     let inv = 1 / Float(tokens)
     for b in 0..<batch {
       for n in 0..<tokens {

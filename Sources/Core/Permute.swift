@@ -6,6 +6,8 @@ public enum Permute {
   public static func forward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, shape: [Int], axes: [Int]
   ) {
+    let scope = Profile.begin(.permute, .forward, bytes: 8 * (shape.reduce(1, *)))
+    defer { Profile.end(scope) }
     precondition(axes.sorted() == Array(0..<shape.count), "axes \(axes) do not permute rank \(shape.count)")
     let rank = shape.count
     if rank == 0 { out[0] = inp[0]; return }
@@ -36,6 +38,8 @@ public enum Permute {
   public static func backward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, shape: [Int], axes: [Int]
   ) {
+    let scope = Profile.begin(.permute, .backward, bytes: 12 * (shape.reduce(1, *)))
+    defer { Profile.end(scope) }
     var inverse = [Int](repeating: 0, count: axes.count)
     for (i, a) in axes.enumerated() { inverse[a] = i }
     let count = shape.reduce(1, *)

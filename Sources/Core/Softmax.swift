@@ -4,6 +4,8 @@
 public enum Softmax {
   /// out [rows, dim] = softmax(inp [rows, dim]) row by row; out may alias inp.
   public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows: Int, dim: Int) {
+    let scope = Profile.begin(.softmax, .forward, bytes: 8 * (rows * dim))
+    defer { Profile.end(scope) }
     Threads.parallelChunks(rows, grain: max(1, 4096 / max(dim, 1))) { range in
       for r in range { row(out + r * dim, inp + r * dim, dim) }
     }
@@ -48,6 +50,8 @@ public enum Softmax {
   public static func backward(
     dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>, rows: Int, dim: Int
   ) {
+    let scope = Profile.begin(.softmax, .backward, bytes: 12 * (rows * dim))
+    defer { Profile.end(scope) }
     Threads.parallelChunks(rows, grain: max(1, 4096 / max(dim, 1))) { range in
       for r in range { rowBackward(dinp + r * dim, dout + r * dim, probs + r * dim, dim, scale: 1) }
     }

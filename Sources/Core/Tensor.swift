@@ -25,6 +25,8 @@ public final class TensorBuffer: @unchecked Sendable {
   /// element of which the caller overwrites; skips a full write pass over memory.
   public init(capacity: Int, zeroed: Bool) {
     let count = max(capacity, 1)
+    let scope = Profile.begin(.allocation, bytes: zeroed ? 4 * count : 0)
+    defer { Profile.end(scope) }
     if let (pooled, size) = BufferPool.take(count) {
       base = pooled
       allocated = size

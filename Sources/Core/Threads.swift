@@ -39,10 +39,17 @@ public enum Threads {
   private static func region(_ count: Int, _ body: (Int) -> Void) {
     let blasThreaded = gemmThreading == .openBLAS
     if blasThreaded { openblas_set_num_threads(1) }
+    // Profiling: work run on other threads is charged by their own CPU clocks (the caller's is already counted).
+    let profiled = Profile.isOn, caller = pthread_self()
+    let scope = Profile.begin(.parallelLoop)  // a loop of model code's own (no kernel scope around it)
+    defer { Profile.end(scope) }
     DispatchQueue.concurrentPerform(iterations: count) { i in
       let outer = pthread_getspecific(workerKey)
       pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
+      let onWorker = profiled && pthread_equal(pthread_self(), caller) == 0
+      let cpu0 = onWorker ? Profile.threadCPUNow() : 0
       body(i)
+      if onWorker { Profile.addWorkerCPU(Profile.threadCPUNow() - cpu0) }
       pthread_setspecific(workerKey, outer)
     }
     if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }

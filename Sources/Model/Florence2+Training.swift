@@ -37,6 +37,7 @@ extension Florence2 {
       throw ModelError(file: "labels", "\(labels.count) label rows and \(promptIds.count) prompts for \(b) images")
     }
     let ctx = TrainingContext(options: options)
+    defer { Profile.pass = .forward }  // the text step turns a profile's plain GEMMs to backward
     let reach = options.reach
     let lowestStage: Int = {
       switch reach {
@@ -95,6 +96,7 @@ extension Florence2 {
     guard labels.count == b, promptIds.count == b else {
       throw ModelError(file: "labels", "\(labels.count) label rows and \(promptIds.count) prompts for \(b) images")
     }
+    defer { Profile.pass = .forward }
     return try textStep(
       imageFeatures: imageFeatures, promptIds: promptIds, labels: labels, ctx: TrainingContext(options: options))
   }
@@ -169,6 +171,7 @@ extension Florence2 {
     var result = TrainingStep(loss: loss, keptTokens: kept)
 
     // MARK: backward, top down
+    Profile.pass = .backward  // a profile counts plain GEMMs from here on as backward's
     // lm_head: frozen (tied) weight; a LoRA on it takes its A/B gradients from dLogits here.
     if headOnly {
       languageModel.lmHead.accumulateParameterGradients(dout: dLogits, input: hidden, saved: headSaved)

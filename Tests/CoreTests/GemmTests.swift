@@ -6,7 +6,7 @@ final class GemmTests: XCTestCase {
   /// Every transpose combination, alpha/beta, padded leading dimensions, the sgemv path (m ≤ 3) and sgemm.
   func testMatmulMatchesReference() {
     var data = TestData(seed: 1)
-    for m in [1, 3, 5, 17, 40] {  // 1: sgemv; 3, 5: one weight pass for all rows; 17, 40: sgemm
+    for m in [1, 3, 5, 12, 17, 40] {  // 1: sgemv; 3, 5, 12: one weight pass for all rows; 17, 40: sgemm
       for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
         let n = 13, k = 19, pad = 3
         let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad
@@ -36,6 +36,29 @@ final class GemmTests: XCTestCase {
 
   /// The same products split into row/column blocks over workers (threshold lowered so small ones split),
   /// and with OpenBLAS owning the threads instead.
+  /// Decoding rows (images x beams, up to Gemm.gemvRowLimit) against a weight: each row's result is the same to
+  /// the bit whichever rows it is computed with and wherever it sits among them, so a batch of 4 beam-3
+  /// captions (12 rows) decodes each image exactly as it decodes alone (3 rows). n = 37, k = 45: weight rows
+  /// past the tiles of four and a sum tail past the SIMD width.
+  func testFewRowsDoNotDependOnTheOtherRows() {
+    var data = TestData(seed: 7)
+    let n = 37, k = 45, rows = 12
+    XCTAssertGreaterThanOrEqual(Gemm.gemvRowLimit, rows)
+    let x = data.tensor([rows, k]), w = data.tensor([n, k])
+    let all = Tensor(zeros: [rows, n])
+    Gemm.matmul(x.data, w.data, all.data, m: rows, n: n, k: k, transB: true)
+    for picked in [[0, 1, 2], [3, 4, 5], [11, 0, 6], [9, 10], [7, 8, 9, 10, 11]] {
+      let some = Tensor(zeros: [picked.count, k]), out = Tensor(zeros: [picked.count, n])
+      for (i, r) in picked.enumerated() { (some.data + i * k).update(from: x.data + r * k, count: k) }
+      Gemm.matmul(some.data, w.data, out.data, m: picked.count, n: n, k: k, transB: true)
+      for (i, r) in picked.enumerated() {
+        XCTAssertEqual(
+          Array(UnsafeBufferPointer(start: out.data + i * n, count: n)),
+          Array(UnsafeBufferPointer(start: all.data + r * n, count: n)), "row \(r) among \(picked)")
+      }
+    }
+  }
+
   func testSplitAndOpenBLASThreadingMatch() {
     let (savedCount, savedThreshold, savedMode) = (Threads.count, Gemm.splitThreshold, Threads.gemmThreading)
     defer { (Threads.count, Gemm.splitThreshold, Threads.gemmThreading) = (savedCount, savedThreshold, savedMode) }

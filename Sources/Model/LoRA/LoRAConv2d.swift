@@ -22,6 +22,8 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
 
   private func forward(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, LayerSaved) {
     let y = base.forward(x)
+    let scope = Profile.begin(.lora, .forward)  // the adapter's share, apart from the base's conv
+    defer { Profile.end(scope) }
     let (b, h, w) = (x.shape[0], x.shape[1], x.shape[2])
     let (ho, wo, r) = (y.shape[1], y.shape[2], lora.rank)
     var (xd, mask, saved) = lora.dropped(x, ctx: ctx)
@@ -47,6 +49,8 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
   public override func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor {
     let dinput = base.backward(dout: dout, input: input)
     let (b, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+    let scope = Profile.begin(.lora, .backward)
+    defer { Profile.end(scope) }
     let pixels = dout.count / outChannels, r = lora.rank, s = lora.scaling
     let redrawn = lora.redrawn(input, saved)
     let xd = redrawn?.dropped ?? input

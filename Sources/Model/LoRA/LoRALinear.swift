@@ -25,6 +25,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
 
   private func forward(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, LayerSaved) {
     let y = base.forward(x)  // the base may keep its weight in another form (NF4LinearLayer)
+    let scope = Profile.begin(.lora, .forward)  // the adapter's share, apart from the base's GEMM
+    defer { Profile.end(scope) }
     let rows = x.count / inFeatures, r = lora.rank
     var (xd, mask, saved) = lora.dropped(x, ctx: ctx)
     let down = Tensor(zeros: [rows, r])  // [rows, r] = xd · Aᵀ
@@ -62,6 +64,8 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   /// `dinput` when one is given.
   private func accumulateGradients(dout: Tensor, input: Tensor, saved: LayerSaved, dinput: Tensor?) {
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
+    let scope = Profile.begin(.lora, .backward)
+    defer { Profile.end(scope) }
     let redrawn = lora.redrawn(input, saved)
     let xd = redrawn?.dropped ?? input
     let down: Tensor

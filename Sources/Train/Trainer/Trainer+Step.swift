@@ -61,7 +61,11 @@ extension Trainer {
     }
     // Compressed: decompresses the packs and steps Flora (after fewer than k micro-batches at an epoch's end,
     // where accelerate syncs too).
-    try optimizer.step(lr: lr)
+    do {
+      let scope = Profile.begin(.optimizer)
+      defer { Profile.end(scope) }
+      try optimizer.step(lr: lr)
+    }
     step += 1
     lastLearningRate = lr
     let loss = lossSum / Double(micro)
