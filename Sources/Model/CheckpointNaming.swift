@@ -4,8 +4,8 @@
 // the two buffers the reference can rebuild (`final_logits_bias`, `visual_temporal_embed`) are filled in
 // when a file leaves them out.
 import FlrCheckpoints
-import Foundation
 import FlrCore
+import Foundation
 
 public enum CheckpointNaming {
   public static let shared = "language_model.model.shared.weight"

@@ -1,5 +1,5 @@
 // Every LoRA A/B gradient of one training step against PEFT (scripts/fixtures/backward.py, lora_gradients:
-// the tiny model with LoRA r=4, alpha=8, dropout 0 on the 72 Linear modules the seed's target names hit in the
+// the tiny model with LoRA r=4, alpha=8, dropout 0 on the 72 Linear modules the reference script's target names hit in the
 // native model, A and B random so no gradient is trivially zero; batch of 2, labels of different lengths).
 import FlrCheckpoints
 import FlrCore

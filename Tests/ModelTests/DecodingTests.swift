@@ -53,7 +53,8 @@ final class DecodingTests: XCTestCase {
     for r in 0..<4 { histories[r].append(third[r]) }
     for r in 0..<4 {
       let image = state.imageOfRow[r]
-      let one = Tensor(shape: [1, encoderOutput.shape[1], encoderOutput.shape[2]], values: encoderOutput[index: image].toArray())
+      let one = Tensor(
+        shape: [1, encoderOutput.shape[1], encoderOutput.shape[2]], values: encoderOutput[index: image].toArray())
       let full = try model.decode(decoderInputIds: [histories[r]], encoderOutput: one)  // [1, 3, V]
       XCTAssertLessThan(relativeError(row(logits, r, v), row(full, 2, v)), tolerance, "row \(r)")
     }

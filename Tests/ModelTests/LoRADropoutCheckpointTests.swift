@@ -7,7 +7,7 @@ import XCTest
 @testable import FlrModel
 
 final class LoRADropoutCheckpointTests: XCTestCase {
-  /// The tiny model with the seed's targets (Linear and the patch Conv2d), dropout 0.25, A from seed 3 and B
+  /// The tiny model with the reference script's targets (Linear and the patch Conv2d), dropout 0.25, A from seed 3 and B
   /// random (so every gradient depends on the masks), in training mode.
   func adapted() throws -> (Florence2, LoRAAdapter) {
     let model = try Florence2.load(folder: ModelFixtures.path("tiny-original-safetensors"))

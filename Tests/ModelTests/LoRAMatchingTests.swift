@@ -6,7 +6,7 @@ import XCTest
 @testable import FlrModel
 
 final class LoRAMatchingTests: XCTestCase {
-  static let seedTargets = TargetModules.parse("qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2")
+  static let referenceTargets = TargetModules.parse("qkv,proj,k_proj,v_proj,q_proj,out_proj,fc1,fc2")
 
   /// SPEC §6.3's counts, measured with PEFT on the real base model: 196 modules (4 Conv2d + 192 Linear),
   /// 1,621,580 parameters at r=4; native naming 192 modules, 1,581,056. Maestro list: 91 modules.
@@ -14,14 +14,14 @@ final class LoRAMatchingTests: XCTestCase {
     let configURL = URL(fileURLWithPath: ModelFixtures.path("configs/base.json"))
     let config = try FlorenceConfig.load(configURL)
     let model = try Florence2.random(config: config)
-    let original = try model.loraTargets(Self.seedTargets)
+    let original = try model.loraTargets(Self.referenceTargets)
     XCTAssertEqual(original.count, 196)
     XCTAssertEqual(original.filter { $0.typeName == "Conv2d" }.count, 4)
     var lora = LoRAConfig()
     lora.rank = 4
     let adapter = try LoRAAdapter(name: "seed", config: lora, model: model)
     XCTAssertEqual(adapter.parameterCount, 1_621_580)
-    let native = try model.loraTargets(Self.seedTargets, naming: .native)
+    let native = try model.loraTargets(Self.referenceTargets, naming: .native)
     XCTAssertEqual(native.count, 192)
     let nativeParams = native.reduce(0) { n, e -> Int in
       guard case .linear(let slot) = e.kind else { return n }

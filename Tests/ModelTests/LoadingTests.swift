@@ -36,7 +36,8 @@ final class LoadingTests: XCTestCase {
 
   /// Python's json keeps the last of duplicate keys; so must flr (JSONDecoder alone keeps the first).
   func testDuplicateKeysLastWins() throws {
-    let json = #"{"text_config": {"d_model": 16, "encoder_attention_heads": 4, "decoder_attention_heads": 4,"#
+    let json =
+      #"{"text_config": {"d_model": 16, "encoder_attention_heads": 4, "decoder_attention_heads": 4,"#
       + #" "d_model": 32}, "projection_dim": 16, "vision_config": {"projection_dim": 32}, "projection_dim": 32}"#
     let config = try FlorenceConfig.parse(Data(json.utf8))
     XCTAssertEqual(config.text.dModel, 32)
@@ -58,24 +59,56 @@ final class LoadingTests: XCTestCase {
   func testNativeNamesMapToOriginal() {
     let pairs = [
       ("model.multi_modal_projector.image_projection.weight", "image_projection"),
-      ("model.multi_modal_projector.image_position_embed.row_embeddings.weight", "image_pos_embed.row_embeddings.weight"),
+      (
+        "model.multi_modal_projector.image_position_embed.row_embeddings.weight",
+        "image_pos_embed.row_embeddings.weight"
+      ),
       ("model.multi_modal_projector.visual_temporal_embed.pos_idx_to_embed", "visual_temporal_embed.pos_idx_to_embed"),
       ("model.multi_modal_projector.image_proj_norm.bias", "image_proj_norm.bias"),
       ("model.vision_tower.convs.2.conv.weight", "vision_tower.convs.2.proj.weight"),
       ("model.vision_tower.convs.2.norm.bias", "vision_tower.convs.2.norm.bias"),
-      ("model.vision_tower.blocks.2.7.spatial_block.conv1.weight", "vision_tower.blocks.2.7.spatial_block.conv1.fn.dw.weight"),
-      ("model.vision_tower.blocks.2.7.channel_block.norm1.bias", "vision_tower.blocks.2.7.channel_block.channel_attn.norm.bias"),
-      ("model.vision_tower.blocks.0.0.spatial_block.norm1.weight", "vision_tower.blocks.0.0.spatial_block.window_attn.norm.weight"),
-      ("model.vision_tower.blocks.1.0.spatial_block.window_attn.qkv.weight", "vision_tower.blocks.1.0.spatial_block.window_attn.fn.qkv.weight"),
-      ("model.vision_tower.blocks.3.0.channel_block.channel_attn.proj.bias", "vision_tower.blocks.3.0.channel_block.channel_attn.fn.proj.bias"),
-      ("model.vision_tower.blocks.3.0.channel_block.norm2.weight", "vision_tower.blocks.3.0.channel_block.ffn.norm.weight"),
-      ("model.vision_tower.blocks.3.0.channel_block.ffn.fc2.bias", "vision_tower.blocks.3.0.channel_block.ffn.fn.net.fc2.bias"),
-      ("model.vision_tower.blocks.3.0.channel_block.conv2.bias", "vision_tower.blocks.3.0.channel_block.conv2.fn.dw.bias"),
-      ("model.language_model.decoder.layers.5.encoder_attn.k_proj.weight", "language_model.model.decoder.layers.5.encoder_attn.k_proj.weight"),
+      (
+        "model.vision_tower.blocks.2.7.spatial_block.conv1.weight",
+        "vision_tower.blocks.2.7.spatial_block.conv1.fn.dw.weight"
+      ),
+      (
+        "model.vision_tower.blocks.2.7.channel_block.norm1.bias",
+        "vision_tower.blocks.2.7.channel_block.channel_attn.norm.bias"
+      ),
+      (
+        "model.vision_tower.blocks.0.0.spatial_block.norm1.weight",
+        "vision_tower.blocks.0.0.spatial_block.window_attn.norm.weight"
+      ),
+      (
+        "model.vision_tower.blocks.1.0.spatial_block.window_attn.qkv.weight",
+        "vision_tower.blocks.1.0.spatial_block.window_attn.fn.qkv.weight"
+      ),
+      (
+        "model.vision_tower.blocks.3.0.channel_block.channel_attn.proj.bias",
+        "vision_tower.blocks.3.0.channel_block.channel_attn.fn.proj.bias"
+      ),
+      (
+        "model.vision_tower.blocks.3.0.channel_block.norm2.weight",
+        "vision_tower.blocks.3.0.channel_block.ffn.norm.weight"
+      ),
+      (
+        "model.vision_tower.blocks.3.0.channel_block.ffn.fc2.bias",
+        "vision_tower.blocks.3.0.channel_block.ffn.fn.net.fc2.bias"
+      ),
+      (
+        "model.vision_tower.blocks.3.0.channel_block.conv2.bias",
+        "vision_tower.blocks.3.0.channel_block.conv2.fn.dw.bias"
+      ),
+      (
+        "model.language_model.decoder.layers.5.encoder_attn.k_proj.weight",
+        "language_model.model.decoder.layers.5.encoder_attn.k_proj.weight"
+      ),
       ("model.language_model.shared.weight", "language_model.model.shared.weight"),
       ("lm_head.weight", "language_model.lm_head.weight"),
     ]
-    for (native, original) in pairs { XCTAssertEqual(CheckpointNaming.originalName(ofNative: native), original, native) }
+    for (native, original) in pairs {
+      XCTAssertEqual(CheckpointNaming.originalName(ofNative: native), original, native)
+    }
     XCTAssertNil(CheckpointNaming.originalName(ofNative: "vision_tower.convs.0.proj.weight"))
   }
 
@@ -110,8 +143,7 @@ final class LoadingTests: XCTestCase {
     config.text.decoderFfnDim = 64
     let set = try CheckpointSet.open(folder: folder)
     let sources = try CheckpointNaming.canonicalSources(set.tensors, config: config, file: "model.safetensors")
-    XCTAssertThrowsError(try Florence2(config: config, weights: Weights(file: "model.safetensors", sources: sources)))
-    {
+    XCTAssertThrowsError(try Florence2(config: config, weights: Weights(file: "model.safetensors", sources: sources))) {
       let text = "\($0)"
       XCTAssertTrue(text.contains("16 missing"), text)  // layer 2: 4 projections x 2 + 2 norms x 2 + fc1/fc2 x 2
       XCTAssertTrue(text.contains("language_model.model.encoder.layers.2.fc1.weight [128, 32]"), text)

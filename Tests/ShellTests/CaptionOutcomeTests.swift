@@ -68,7 +68,8 @@ final class CaptionOutcomeTests: XCTestCase {
     }
     try t.run("caption \(folder.path) dry_run")
     XCTAssertTrue(
-      t.errText.contains("2 files of other types ignored (.heic, .psd; accepted: \(ImagePaths.extensionList))"), t.errText)
+      t.errText.contains("2 files of other types ignored (.heic, .psd; accepted: \(ImagePaths.extensionList))"),
+      t.errText)
     let features = fixture.folder.appendingPathComponent("features.safetensors").path
     try t.run("features \(folder.path) out=\(features)")
     XCTAssertTrue(t.errText.contains("features: 2 files of other types ignored (.heic, .psd;"), t.errText)

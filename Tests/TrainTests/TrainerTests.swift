@@ -72,8 +72,9 @@ final class TrainerTests: XCTestCase {
     // The saved adapter holds the trained weights.
     let (loaded, _) = try PEFTAdapterFile.load(from: run.path, name: "back", model: t.model)
     for (a, b) in zip(loaded.layers, t.parameters.adapter.layers) {
-      XCTAssertEqual(Array(UnsafeBufferPointer(start: a.lora.loraB.data, count: a.lora.loraB.count)),
-                     Array(UnsafeBufferPointer(start: b.lora.loraB.data, count: b.lora.loraB.count)))
+      XCTAssertEqual(
+        Array(UnsafeBufferPointer(start: a.lora.loraB.data, count: a.lora.loraB.count)),
+        Array(UnsafeBufferPointer(start: b.lora.loraB.data, count: b.lora.loraB.count)))
     }
   }
 

@@ -5,7 +5,7 @@ public struct LoRAConfig {
   public var rank: Int = 4
   public var alpha: Float = 4
   public var dropout: Float = 0.25
-  /// The seed's FLORENCE_TARGET_MODULES.
+  /// The reference script's FLORENCE_TARGET_MODULES.
   public var targets: TargetModules = .names(["qkv", "proj", "k_proj", "v_proj", "q_proj", "out_proj", "fc1", "fc2"])
   public var useRslora = false
   public var initialization: LoRAParameters.Initialization = .default

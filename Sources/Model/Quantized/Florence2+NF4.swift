@@ -1,4 +1,4 @@
-// `load MODEL quantize=nf4` (the seed's --quantize): transformers' BitsAndBytesConfig(load_in_4bit, nf4,
+// `load MODEL quantize=nf4` (the reference script's --quantize): transformers' BitsAndBytesConfig(load_in_4bit, nf4,
 // double quant) replaces every nn.Linear by Linear4bit except the tied lm_head (OPTIMIZERS.md §7.1). In flr
 // the Linears are the LinearLayer slots of `namedModules()` (DaViT qkv/proj/fc1/fc2, BART q/k/v/out_proj,
 // fc1/fc2). lm_head is a slot too (LoRA may wrap it) but is skipped: tied to the shared embedding, it stays

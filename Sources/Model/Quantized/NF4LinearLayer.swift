@@ -3,7 +3,7 @@
 // it without expanding it (NF4Matmul.swift: a fused kernel for a decoder step's few rows, L2-sized expanded
 // tiles and sgemm for many rows). Every weight value used is bitsandbytes' dequantize_4bit (NF4[code] ·
 // absmax, fp32): a quantized model computes what the fp32 model computes with its weights replaced by their
-// dequantized values, up to the order of fp32 sums. (bitsandbytes then casts to bf16, the seed's compute
+// dequantized values, up to the order of fp32 sums. (bitsandbytes then casts to bf16, the reference script's compute
 // dtype; flr computes in fp32 throughout, so that cast is the one deliberate difference.)
 import FlrCore
 

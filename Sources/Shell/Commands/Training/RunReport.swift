@@ -45,7 +45,8 @@ enum RunReport {
   /// `seconds`: the wall time of the `train` command (validations and saves included).
   static func summary(_ t: Trainer, seconds: Double) -> [String] {
     let h = t.history
-    var head = "training done: \(counted(t.step, "step")), \(counted(t.settings.epochs, "epoch")) in \(duration(seconds))"
+    var head =
+      "training done: \(counted(t.step, "step")), \(counted(t.settings.epochs, "epoch")) in \(duration(seconds))"
     if h.timedSteps > 0 {
       head += " (\(String(format: "%.2f", h.totalSeconds / Double(h.timedSteps))) s/step)"
     }
