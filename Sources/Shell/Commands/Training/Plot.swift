@@ -20,7 +20,7 @@ enum PlotCommand {
       the step. lr: the learning rate of every step, and ProdigyPlusScheduleFree's effective d*lr per parameter \
       group. The run is the current or last `train` of this session (`show run` prints it as a table).
       """,
-    run: run)
+    run: { try run($0, $1) })
 
   static func run(_ arguments: Arguments, _ session: Session) throws {
     guard let trainer = session.training.trainer, !trainer.history.steps.isEmpty else {
