@@ -49,8 +49,8 @@ final class CompletionTests: XCTestCase {
   func testPathsWithBlanksAreEscapedAsTheLexerReadsThem() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-complete-sp-\(getpid())").path
     try FileManager.default.createDirectory(atPath: folder + "/sp ace", withIntermediateDirectories: true)
-    FileManager.default.createFile(atPath: folder + "/sp ace/a b.jpg", contents: Data())
-    FileManager.default.createFile(atPath: folder + "/x=1.png", contents: Data())
+    _ = FileManager.default.createFile(atPath: folder + "/sp ace/a b.jpg", contents: Data())
+    _ = FileManager.default.createFile(atPath: folder + "/x=1.png", contents: Data())
     defer { try? FileManager.default.removeItem(atPath: folder) }
     func complete(_ line: String) -> [String] { Completion.completion(line: line).replacements.map(\.text) }
     XCTAssertEqual(complete("caption \(folder)/sp"), ["\(folder)/sp\\ ace/"])
