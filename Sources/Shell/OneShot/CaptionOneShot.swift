@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlrModel
 
 // `flr caption --images DIR ...`: inference_florence.py's flags, same meanings and defaults,
 // translated into `load ...; caption ...`.
@@ -36,10 +37,15 @@ struct CaptionOneShot: ParsableCommand {
   var revision: String?
   @Option(name: .customLong("beams"), help: "Beam width (the seed always uses 3).")
   var beams = 3
+  @Option(name: .customLong("dtype"), help: "Weights: float32 (exact), bfloat16 or int8 (load ... precision=).")
+  var dtype = "float32"
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
 
   func validate() throws {
+    guard WeightPrecision(name: dtype) != nil else {
+      throw ValidationError("--dtype must be float32, bfloat16 or int8 (got '\(dtype)')")
+    }
     guard CaptionCommand.captionTasks.contains(task) else {
       throw ValidationError("--task must be one of \(CaptionCommand.captionTasks.joined(separator: ", "))")
     }
@@ -47,7 +53,8 @@ struct CaptionOneShot: ParsableCommand {
 
   /// The shell lines this invocation stands for.
   var commands: [String] {
-    var lines = [ShellWords.line("load", [baseModel], [("revision", revision)])]
+    let precision = WeightPrecision(name: dtype).flatMap { $0 == .fp32 ? nil : $0.rawValue }
+    var lines = [ShellWords.line("load", [baseModel], [("revision", revision), ("precision", precision)])]
     if let peftModel { lines.append(ShellWords.line("load", [], [("adapter", peftModel)])) }
     // `--overwrite`/`--append` without `--save_captions` do nothing in the seed; they are dropped here
     // rather than refused, so that the same command lines keep working.
