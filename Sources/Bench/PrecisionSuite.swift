@@ -40,6 +40,7 @@ func precisionLimits() {
   let big = Tensor(zeros: [count])
   for i in stride(from: 0, to: count, by: 1024) { big.data[i] = 1 }
   var sink: Float = 0
+  let values = UnsafePointer(big.data)
   Bench.measure("stream read (limit)", shape: "256 MiB", bytes: Double(count * 4)) {
     let workers = Threads.count
     var partial = [Float](repeating: 0, count: workers)
@@ -51,10 +52,10 @@ func precisionLimits() {
           let lo = w * count / workers, hi = (w + 1) * count / workers
           var i = lo
           while i + 4 <= hi {
-            s0 += big.data[i]
-            s1 += big.data[i + 1]
-            s2 += big.data[i + 2]
-            s3 += big.data[i + 3]
+            s0 += values[i]
+            s1 += values[i + 1]
+            s2 += values[i + 2]
+            s3 += values[i + 3]
             i += 4
           }
           out[w] = s0 + s1 + s2 + s3
