@@ -1,3 +1,5 @@
+import FlrCheckpoints
+import FlrCore
 import FlrModel
 import Foundation
 import XCTest
@@ -106,6 +108,45 @@ final class PrecisionTrainingTests: XCTestCase {
       print("\(precision): worst step loss difference from fp32 \(worst * 100)%")
       XCTAssertLessThan(worst, 0.02, "\(precision): \(reduced) vs fp32 \(fp32)")
       XCTAssertGreaterThan(worst, 0, "\(precision) computed exactly what fp32 did")
+    }
+  }
+}
+
+/// `save model DIR dtype=bf16`: every floating tensor bf16, config.json's torch_dtype bfloat16; the folder loads
+/// back (at bf16 it holds the same Linear weights the saving model computed with).
+final class PrecisionSaveTests: XCTestCase {
+  func testSaveModelInBF16() throws {
+    let fm = FileManager.default
+    let dir = fm.temporaryDirectory.appendingPathComponent("flr-save-bf16-\(getpid())")
+    try? fm.removeItem(at: dir)
+    defer { try? fm.removeItem(at: dir) }
+    let demo = PrecisionCommandTests.fixtures.appendingPathComponent("demo-tiny").path
+    let s = TestSession()
+    try s.run("load \(demo) precision=bf16\nsave model \(dir.path)/half dtype=bf16")
+    let set = try CheckpointSet.open(folder: "\(dir.path)/half")
+    XCTAssertFalse(set.tensors.isEmpty)
+    for (name, tensor) in set.tensors { XCTAssertEqual(tensor.dtype, .bf16, name) }
+    let config = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: dir.appendingPathComponent("half/config.json")))
+    XCTAssertEqual((config as? [String: Any])?["torch_dtype"] as? String, "bfloat16")
+    let before = try XCTUnwrap(s.session.model).model
+    try s.run("load \(dir.path)/half precision=bf16")
+    let after = try XCTUnwrap(s.session.model).model
+    let weights = { (m: Florence2) in
+      m.namedModules().compactMap { entry -> Tensor? in
+        guard case .linear(let slot) = entry.kind, let layer = slot.get() as? BF16LinearLayer else { return nil }
+        return layer.stored.decoded()
+      }
+    }
+    let (a, b) = (weights(before), weights(after))
+    XCTAssertEqual(a.count, b.count)
+    for (x, y) in zip(a, b) {
+      XCTAssertTrue(
+        UnsafeBufferPointer(start: x.data, count: x.count).elementsEqual(
+          UnsafeBufferPointer(start: y.data, count: y.count)))
+    }
+    XCTAssertThrowsError(try s.run("save \(dir.path)/adapter dtype=bf16")) { error in
+      XCTAssertTrue("\(error)".contains("dtype="), "\(error)")
     }
   }
 }

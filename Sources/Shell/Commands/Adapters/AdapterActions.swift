@@ -78,6 +78,7 @@ enum AdapterActions {
     for flag in ["quantized", "overwrite"] where arguments.flag(flag) {
       throw ShellError("save: `\(flag)` applies to `save model DIR` only")
     }
+    if arguments.string("dtype") == "bf16" { throw ShellError("save: `dtype=` applies to `save model DIR` only") }
     let folder = positionals.last ?? ""
     let adapter: LoRAAdapter
     if positionals.count == 2 {
@@ -130,7 +131,7 @@ enum AdapterActions {
       summary = try SessionAdapters.withEvaluationWeights(session) {
         try ModelExport.save(
           loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
-          overwrite: arguments.flag("overwrite"))
+          overwrite: arguments.flag("overwrite"), bf16: arguments.string("dtype") == "bf16")
       }
     } catch { throw ShellError("save model: \(describeError(error))") }
     var what = loaded.adapters.active.map { "with \($0.name) merged in" } ?? "base weights"
@@ -139,7 +140,8 @@ enum AdapterActions {
     let form =
       quantized
       ? "\(m.quantizedLayers) Linears as bitsandbytes NF4"
-      : "fp32" + (m.dequantizedLayers > 0 ? ", \(m.dequantizedLayers) NF4 Linears dequantized" : "")
+      : (arguments.string("dtype") == "bf16" ? "bf16" : "fp32")
+        + (m.dequantizedLayers > 0 ? ", \(m.dequantizedLayers) NF4 Linears dequantized" : "")
     session.note(
       "saved model to \(folder): \(what); \(summary.tensors) tensors, "
         + String(format: "%.1f MB", Double(summary.bytes) / 1e6) + " (\(form), original names); config.json"

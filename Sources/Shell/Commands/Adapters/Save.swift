@@ -17,9 +17,13 @@ enum SaveCommand {
       .flag(
         "quantized", settable: false, "save model: NF4 Linears in bitsandbytes' 4-bit layout (quantize=nf4 models)"),
       .flag("overwrite", settable: false, "save model: replace an existing DIR"),
+      OptionSpec(
+        "dtype", .choice(["fp32", "bf16"]), default: .string("fp32"), settable: false,
+        "save model: tensor dtype (bf16: half the size, config torch_dtype bfloat16)"),
     ],
     examples: [
       "save loras/mine", "save mylora loras/mine naming=native", "save model merged/", "save model q4/ quantized",
+      "save model half/ dtype=bf16",
     ],
     details: """
       An adapter folder gets adapter_config.json and adapter_model.safetensors, written together as one unit \
@@ -44,7 +48,8 @@ enum SaveCommand {
       model's own file; the tokenizer, processor and generation files and any remote-code .py files of the \
       folder the model came from are copied. The folder is built beside DIR and renamed into place; an existing \
       DIR is replaced only with `overwrite`. Weights are fp32 (a model loaded with quantize=nf4 is written \
-      dequantized unless `quantized`). With `quantized`, every NF4 Linear is written as transformers writes \
+      dequantized unless `quantized`; one loaded with precision=bf16/int8 as its weights decoded), or bf16 \
+      with `dtype=bf16` (config.json's torch_dtype set to bfloat16). With `quantized`, every NF4 Linear is written as transformers writes \
       bitsandbytes 4-bit weights (weight codes, absmax, quant_map, nested_absmax, nested_quant_map, \
       quant_state.bitsandbytes__nf4) and config.json gets a quantization_config (nf4, double quant, compute \
       dtype float32 as flr computes). An active adapter is refused there: PEFT would dequantize, add and \
