@@ -150,3 +150,27 @@ final class PrecisionSaveTests: XCTestCase {
     }
   }
 }
+
+/// FLR_KERNELS chooses a lower kernel path for the whole process (the built binary, as a user runs it).
+final class KernelOverrideProcessTests: XCTestCase {
+  func testFLRKernelsPicksThePath() throws {
+    let binary = try XCTUnwrap(ProcessTests.binary, "flr binary not found next to the test bundle")
+    let demo = PrecisionCommandTests.fixtures.appendingPathComponent("demo-tiny").path
+    for path in KernelPath.runnable {
+      let process = Process()
+      process.executableURL = binary
+      process.arguments = ["-c", "load \(demo) precision=bf16; show model"]
+      let output = Pipe()
+      process.standardOutput = output
+      process.standardError = Pipe()
+      var environment = ProcessInfo.processInfo.environment
+      environment["FLR_KERNELS"] = ["portable", "avx2", "avx512"][path.rawValue]
+      process.environment = environment
+      try process.run()
+      let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      XCTAssertEqual(process.terminationStatus, 0)
+      XCTAssertTrue(text.contains("reduced-precision kernels: \(path)"), "\(path): \(text)")
+    }
+  }
+}
