@@ -162,7 +162,8 @@ final class KernelOverrideProcessTests: XCTestCase {
       process.arguments = ["-c", "load \(demo) precision=bf16; show model"]
       let output = Pipe()
       process.standardOutput = output
-      process.standardError = Pipe()
+      let errors = Pipe()
+      process.standardError = errors
       var environment = ProcessInfo.processInfo.environment
       environment["FLR_KERNELS"] = ["portable", "avx2", "avx512"][path.rawValue]
       process.environment = environment
@@ -171,6 +172,9 @@ final class KernelOverrideProcessTests: XCTestCase {
       process.waitUntilExit()
       XCTAssertEqual(process.terminationStatus, 0)
       XCTAssertTrue(text.contains("reduced-precision kernels: \(path)"), "\(path): \(text)")
+      let notes = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      XCTAssertEqual(notes.contains("portable C, slower than fp32"), path == .portable, notes)
+      XCTAssertEqual(notes.contains("no AVX512_BF16"), path == .avx2, notes)
     }
   }
 }

@@ -66,9 +66,14 @@ enum LoadCommand {
       }
       if let summary = loaded.precisionSummary, summary.precision != .fp32 {
         session.note("\(summary); kernels: \(KernelPath.active)")
-        if !KernelPath.hasNativeBF16 {
+        if KernelPath.active == .portable {
           session.note(
-            "this CPU has no AVX512_BF16: bf16 products widen the weights to fp32 (half the bytes, fp32 speed)")
+            "no AVX2 kernels in use (CPU or FLR_KERNELS): reduced-precision products run in portable C, slower "
+              + "than fp32; load without precision= for speed")
+        } else if !KernelPath.hasNativeBF16 {
+          session.note(
+            "no AVX512_BF16 kernels in use (CPU or FLR_KERNELS): bf16 products widen the weights to fp32 (half "
+              + "the bytes, fp32 speed)")
         }
       }
       if loaded.checkpointDType != "float32" && loadedPrecision(loaded) == .fp32 {
