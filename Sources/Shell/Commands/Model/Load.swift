@@ -38,7 +38,7 @@ enum LoadCommand {
       integer dot products), and the vision side as in bf16. LayerNorm, softmax, attention scores, GELU, \
       residuals and embeddings stay fp32. fp32 is exact; the reduced precisions trade a small error \
       (README) for speed and memory. LoRA trains on a reduced base (fp32 adapters); `merge` needs fp32; \
-      `save model` writes fp32. precision does not combine with quantize=nf4.
+      `save model` writes fp32 (or bf16 with dtype=bf16). precision does not combine with quantize=nf4.
       """,
     run: { arguments, session in
       if let folder = arguments.string("adapter") { return try AdapterActions.load(folder: folder, arguments, session) }
