@@ -43,8 +43,11 @@ let package = Package(
     .systemLibrary(
       name: "CAVIF", path: "Sources/System/CAVIF", providers: [.apt(["libavif-dev"])]),
 
+    // bf16 / int8 products with run-time CPU dispatch. Deliberately NOT -march=native: its portable path must
+    // run on any CPU; the AVX2 / AVX-512 functions carry their own target attributes (flr_kernels.h).
+    .target(name: "CFlrKernels", path: "Sources/Kernels", cSettings: [.unsafeFlags(["-O2"])]),
     // Numeric core: tensors, BLAS, kernels with forward and backward. Knows nothing of Florence-2.
-    .target(name: "FlrCore", dependencies: ["COpenBLAS"], path: "Sources/Core", swiftSettings: kernelFlags),
+    .target(name: "FlrCore", dependencies: ["COpenBLAS", "CFlrKernels"], path: "Sources/Core", swiftSettings: kernelFlags),
     // safetensors, torch zip/pickle, HF cache resolution.
     .target(name: "FlrCheckpoints", dependencies: ["FlrCore"], path: "Sources/Checkpoints", swiftSettings: kernelFlags),
     // Inputs: images (decode + Pillow-exact resize) and the BART byte-level BPE tokenizer.

@@ -5,6 +5,8 @@ let allSuites: [BenchSuite] = [
   modelSuite,
   modelLargeSuite,
   modelNF4Suite,
+  precisionSuite,
+  precisionDumpSuite,
   trainNF4Suite,
   tokenizerSuite,
   generateSuite,

@@ -16,7 +16,12 @@ let trainStepSuite = BenchSuite(
   if let p = Float(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_ATTENTION_DROPOUT"] ?? "") {
     config.text.attentionDropout = p
   }
-  do { model = try Florence2.random(config: config) } catch {
+  // FLR_TRAIN_STEP_PRECISION=bf16|int8: the frozen base in reduced precision (`load … precision=`).
+  let precision = WeightPrecision(name: ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_PRECISION"] ?? "") ?? .fp32
+  do {
+    model = try Florence2.random(config: config)
+    try model.convertWeights(to: precision)
+  } catch {
     print("train-step: \(error)")
     return
   }

@@ -29,17 +29,28 @@ public final class Florence2 {
   /// A folder, or a hub id such as `microsoft/Florence-2-base-ft` resolved in the local Hugging Face cache
   /// exactly as huggingface_hub does (flr never downloads; the error says how to fetch it).
   /// `quantize: .nf4` stores every Linear but lm_head as NF4 (Florence2+NF4.swift).
-  public static func load(_ reference: String, revision: String? = nil, quantize: WeightQuantization = .none) throws
-    -> Florence2
-  {
-    try load(folder: HubCache.resolve(reference, revision: revision), quantize: quantize)
+  /// `precision` holds the frozen weights in bf16 or int8 (Florence2+Precision.swift).
+  public static func load(
+    _ reference: String, revision: String? = nil, quantize: WeightQuantization = .none,
+    precision: WeightPrecision = .fp32
+  ) throws -> Florence2 {
+    try load(folder: HubCache.resolve(reference, revision: revision), quantize: quantize, precision: precision)
   }
 
   /// A snapshot folder: config.json plus model.safetensors / sharded / pytorch_model.bin, either naming.
-  public static func load(folder: String, quantize: WeightQuantization = .none) throws -> Florence2 {
+  public static func load(folder: String, quantize: WeightQuantization = .none, precision: WeightPrecision = .fp32)
+    throws -> Florence2
+  {
     let config = try FlorenceConfig.load(URL(fileURLWithPath: folder).appendingPathComponent("config.json"))
     let set = try CheckpointSet.open(folder: folder)
     let file = set.files.first ?? folder
+    let nf4 = quantize == .nf4 || BitsAndBytesCheckpoint.isQuantized(set)
+    if nf4 && precision != .fp32 {
+      throw ModelError(
+        file: file,
+        "precision=\(precision.rawValue) does not combine with NF4 (its Linears are already 4-bit); "
+          + "use one or the other")
+    }
     // A bitsandbytes 4-bit checkpoint (`save model … quantized`) loads as NF4 whatever `quantize` says.
     if BitsAndBytesCheckpoint.isQuantized(set) {
       return try BitsAndBytesCheckpoint.load(set, config: config, file: file)
@@ -47,6 +58,7 @@ public final class Florence2 {
     let sources = try CheckpointNaming.canonicalSources(set.tensors, config: config, file: file)
     let model = try Florence2(config: config, weights: Weights(file: file, sources: sources))
     if quantize == .nf4 { try model.quantizeLinearsNF4(sourceDType: set.torchWeightDType) }
+    try model.convertWeights(to: precision)
     return model
   }
 

@@ -4,6 +4,7 @@
 // transformers writes it), and the tokenizer/processor files and remote-code .py files of the folder the model
 // came from. The folder is written as one unit (AtomicFolder).
 import FlrCheckpoints
+import FlrCore
 import Foundation
 
 public enum ModelExport {
@@ -20,8 +21,11 @@ public enum ModelExport {
   /// layer by dequantizing, adding and requantizing, which would write weights that are not the ones flr
   /// computes with; flr refuses instead (save the adapter, or load without quantize, merge and save).
   @discardableResult
+  /// `bf16` writes every floating tensor as bf16 (round to nearest even) with config.json's torch_dtype
+  /// "bfloat16", as `save_pretrained` of a bf16 model does.
   public static func save(
-    _ model: Florence2, sourceFolder: String, to destination: String, quantized: Bool = false, overwrite: Bool = false
+    _ model: Florence2, sourceFolder: String, to destination: String, quantized: Bool = false, overwrite: Bool = false,
+    bf16: Bool = false
   ) throws -> Summary {
     let attached = model.namedModules().filter { entry in
       switch entry.kind {
@@ -45,9 +49,11 @@ public enum ModelExport {
     guard let sourceConfig = FileManager.default.contents(atPath: configPath) else {
       throw ModelError(file: configPath, "cannot read the loaded model's config.json")
     }
-    let (entries, tensorSummary) = try model.exportEntries(quantized: quantized)
+    if quantized && bf16 { throw ModelError(file: destination, "`quantized` (NF4) and dtype=bf16 do not combine") }
+    var (entries, tensorSummary) = try model.exportEntries(quantized: quantized)
+    if bf16 { entries = entries.map(asBF16) }
     let config = try exportedConfig(
-      sourceConfig, quantized: quantized, untiedHead: tensorSummary.untiedHead, file: configPath)
+      sourceConfig, quantized: quantized, untiedHead: tensorSummary.untiedHead, bf16: bf16, file: configPath)
     var summary = Summary()
     summary.model = tensorSummary
     summary.tensors = entries.count
@@ -110,15 +116,18 @@ public enum ModelExport {
   /// `untiedHead` (lm_head written apart from the embeddings): `tie_word_embeddings` false at the top level and
   /// in text_config, re-serialising the JSON; transformers and the remote code would otherwise tie lm_head back
   /// to `shared` on load and drop the adapted head.
-  static func exportedConfig(_ source: Data, quantized: Bool, untiedHead: Bool = false, file: String) throws -> Data {
+  static func exportedConfig(
+    _ source: Data, quantized: Bool, untiedHead: Bool = false, bf16: Bool = false, file: String
+  ) throws -> Data {
     guard let object = try? JSONSerialization.jsonObject(with: source) as? [String: Any] else {
       throw ModelError(file: file, "is not a JSON object")
     }
     var base = source
     let dropQuantization = !quantized && object["quantization_config"] != nil
-    if untiedHead || dropQuantization {
+    if untiedHead || dropQuantization || bf16 {
       var edited = object
       if dropQuantization { edited["quantization_config"] = nil }
+      if bf16 { edited["torch_dtype"] = "bfloat16" }
       if untiedHead {
         edited["tie_word_embeddings"] = false
         if var text = edited["text_config"] as? [String: Any] {
@@ -134,5 +143,15 @@ public enum ModelExport {
     out.append(contentsOf: Array("\n  \"quantization_config\": \(quantizationConfig),".utf8))
     out.append(base[base.index(after: brace)...])
     return out
+  }
+}
+
+/// An F32 entry written as BF16 (round to nearest even): produced in fp32, then narrowed; other dtypes as they are.
+private func asBF16(_ entry: SafetensorsEntry) -> SafetensorsEntry {
+  guard entry.dtype == .f32 else { return entry }
+  return SafetensorsEntry(name: entry.name, dtype: .bf16, shape: entry.shape) { out in
+    let values = Tensor(uninitialized: entry.shape)
+    try entry.fill(UnsafeMutableRawPointer(values.data))
+    try SafetensorsEntry.float(entry.name, values, as: .bf16).fill(out)
   }
 }

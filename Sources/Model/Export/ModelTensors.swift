@@ -103,6 +103,10 @@ private func linearWeight(_ name: String, base: LinearLayer, lora: LoRAParameter
     let w = out.assumingMemoryBound(to: Float.self)
     if let q = base as? NF4LinearLayer {
       q.quantized.dequantizeFast(into: w)
+    } else if let h = base as? BF16LinearLayer {
+      h.stored.decodeRows(0..<base.outFeatures, into: w)
+    } else if let q = base as? Int8LinearLayer {
+      q.stored.decodeRows(0..<base.outFeatures, into: w)
     } else {
       w.update(from: base.weight.data, count: base.weight.count)
     }

@@ -50,7 +50,9 @@ public final class LoRAAdapters {
     }
     if let m = merged { throw LoRAError("adapter '\(m.name)' is already merged; `unmerge` first") }
     if let layer = adapter.layers.first(where: { !$0.canMerge }) {
-      throw LoRAError("cannot merge into \(layer.lora.path): its base weight is NF4-quantized (load without quantize)")
+      throw LoRAError(
+        "cannot merge into \(layer.lora.path): its base weight is held in reduced precision (NF4, bf16 or int8); "
+          + "load the model at fp32 (without quantize or precision) to merge")
     }
     if active === adapter { try use(nil) }
     if adapter.adaptsLMHead, let other = active, other.adaptsLMHead {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlrModel
 
 // `flr caption --images DIR ...`: inference_florence.py's flags, same meanings and defaults,
 // translated into `load ...; caption ...`.
@@ -40,30 +41,24 @@ struct CaptionOneShot: ParsableCommand {
   var beams = 3
   @Flag(name: .customLong("recursive"), help: "Also caption the images of sub-folders: recursive.")
   var recursive = false
-  @Option(
-    name: .customLong("dtype"),
-    help: "Compute precision: float32 (flr computes in fp32; bfloat16 and int8 are refused in this build).")
-  var dtype: String?
+  @Option(name: .customLong("dtype"), help: "Weights: float32 (exact), bfloat16 or int8 (load ... precision=).")
+  var dtype = "float32"
   @Flag(name: .customLong("show-commands"), help: "Print the shell commands instead of running them.")
   var showCommands = false
 
   func validate() throws {
+    guard WeightPrecision(name: dtype) != nil else {
+      throw ValidationError("--dtype must be float32, bfloat16 or int8 (got '\(dtype)')")
+    }
     guard CaptionCommand.captionTasks.contains(task) else {
       throw ValidationError("--task must be one of \(CaptionCommand.captionTasks.joined(separator: ", "))")
-    }
-    if let dtype, dtype != "float32" {
-      guard ["bfloat16", "int8"].contains(dtype) else {
-        throw ValidationError("--dtype \(dtype): expected float32, bfloat16 or int8")
-      }
-      throw ValidationError(
-        "--dtype \(dtype): flr computes in float32 only (load has no lower-precision mode here); "
-          + "give --dtype float32 or leave it out")
     }
   }
 
   /// The shell lines this invocation stands for.
   var commands: [String] {
-    var lines = [ShellWords.line("load", [baseModel], [("revision", revision)])]
+    let precision = WeightPrecision(name: dtype).flatMap { $0 == .fp32 ? nil : $0.rawValue }
+    var lines = [ShellWords.line("load", [baseModel], [("revision", revision), ("precision", precision)])]
     if let peftModel { lines.append(ShellWords.line("load", [], [("adapter", peftModel)])) }
     // `--overwrite`/`--append` without `--save_captions` do nothing in the reference script; they are dropped here
     // rather than refused, so that the same command lines keep working.

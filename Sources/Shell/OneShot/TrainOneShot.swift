@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlrModel
 import FlrTrain
 
 // `flr train ...`: every flag of the reference script train_florence_peft.py, same meanings and defaults,
@@ -34,6 +35,8 @@ struct TrainOneShot: ParsableCommand {
   var gradientCheckpointing = false
   @Flag(name: .customLong("quantize"), help: "4-bit NF4 base model (QLoRA): load ... quantize=nf4.")
   var quantize = false
+  @Option(name: .customLong("dtype"), help: "Frozen base weights: float32, bfloat16 or int8 (fp32 LoRA).")
+  var dtype = "float32"
   @Option(name: .customLong("sample_every_n_epochs")) var sampleEveryNEpochs: Int?
   @Option(name: .customLong("sample_every_n_steps")) var sampleEveryNSteps: Int?
   @Option(name: .customLong("save_every_n_epochs")) var saveEveryNEpochs: Int?
@@ -100,6 +103,12 @@ struct TrainOneShot: ParsableCommand {
   func validate() throws {
     if device.lowercased() != "cpu" {
       throw ValidationError("--device \(device): flr runs on the CPU only; leave --device out or give cpu")
+    }
+    guard WeightPrecision(name: dtype) != nil else {
+      throw ValidationError("--dtype must be float32, bfloat16 or int8 (got '\(dtype)')")
+    }
+    if quantize && WeightPrecision(name: dtype) != .fp32 {
+      throw ValidationError("--quantize (NF4) and --dtype \(dtype) do not combine: use one or the other")
     }
     if let optimizerName {
       do { _ = try OptimizerKind(name: optimizerName) } catch { throw ValidationError("--optimizer_name \(error)") }
@@ -184,7 +193,12 @@ struct TrainOneShot: ParsableCommand {
   var commands: [String] {
     let seedText = seed.map(String.init)
     return [
-      ShellWords.line("load", [modelID], [("revision", revision), ("quantize", quantize ? "nf4" : nil)]),
+      ShellWords.line(
+        "load", [modelID],
+        [
+          ("revision", revision), ("quantize", quantize ? "nf4" : nil),
+          ("precision", WeightPrecision(name: dtype).flatMap { $0 == .fp32 ? nil : $0.rawValue }),
+        ]),
       ShellWords.line(
         "dataset", [datasetDir ?? dataset ?? ""],
         captionFileWords + [("val", valDir), ("split", valSplit.map(formatFloat))]),

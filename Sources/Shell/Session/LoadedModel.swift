@@ -19,6 +19,10 @@ public final class LoadedModel: @unchecked Sendable {
   /// Prompt -> ids, images -> pixel values, ids -> caption text (the tokenizer's).
   public let processor: Florence2Processor
   public let generator: Generator
+  /// What `precision=` converted at load (nil: loaded at fp32).
+  public internal(set) var precisionSummary: PrecisionSummary?
+  /// torch's name for the checkpoint's weight dtype ("float32", "bfloat16", "float16").
+  public internal(set) var checkpointDType = "float32"
   /// LoRA adapters resident beside the model (`lora`, `load adapter=`, `use`); they swap layers in place.
   public private(set) lazy var adapters = LoRAAdapters(model: model)
 
@@ -33,13 +37,23 @@ public final class LoadedModel: @unchecked Sendable {
   }
 
   /// Resolves `source` (folder, or hub id in the local cache) and loads weights and tokenizer.
-  public static func load(_ source: String, revision: String?, quantize: WeightQuantization = .none) throws
-    -> LoadedModel
-  {
+  public static func load(
+    _ source: String, revision: String?, quantize: WeightQuantization = .none, precision: WeightPrecision = .fp32
+  ) throws -> LoadedModel {
     let folder = try HubCache.resolve(source, revision: revision)
     let model = try Florence2.load(folder: folder, quantize: quantize)
     let tokenizer = try BartTokenizer(folder: URL(fileURLWithPath: folder))
-    return LoadedModel(folder: folder, source: source, revision: revision, model: model, tokenizer: tokenizer)
+    let loaded = LoadedModel(folder: folder, source: source, revision: revision, model: model, tokenizer: tokenizer)
+    loaded.checkpointDType = (try? Florence2.checkpointDType(folder: folder)) ?? "float32"
+    if precision != .fp32 {
+      if quantize == .nf4 || !model.nf4Layers().isEmpty {
+        throw ShellError(
+          "precision=\(precision.rawValue) does not combine with NF4 (its Linears are already 4-bit); use one or the other"
+        )
+      }
+      loaded.precisionSummary = try model.convertWeights(to: precision)
+    }
+    return loaded
   }
 
   /// Short name for the prompt: the hub id's last part or the folder's name, without `Florence-2-`.

@@ -106,7 +106,7 @@ enum AdapterActions {
     let positionals = arguments.positionals
     let dtype = arguments.string("dtype") ?? "fp32"
     if positionals.first == "model" && positionals.count == 2 {
-      if dtype != "fp32" { throw ShellError("save model: dtype=\(dtype) applies to adapters; models are written fp32") }
+      if dtype == "fp16" { throw ShellError("save model: dtype=fp16 applies to adapters; models are written fp32 or bf16") }
       return try saveModel(arguments, session)
     }
     if arguments.flag("quantized") { throw ShellError("save: `quantized` applies to `save model DIR` only") }
@@ -177,7 +177,7 @@ enum AdapterActions {
       summary = try session.withEvaluationWeights {
         try ModelExport.save(
           loaded.model, sourceFolder: loaded.folder, to: expand(folder), quantized: quantized,
-          overwrite: arguments.flag("overwrite"))
+          overwrite: arguments.flag("overwrite"), bf16: arguments.string("dtype") == "bf16")
       }
     } catch { throw ShellError("save model: \(describeError(error))") }
     var what = loaded.adapters.active.map { "with \($0.name) merged in" } ?? "base weights"
@@ -186,7 +186,8 @@ enum AdapterActions {
     let form =
       quantized
       ? "\(m.quantizedLayers) Linears as bitsandbytes NF4"
-      : "fp32" + (m.dequantizedLayers > 0 ? ", \(m.dequantizedLayers) NF4 Linears dequantized" : "")
+      : (arguments.string("dtype") == "bf16" ? "bf16" : "fp32")
+        + (m.dequantizedLayers > 0 ? ", \(m.dequantizedLayers) NF4 Linears dequantized" : "")
     session.note(
       "saved model to \(folder): \(what); \(summary.tensors) tensors, "
         + String(format: "%.1f MB", Double(summary.bytes) / 1e6) + " (\(form), original names); config.json"

@@ -14,7 +14,7 @@ enum SaveCommand {
         "Adapter key names: the remote-code model's (original) or transformers' native Florence2"),
       OptionSpec(
         "dtype", .choice(["fp32", "bf16", "fp16"]), default: .string("fp32"),
-        "Adapter weights' file precision (bf16 as the Python trainer saves; rounded to nearest even as torch)"),
+        "File precision, rounded to nearest even as torch (adapters: any; save model: fp32 or bf16)"),
       .flag(
         "state", settable: false,
         "Also write the run's optimizer state and position (same atomic unit) so `train resume` continues"),
@@ -24,7 +24,7 @@ enum SaveCommand {
     ],
     examples: [
       "save loras/mine", "save mylora loras/mine naming=native", "save loras/mine dtype=bf16", "save model merged/",
-      "save model q4/ quantized",
+      "save model q4/ quantized", "save model half/ dtype=bf16",
     ],
     details: """
       Nothing is replaced without `overwrite`: a DIR that already holds an adapter (adapter_config.json, \
@@ -54,7 +54,8 @@ enum SaveCommand {
       model's own file; the tokenizer, processor and generation files and any remote-code .py files of the \
       folder the model came from are copied. The folder is built beside DIR and renamed into place; an existing \
       DIR is replaced only with `overwrite`. Weights are fp32 (a model loaded with quantize=nf4 is written \
-      dequantized unless `quantized`). With `quantized`, every NF4 Linear is written as transformers writes \
+      dequantized unless `quantized`; one loaded with precision=bf16/int8 as its weights decoded), or bf16 \
+      with `dtype=bf16` (config.json's torch_dtype set to bfloat16). With `quantized`, every NF4 Linear is written as transformers writes \
       bitsandbytes 4-bit weights (weight codes, absmax, quant_map, nested_absmax, nested_quant_map, \
       quant_state.bitsandbytes__nf4) and config.json gets a quantization_config (nf4, double quant, compute \
       dtype float32 as flr computes). An active adapter is refused there: PEFT would dequantize, add and \

@@ -1,3 +1,4 @@
+import FlrCore
 import FlrModel
 import Foundation
 
@@ -14,6 +15,9 @@ enum LoadCommand {
       OptionSpec(
         "quantize", .choice(["none", "nf4"]), default: .string("none"),
         "nf4: every Linear but lm_head as bitsandbytes NF4 (QLoRA base, about 1/7 of the fp32 bytes)"),
+      OptionSpec(
+        "precision", .choice(["fp32", "bf16", "int8"]), default: .string("fp32"),
+        "Frozen weights: fp32 (exact), bf16 (half the bytes), int8 (text side int8, vision bf16)"),
       OptionSpec("adapter", .path, settable: false, "Load a PEFT LoRA adapter folder onto the loaded model instead"),
       OptionSpec("name", .string, settable: false, "Name for the adapter loaded with adapter="),
       .flag(
@@ -22,6 +26,7 @@ enum LoadCommand {
     ],
     examples: [
       "load microsoft/Florence-2-base-ft", "load ~/models/florence-2-large", "load adapter=loras/mine name=mine",
+      "load microsoft/Florence-2-base-ft precision=bf16",
     ],
     details: """
       Hub ids are looked up in the Hugging Face cache (HF_HUB_CACHE, HF_HOME, ~/.cache/huggingface); flr \
@@ -32,6 +37,15 @@ enum LoadCommand {
       would write; a stopped training run cannot be resumed there); those that do not fit are dropped, and the \
       load is refused while one of them holds training not yet saved (save it, or give discard). One line per \
       adapter says which happened.
+
+      precision=bf16 holds every Linear weight (vision, BART, lm_head) as bf16 and rounds the conv weights to \
+      bf16; products take bf16 inputs and accumulate in fp32 (AVX512_BF16 dot products where the CPU has \
+      them, else the weights are widened in registers). precision=int8 holds the text side (BART Linears, \
+      lm_head) as int8 with per-channel scales, activations quantized per row on the fly (VNNI or AVX2 \
+      integer dot products), and the vision side as in bf16. LayerNorm, softmax, attention scores, GELU, \
+      residuals and embeddings stay fp32. fp32 is exact; the reduced precisions trade a small error \
+      (README) for speed and memory. LoRA trains on a reduced base (fp32 adapters); `merge` needs fp32; \
+      `save model` writes fp32 (or bf16 with dtype=bf16). precision does not combine with quantize=nf4.
       """,
     run: { arguments, session in
       if let folder = arguments.string("adapter") { return try AdapterActions.load(folder: folder, arguments, session) }
@@ -42,7 +56,9 @@ enum LoadCommand {
       let loaded: LoadedModel
       do {
         let quantize = WeightQuantization(rawValue: arguments.string("quantize") ?? "none") ?? .none
-        loaded = try LoadedModel.load(source, revision: arguments.string("revision"), quantize: quantize)
+        let precision = WeightPrecision(rawValue: arguments.string("precision") ?? "fp32") ?? .fp32
+        loaded = try LoadedModel.load(
+          source, revision: arguments.string("revision"), quantize: quantize, precision: precision)
       } catch {
         let kept = session.model.map { "; still using \($0.source)" } ?? ""
         throw ShellError("load: \(describeError(error))\(kept)")
@@ -62,5 +78,25 @@ enum LoadCommand {
         let bytes = nf4.reduce(0) { $0 + $1.layer.quantized.residentBytes }
         session.note(String(format: "%d Linear weights as NF4: %.1f MB", nf4.count, Double(bytes) / 1e6))
       }
+      if let summary = loaded.precisionSummary, summary.precision != .fp32 {
+        session.note("\(summary); kernels: \(KernelPath.active)")
+        if KernelPath.active == .portable {
+          session.note(
+            "no AVX2 kernels in use (CPU or FLR_KERNELS): reduced-precision products run in portable C, slower "
+              + "than fp32; load without precision= for speed")
+        } else if !KernelPath.hasNativeBF16 {
+          session.note(
+            "no AVX512_BF16 kernels in use (CPU or FLR_KERNELS): bf16 products widen the weights to fp32 (half "
+              + "the bytes, fp32 speed)")
+        }
+      }
+      if loaded.checkpointDType != "float32" && loadedPrecision(loaded) == .fp32 {
+        session.note(
+          "the checkpoint holds \(loaded.checkpointDType) weights, widened exactly to fp32 "
+            + "(precision=bf16 keeps them in half the memory)")
+      }
     })
 }
+
+/// The precision the loaded model's weights are held in.
+private func loadedPrecision(_ loaded: LoadedModel) -> WeightPrecision { loaded.precisionSummary?.precision ?? .fp32 }

@@ -1,4 +1,5 @@
 import FlrCore
+import FlrModel
 import FlrTrain
 
 // `show [model|settings|lora|dataset|run]`: what the session holds.
@@ -64,6 +65,12 @@ enum ShowCommand {
       "  vision: DaViT dims \(vision.dimEmbed.map(String.init).joined(separator: ",")), depths "
         + "\(vision.depths.map(String.init).joined(separator: ",")); text: BART d_model \(text.dModel), "
         + "\(text.encoderLayers)+\(text.decoderLayers) layers, vocabulary \(text.vocabSize)")
+    let precision = model.model.weightPrecision
+    let nf4 = model.model.nf4Layers().count
+    session.out.line(
+      "  weights: \(nf4 > 0 ? "\(nf4) Linears NF4, the rest fp32" : precision.rawValue)"
+        + (precision == .fp32 ? "" : " (\(model.precisionSummary.map { "\($0)" } ?? "converted"))")
+        + "; reduced-precision kernels: \(KernelPath.active)")
     let settings = model.generator.settings
     session.out.line(
       "  generation: num_beams \(settings.numBeams), no_repeat_ngram_size \(settings.noRepeatNgramSize), "

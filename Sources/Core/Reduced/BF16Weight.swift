@@ -1,0 +1,105 @@
+// A frozen weight W [out, in] held as bf16 (half its fp32 bytes), packed for the kernels in Sources/Kernels.
+// On AVX512_BF16 CPUs products round the activations to bf16 as they enter and accumulate in fp32
+// (vdpbf16ps). Elsewhere, few rows (decoding, bound by reading the weight) widen bf16 to fp32 in registers
+// (same rounded inputs: every bf16 x bf16 product is exact in fp32, so only the order of the sums differs),
+// and many rows (bound by arithmetic) multiply fp32 activations with sgemm on the weight widened one L2-sized
+// tile of rows at a time (measured on Zen 5's AVX2 path, 2 threads: 69 GFLOP/s widening in registers, 100 with
+// sgemm).
+import CFlrKernels
+
+public final class BF16Weight: @unchecked Sendable {
+  public let outFeatures: Int, inFeatures: Int
+  private let packed: UnsafeMutablePointer<UInt16>
+  private let packedCount: Int
+
+  /// Rounds w [out, in] to bf16 (nearest even).
+  public init(_ w: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
+    self.outFeatures = outFeatures
+    self.inFeatures = inFeatures
+    packedCount = flr_bf16_packed_count(outFeatures, inFeatures)
+    packed = .allocate(capacity: packedCount)
+    flr_bf16_pack(w, outFeatures, inFeatures, packed)
+  }
+
+  deinit { packed.deallocate() }
+
+  /// Bytes resident for the weight.
+  public var residentBytes: Int { packedCount * 2 }
+
+  /// Rows `range` of W as fp32 [range.count, in] (exactly the bf16 values the products use).
+  public func decodeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    flr_bf16_unpack_rows(packed, outFeatures, inFeatures, range.lowerBound, range.upperBound, out)
+  }
+
+  /// The whole weight as fp32 [out, in].
+  public func decoded() -> Tensor {
+    let w = Tensor(uninitialized: [outFeatures, inFeatures])
+    decodeRows(0..<outFeatures, into: w.data)
+    return w
+  }
+
+  /// out [rows, out] = bf16(inp [rows, in]) · Wᵀ + bias
+  public func linearForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int
+  ) {
+    if rows == 0 { return }
+    if rows >= ReducedProducts.rowSplitMinimum && !KernelPath.hasNativeBF16 {
+      widenedForward(out: out, inp: inp, bias: bias, rows: rows)
+      return
+    }
+    let (n, k) = (outFeatures, inFeatures)
+    let lda = (k + 1) / 2 * 2
+    let panels = (n + Int(FLR_PANEL) - 1) / Int(FLR_PANEL)
+    // bf16 activations: lda values a row (k rounded up to even, zero padded), in a Float scratch of half the size.
+    Scratch.withFloats((rows * lda + 1) / 2) { raw in
+      let a = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: rows * lda)
+      let convert = { (range: Range<Int>) in
+        for r in range {
+          flr_bf16_from_f32(inp + r * k, a + r * lda, k)
+          if lda > k { a[r * lda + k] = 0 }
+        }
+      }
+      if rows < ReducedProducts.rowSplitMinimum { convert(0..<rows) }
+      ReducedProducts.split(rows: rows, panels: panels, inFeatures: k) { rowRange, panelRange in
+        if rows >= ReducedProducts.rowSplitMinimum { convert(rowRange) }
+        flr_bf16_gemm(
+          a + rowRange.lowerBound * lda, lda, rowRange.count, packed, n, k, bias, out + rowRange.lowerBound * n, n,
+          panelRange.lowerBound, panelRange.upperBound)
+      }
+    }
+  }
+
+  /// out = inp · Wᵀ + bias through sgemm, W widened to fp32 a tile of rows at a time (rows [j0, j1) of W give
+  /// columns [j0, j1) of out), the activations unrounded.
+  private func widenedForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int
+  ) {
+    let (n, k) = (outFeatures, inFeatures)
+    if let bias { for r in 0..<rows { (out + r * n).update(from: bias, count: n) } }
+    let tileRows = Swift.min(n, Swift.max(16, ReducedProducts.tileFloats / Swift.max(1, k) / 16 * 16))
+    Scratch.withFloats(tileRows * k) { w in
+      for j0 in stride(from: 0, to: n, by: tileRows) {
+        let count = Swift.min(n, j0 + tileRows) - j0
+        Threads.parallelChunks(count, grain: Swift.max(1, (1 << 14) / Swift.max(1, k))) { range in
+          decodeRows((j0 + range.lowerBound)..<(j0 + range.upperBound), into: w + range.lowerBound * k)
+        }
+        Gemm.matmul(inp, w, out + j0, m: rows, n: count, k: k, transB: true, beta: bias == nil ? 0 : 1, ldc: n)
+      }
+    }
+  }
+
+  /// dinp [rows, in] += dout [rows, out] · W (W's bf16 values, in fp32: the input gradient of a frozen base).
+  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
+    ReducedProducts.backwardInput(
+      dinp: dinp, dout: dout, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, decode: decodeRows)
+  }
+
+  /// x rounded to bf16 and back (nearest even), as the products see their inputs.
+  public static func round(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    Scratch.withFloats((count + 1) / 2) { raw in
+      let h = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: count)
+      flr_bf16_from_f32(x, h, count)
+      flr_bf16_to_f32(h, out, count)
+    }
+  }
+}

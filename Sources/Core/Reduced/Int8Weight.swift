@@ -1,0 +1,80 @@
+// A frozen weight W [out, in] held as symmetric int8 with one fp32 scale per output channel (a quarter of
+// its fp32 bytes), packed for the kernels in Sources/Kernels. Products quantize each activation row on the
+// fly (symmetric, scale max|x| / 127), take exact integer dot products (vpdpbusd on AVX512_VNNI, vpmaddubsw
+// on AVX2) and scale to fp32: what ONNX Runtime's dynamic quantization (MatMulInteger) and llama.cpp's Q8_0
+// do, with per-row activation and per-channel weight scales. All paths give the same result bit for bit.
+import CFlrKernels
+
+public final class Int8Weight: @unchecked Sendable {
+  public let outFeatures: Int, inFeatures: Int
+  private let packed: UnsafeMutablePointer<Int8>
+  private let packedCount: Int
+  private let scales: UnsafeMutablePointer<Float>  // [out]
+  private let columnSums: UnsafeMutablePointer<Int32>  // [out]
+
+  /// Quantizes w [out, in] (per output row: scale max|w| / 127, round to nearest even).
+  public init(_ w: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
+    self.outFeatures = outFeatures
+    self.inFeatures = inFeatures
+    packedCount = flr_int8_packed_count(outFeatures, inFeatures)
+    packed = .allocate(capacity: packedCount)
+    scales = .allocate(capacity: outFeatures)
+    columnSums = .allocate(capacity: outFeatures)
+    flr_int8_pack(w, outFeatures, inFeatures, packed, scales, columnSums)
+  }
+
+  deinit {
+    packed.deallocate()
+    scales.deallocate()
+    columnSums.deallocate()
+  }
+
+  /// Bytes resident for the weight (codes, scales, column sums).
+  public var residentBytes: Int { packedCount + outFeatures * 8 }
+
+  /// Rows `range` of W as fp32 (code · scale) [range.count, in].
+  public func decodeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    flr_int8_unpack_rows(packed, scales, outFeatures, inFeatures, range.lowerBound, range.upperBound, out)
+  }
+
+  /// The whole weight as fp32 [out, in].
+  public func decoded() -> Tensor {
+    let w = Tensor(uninitialized: [outFeatures, inFeatures])
+    decodeRows(0..<outFeatures, into: w.data)
+    return w
+  }
+
+  /// out [rows, out] = dequant(quant(inp [rows, in]) · quant(W)ᵀ) + bias
+  public func linearForward(
+    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int
+  ) {
+    if rows == 0 { return }
+    let (n, k) = (outFeatures, inFeatures)
+    let lda = (k + 3) / 4 * 4
+    let panels = (n + Int(FLR_PANEL) - 1) / Int(FLR_PANEL)
+    // Codes (lda bytes a row) then scales, in one Float scratch.
+    let codeFloats = (rows * lda + 3) / 4
+    Scratch.withFloats(codeFloats + rows) { raw in
+      let a = UnsafeMutableRawPointer(raw).bindMemory(to: Int8.self, capacity: rows * lda)
+      let rowScales = raw + codeFloats
+      let quantize = { (range: Range<Int>) in
+        flr_int8_quantize_rows(
+          inp + range.lowerBound * k, range.count, k, a + range.lowerBound * lda, lda,
+          rowScales + range.lowerBound)
+      }
+      if rows < ReducedProducts.rowSplitMinimum { quantize(0..<rows) }
+      ReducedProducts.split(rows: rows, panels: panels, inFeatures: k) { rowRange, panelRange in
+        if rows >= ReducedProducts.rowSplitMinimum { quantize(rowRange) }
+        flr_int8_gemm(
+          a + rowRange.lowerBound * lda, lda, rowScales + rowRange.lowerBound, rowRange.count, packed, scales,
+          columnSums, n, k, bias, out + rowRange.lowerBound * n, n, panelRange.lowerBound, panelRange.upperBound)
+      }
+    }
+  }
+
+  /// dinp [rows, in] += dout [rows, out] · W (the dequantized weight: the input gradient of a frozen base).
+  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
+    ReducedProducts.backwardInput(
+      dinp: dinp, dout: dout, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, decode: decodeRows)
+  }
+}

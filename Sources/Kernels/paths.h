@@ -1,0 +1,32 @@
+// The per-path kernel entry points behind flr_bf16_gemm / flr_int8_gemm (one definition each, in the file
+// of its instruction set).
+#ifndef FLR_PATHS_H
+#define FLR_PATHS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FLR_BF16_ARGS                                                                                          \
+  const uint16_t *a, size_t lda, size_t m, const uint16_t *packed, size_t n, size_t k, const float *bias,     \
+    float *c, size_t ldc, size_t p0, size_t p1
+#define FLR_INT8_ARGS                                                                                          \
+  const int8_t *a, size_t lda, const float *a_scales, size_t m, const int8_t *packed, const float *w_scales,  \
+    const int32_t *column_sums, size_t n, size_t k, const float *bias, float *c, size_t ldc, size_t p0, size_t p1
+
+void flr_bf16_gemm_portable(FLR_BF16_ARGS);
+void flr_int8_gemm_portable(FLR_INT8_ARGS);
+#if defined(__x86_64__)
+void flr_bf16_gemm_avx2(FLR_BF16_ARGS);
+void flr_int8_gemm_avx2(FLR_INT8_ARGS);
+void flr_bf16_gemm_avx512(FLR_BF16_ARGS);
+void flr_int8_gemm_avx512(FLR_INT8_ARGS);
+#endif
+
+/// Rows of A kept in cache while every panel passes over them: about 128 KiB of A.
+static inline size_t flr_row_block(size_t row_bytes, size_t multiple) {
+  size_t rows = (128 * 1024) / (row_bytes ? row_bytes : 1);
+  rows = rows / multiple * multiple;
+  return rows < multiple ? multiple : rows;
+}
+
+#endif

@@ -1,0 +1,150 @@
+// The bf16 and int8 kernels (Sources/Kernels) on every path this CPU runs, always including the portable one,
+// against a float64 reference computed from the same rounded / quantized inputs. Shapes cover partial
+// panels (n not a multiple of 16), odd k (bf16 pairs) and k not a multiple of 4 (int8 quads), tiles with
+// fewer rows than the tile, and both ways of splitting over workers (by panels below 64 rows, by rows above).
+import CFlrKernels
+import XCTest
+
+@testable import FlrCore
+
+final class ReducedKernelTests: XCTestCase {
+  static let shapes = [
+    (rows: 1, n: 37, k: 77), (rows: 5, n: 16, k: 64), (rows: 13, n: 50, k: 130), (rows: 70, n: 33, k: 31),
+  ]
+
+  override func tearDown() { KernelPath.active = .supported }
+
+  func random(_ count: Int, seed: UInt64) -> [Float] {
+    var rng = SeededRNG(seed: seed)
+    return (0..<count).map { _ in Float.random(in: -1...1, using: &rng) }
+  }
+
+  func testPortablePathIsAlwaysRunnableAndSelectable() {
+    XCTAssertEqual(KernelPath.runnable.first, .portable)
+    KernelPath.active = .portable
+    XCTAssertEqual(KernelPath.active, .portable)
+    KernelPath.active = .avx512  // clamped to what the CPU has
+    XCTAssertEqual(KernelPath.active, KernelPath.supported)
+  }
+
+  func testBF16RoundsToNearestEven() {
+    // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties to even (1); 1 + 3·2^-8 ties up to 1 + 2^-6.
+    let x: [Float] = [1 + 0x1p-8, 1 + 3 * 0x1p-8, 1 + 0x1p-8 + 0x1p-20, -2.5, .infinity]
+    var y = [Float](repeating: 0, count: x.count)
+    BF16Weight.round(x, into: &y, count: x.count)
+    XCTAssertEqual(y, [1, 1 + 0x1p-6, 1 + 0x1p-7, -2.5, .infinity])
+  }
+
+  /// |error| ≤ 2·k·2⁻²⁴·Σ|a·w| + 2⁻²⁴·|bias|: the fp32 summation bound (γ_k) with room for the reordering of
+  /// vdpbf16ps; every bf16 x bf16 product is exact in fp32, so the sums are the only error. (Many rows without
+  /// bf16 dot products: sgemm on unrounded activations, each product rounded once more: within the same bound.)
+  func testBF16GemmMatchesFloat64ReferenceOnEveryPath() throws {
+    for (rows, n, k) in Self.shapes {
+      let x = random(rows * k, seed: 1), w = random(n * k, seed: 2), bias = random(n, seed: 3)
+      let weight = BF16Weight(w, outFeatures: n, inFeatures: k)
+      var wr = [Float](repeating: 0, count: n * k), rounded = [Float](repeating: 0, count: rows * k)
+      weight.decodeRows(0..<n, into: &wr)
+      BF16Weight.round(x, into: &rounded, count: x.count)
+      var results: [KernelPath: [Float]] = [:]
+      for path in KernelPath.runnable {
+        KernelPath.active = path
+        // Without bf16 dot products, many rows go through sgemm with the activations unrounded.
+        let xr = path != .avx512 && rows >= 64 ? x : rounded
+        var y = [Float](repeating: .nan, count: rows * n)
+        weight.linearForward(out: &y, inp: x, bias: bias, rows: rows)
+        for i in 0..<rows {
+          for j in 0..<n {
+            var s = Double(bias[j]), magnitude = 0.0
+            for t in 0..<k {
+              s += Double(xr[i * k + t]) * Double(wr[j * k + t])
+              magnitude += abs(Double(xr[i * k + t]) * Double(wr[j * k + t]))
+            }
+            let bound = 2 * Double(k) * 0x1p-24 * magnitude + 0x1p-24 * abs(Double(bias[j]))
+            XCTAssertLessThanOrEqual(abs(Double(y[i * n + j]) - s), bound, "\(path) [\(rows),\(n),\(k)] (\(i),\(j))")
+          }
+        }
+        results[path] = y
+      }
+      // Portable and AVX2 add the same exact products in the same order (few rows; many rows: the same sgemm).
+      if let avx2 = results[.avx2], rows < 64 { XCTAssertEqual(avx2, results[.portable], "[\(rows),\(n),\(k)]") }
+    }
+  }
+
+  /// The integer sums are exact, so the result is a_scale·w_scale·Σ qa·qw + bias up to the epilogue's fp32
+  /// roundings (int32 -> fp32, the scale product, the multiply, the bias add: 4·2⁻²⁴ relative to the terms'
+  /// magnitude); every path gives the same bits.
+  func testInt8GemmMatchesFloat64ReferenceAndPathsAgreeBitForBit() throws {
+    for (rows, n, k) in Self.shapes {
+      let x = random(rows * k, seed: 4), w = random(n * k, seed: 5), bias = random(n, seed: 6)
+      let weight = Int8Weight(w, outFeatures: n, inFeatures: k)
+      var wd = [Float](repeating: 0, count: n * k)
+      weight.decodeRows(0..<n, into: &wd)
+      // The per-row activation quantization, as the kernel does it.
+      let lda = (k + 3) / 4 * 4
+      var codes = [Int8](repeating: 0, count: rows * lda), scales = [Float](repeating: 0, count: rows)
+      flr_int8_quantize_rows(x, rows, k, &codes, lda, &scales)
+      for i in 0..<rows {
+        let rowMax = (0..<k).map { abs(x[i * k + $0]) }.max() ?? 0
+        XCTAssertEqual(scales[i], rowMax / 127)
+        for t in 0..<k {
+          XCTAssertLessThanOrEqual(abs(Float(codes[i * lda + t]) * scales[i] - x[i * k + t]), scales[i] / 2 * 1.0001)
+        }
+      }
+      var results: [[Float]] = []
+      for path in KernelPath.runnable {
+        KernelPath.active = path
+        var y = [Float](repeating: .nan, count: rows * n)
+        weight.linearForward(out: &y, inp: x, bias: bias, rows: rows)
+        for i in 0..<rows {
+          for j in 0..<n {
+            var s = 0.0, magnitude = 0.0
+            for t in 0..<k {
+              s += Double(codes[i * lda + t]) * Double(wd[j * k + t])
+              magnitude += abs(Double(codes[i * lda + t]) * Double(wd[j * k + t]))
+            }
+            let expected = s * Double(scales[i]) + Double(bias[j])
+            // (wd = code · scale is itself rounded to fp32: one more 2⁻²⁴ per term.)
+            let bound = 4 * 0x1p-24 * (magnitude * Double(scales[i]) + abs(Double(bias[j])))
+            XCTAssertLessThanOrEqual(
+              abs(Double(y[i * n + j]) - expected), bound, "\(path) [\(rows),\(n),\(k)] (\(i),\(j))")
+          }
+        }
+        results.append(y)
+      }
+      for y in results.dropFirst() { XCTAssertEqual(y, results[0], "paths differ at [\(rows),\(n),\(k)]") }
+    }
+  }
+
+  /// Per-channel symmetric quantization: each decoded weight is within half a step of the original.
+  func testInt8WeightQuantizationIsWithinHalfAStep() {
+    let (n, k) = (21, 45)
+    let w = random(n * k, seed: 7)
+    let weight = Int8Weight(w, outFeatures: n, inFeatures: k)
+    var wd = [Float](repeating: 0, count: n * k)
+    weight.decodeRows(0..<n, into: &wd)
+    for j in 0..<n {
+      let step = ((0..<k).map { abs(w[j * k + $0]) }.max() ?? 0) / 127
+      for t in 0..<k { XCTAssertLessThanOrEqual(abs(wd[j * k + t] - w[j * k + t]), step / 2 * 1.0001) }
+    }
+  }
+
+  /// The input gradient through a reduced weight is Linear.backward's on the decoded fp32 weight (accumulated
+  /// into dinp); the weight is decoded a tile at a time, so small tiles are tried too.
+  func testBackwardInputIsTheDecodedWeightsGradient() {
+    let (rows, n, k) = (6, 40, 24)
+    let dout = random(rows * n, seed: 8), w = random(n * k, seed: 9), inp = random(rows * k, seed: 10)
+    let bf16 = BF16Weight(w, outFeatures: n, inFeatures: k), int8 = Int8Weight(w, outFeatures: n, inFeatures: k)
+    let cases: [(Tensor, (UnsafeMutablePointer<Float>) -> Void)] = [
+      (bf16.decoded(), { bf16.linearBackwardInput(dinp: $0, dout: dout, rows: rows) }),
+      (int8.decoded(), { int8.linearBackwardInput(dinp: $0, dout: dout, rows: rows) }),
+    ]
+    for (decoded, backward) in cases {
+      var expected = [Float](repeating: 0.5, count: rows * k), got = expected
+      Linear.backward(
+        dinp: &expected, dweight: nil, dbias: nil, dout: dout, inp: inp, weight: decoded.data, rows: rows,
+        inFeatures: k, outFeatures: n)
+      backward(&got)
+      for i in 0..<got.count { XCTAssertEqual(got[i], expected[i], accuracy: 1e-5) }
+    }
+  }
+}

@@ -1,0 +1,88 @@
+// precision=bf16 / int8 on the tiny model: which layers are converted, how far the logits move from fp32
+// (the tiny model's random weights and activations are not a realistic error measure: scripts/
+// precision_check.py measures base size; these bounds catch a broken conversion or kernel, which gives
+// errors of order 1), on every kernel path this CPU runs, and that a frozen reduced base passes gradients.
+import FlrCore
+import XCTest
+
+@testable import FlrModel
+
+final class PrecisionModelTests: XCTestCase {
+  let folder = ModelFixtures.path("tiny-original-safetensors")
+
+  override func tearDown() { KernelPath.active = .supported }
+
+  func logits(_ model: Florence2, _ ref: ModelFixtures.Reference) throws -> Tensor {
+    let features = try model.imageFeatures(pixelValues: ref.pixelValues())
+    let encoded = try model.encode(imageFeatures: features, promptIds: ref.ids("input_ids"))
+    return try model.decode(decoderInputIds: ref.ids("decoder_input_ids"), encoderOutput: encoded)
+  }
+
+  func linears(_ model: Florence2) -> [(path: String, layer: LinearLayer)] {
+    model.namedModules().compactMap { entry in
+      guard case .linear(let slot) = entry.kind else { return nil }
+      return (entry.path, slot.get())
+    }
+  }
+
+  func testBF16ConvertsEveryLinearAndRoundsTheConvs() throws {
+    let model = try Florence2.load(folder: folder, precision: .bf16)
+    XCTAssertEqual(model.weightPrecision, .bf16)
+    for (path, layer) in linears(model) { XCTAssertTrue(layer is BF16LinearLayer, path) }
+    for entry in model.namedModules() {
+      guard case .conv2d(let slot) = entry.kind else { continue }
+      let w = slot.get().weight
+      for i in 0..<w.count { XCTAssertEqual(w.data[i].bitPattern & 0xffff, 0, entry.path) }
+    }
+  }
+
+  func testInt8HoldsTheTextSideAsInt8AndTheVisionSideAsBF16() throws {
+    let model = try Florence2.load(folder: folder, precision: .int8)
+    XCTAssertEqual(model.weightPrecision, .int8)
+    for (path, layer) in linears(model) {
+      if path.hasPrefix("language_model.") {
+        XCTAssertTrue(layer is Int8LinearLayer, path)
+      } else {
+        XCTAssertTrue(layer is BF16LinearLayer, path)
+      }
+    }
+    XCTAssertTrue(model.languageModel.lmHead is Int8LinearLayer)
+  }
+
+  /// Relative logits error against fp32 (max |diff| / max |fp32|) on every kernel path: bf16 ≤ 2%, int8 ≤ 5%,
+  /// and not zero (the conversion changed something). Measured here: about 0.2-0.4% (bf16) and 1% (int8).
+  func testLogitsStayCloseToFP32OnEveryPath() throws {
+    let ref = try ModelFixtures.reference()
+    let fp32 = try logits(try Florence2.load(folder: folder), ref)
+    for (precision, bound) in [(WeightPrecision.bf16, Float(0.02)), (.int8, 0.05)] {
+      let model = try Florence2.load(folder: folder, precision: precision)
+      for path in KernelPath.runnable {
+        KernelPath.active = path
+        let e = relativeError(try logits(model, ref), fp32)
+        XCTAssertLessThan(e, bound, "\(precision) on \(path)")
+        XCTAssertGreaterThan(e, 1e-6, "\(precision) on \(path)")
+      }
+    }
+  }
+
+  func testPrecisionAndNF4AreRefusedTogether() {
+    XCTAssertThrowsError(try Florence2.load(folder: folder, quantize: .nf4, precision: .bf16)) { error in
+      XCTAssertTrue("\(error)".contains("does not combine with NF4"), "\(error)")
+    }
+  }
+
+  func testConvertingAModelWithAnAdapterIsRefused() throws {
+    let model = try Florence2.load(folder: folder)
+    try model.quantizeLinearsNF4()
+    XCTAssertThrowsError(try model.convertWeights(to: .bf16)) { error in
+      XCTAssertTrue("\(error)".contains("NF4LinearLayer"), "\(error)")
+    }
+  }
+
+  func testTorchNamesAreAccepted() {
+    XCTAssertEqual(WeightPrecision(name: "bfloat16"), .bf16)
+    XCTAssertEqual(WeightPrecision(name: "float32"), .fp32)
+    XCTAssertEqual(WeightPrecision(name: "int8"), .int8)
+    XCTAssertNil(WeightPrecision(name: "fp16"))
+  }
+}
