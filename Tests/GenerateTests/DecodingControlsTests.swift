@@ -73,26 +73,22 @@ final class DecodingControlsTests: XCTestCase {
   func testTokenIdsMatchTransformersGenerate() throws {
     let document = try document()
     let reference = try GenerateFixtures.document()
-    let model = try GenerateFixtures.model(reference)
-    let generator = Generator(model: model)
-    let features = try model.imageFeatures(pixelValues: GenerateFixtures.pixelValues())
-    let bias = model.languageModel.finalLogitsBias.data
-    let eos = Int(generator.settings.eosTokenId)
-    let originalEosBias = bias[eos]
-    defer { bias[eos] = originalEosBias }
-    var mismatches: [String] = []
-    for c in document.generations {
-      bias[eos] = originalEosBias + c.eos_bias
-      let prompt = reference.prompts[c.prompt]
-      let encoderOutput = try model.encode(imageFeatures: features, promptIds: [prompt, prompt])
-      var settings = c.controls.applied(
-        to: generator.settings.with(numBeams: c.beams, maxNewTokens: c.max_new_tokens))
-      settings.decoderPrefix = Array((c.prefix ?? [2]).dropFirst())
-      let ids = try generator.generate(encoderOutput: encoderOutput, settings: settings)
-      if ids != c.output_ids { mismatches.append("\(c.name):\n  flr   \(ids)\n  torch \(c.output_ids)") }
+    try GenerateFixtures.withLoaded(reference) { fixture in
+      let (model, generator) = (fixture.model, fixture.generator)
+      var mismatches: [String] = []
+      for c in document.generations {
+        fixture.setEosBias(c.eos_bias)
+        let prompt = reference.prompts[c.prompt]
+        let encoderOutput = try model.encode(imageFeatures: fixture.features, promptIds: [prompt, prompt])
+        var settings = c.controls.applied(
+          to: generator.settings.with(numBeams: c.beams, maxNewTokens: c.max_new_tokens))
+        settings.decoderPrefix = Array((c.prefix ?? [2]).dropFirst())
+        let ids = try generator.generate(encoderOutput: encoderOutput, settings: settings)
+        if ids != c.output_ids { mismatches.append("\(c.name):\n  flr   \(ids)\n  torch \(c.output_ids)") }
+      }
+      XCTAssertEqual(document.generations.count, 13)
+      XCTAssertTrue(mismatches.isEmpty, mismatches.joined(separator: "\n"))
     }
-    XCTAssertEqual(document.generations.count, 13)
-    XCTAssertTrue(mismatches.isEmpty, mismatches.joined(separator: "\n"))
   }
 
   /// Every processor list of the fixture, row by row: the same -inf entries and the same finite scores

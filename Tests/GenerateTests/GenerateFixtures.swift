@@ -7,6 +7,8 @@ import FlrModel
 import FlrTokenizer
 import Foundation
 
+@testable import FlrGenerate
+
 enum GenerateFixtures {
   static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../Fixtures/generate").standardized
@@ -36,6 +38,28 @@ enum GenerateFixtures {
 
   static func model(_ document: Document) throws -> Florence2 {
     try Florence2.load(folder: folder.appendingPathComponent(document.model_folder).path)
+  }
+
+  /// The fixture model, its generator and the two photos' image features.
+  struct Loaded {
+    let model: Florence2
+    let generator: Generator
+    let features: Tensor
+    /// Sets final_logits_bias[</s>] to its loaded value + `delta` (a case's `eos_bias`, added to the same
+    /// weights as generate.py does).
+    let setEosBias: (Float) -> Void
+  }
+
+  /// Runs `body` on the loaded fixture model; final_logits_bias[</s>] has its loaded value again after.
+  static func withLoaded(_ document: Document, _ body: (Loaded) throws -> Void) throws {
+    let model = try model(document)
+    let generator = Generator(model: model)
+    let features = try model.imageFeatures(pixelValues: pixelValues())
+    let bias = model.languageModel.finalLogitsBias.data
+    let eos = Int(generator.settings.eosTokenId)
+    let originalEosBias = bias[eos]
+    defer { bias[eos] = originalEosBias }
+    try body(Loaded(model: model, generator: generator, features: features) { bias[eos] = originalEosBias + $0 })
   }
 
   /// The two photos as the processor's pixel_values [2, 3, 768, 768]: each stored uint8 image [h, h, 3] is

@@ -13,40 +13,34 @@ import XCTest
 final class GenerationParityTests: XCTestCase {
   func testTokenIdsMatchTransformersGenerate() throws {
     let document = try GenerateFixtures.document()
-    let model = try GenerateFixtures.model(document)
-    let generator = Generator(model: model)
-    let features = try model.imageFeatures(pixelValues: GenerateFixtures.pixelValues())
-    // The fixture's `eos_bias` is added to final_logits_bias[</s>] of the same weights (generate.py).
-    let bias = model.languageModel.finalLogitsBias.data
-    let eos = Int(generator.settings.eosTokenId)
-    let originalEosBias = bias[eos]
-    defer { bias[eos] = originalEosBias }
-
-    var encoderOutputs: [Int: Tensor] = [:]
-    var mismatches: [String] = []
-    var checked = 0
-    var earlyRows = 0
-    for c in document.cases {
-      bias[eos] = originalEosBias + c.eos_bias
-      if encoderOutputs[c.prompt] == nil {
-        let prompt = document.prompts[c.prompt]
-        encoderOutputs[c.prompt] = try model.encode(imageFeatures: features, promptIds: [prompt, prompt])
+    try GenerateFixtures.withLoaded(document) { fixture in
+      let (model, generator) = (fixture.model, fixture.generator)
+      var encoderOutputs: [Int: Tensor] = [:]
+      var mismatches: [String] = []
+      var checked = 0
+      var earlyRows = 0
+      for c in document.cases {
+        fixture.setEosBias(c.eos_bias)
+        if encoderOutputs[c.prompt] == nil {
+          let prompt = document.prompts[c.prompt]
+          encoderOutputs[c.prompt] = try model.encode(imageFeatures: fixture.features, promptIds: [prompt, prompt])
+        }
+        let settings = generator.settings.with(numBeams: c.beams, maxNewTokens: c.max_new_tokens)
+        let ids = try generator.generate(encoderOutput: encoderOutputs[c.prompt]!, settings: settings)
+        checked += 1
+        earlyRows += c.output_ids.filter { CaptionText.trimmed($0).count < c.max_new_tokens + 1 }.count
+        if ids != c.output_ids {
+          mismatches.append(
+            "eos_bias \(c.eos_bias) prompt \(c.prompt) beams \(c.beams) max_new \(c.max_new_tokens):\n"
+              + "  flr  \(ids)\n  torch \(c.output_ids)")
+        }
       }
-      let settings = generator.settings.with(numBeams: c.beams, maxNewTokens: c.max_new_tokens)
-      let ids = try generator.generate(encoderOutput: encoderOutputs[c.prompt]!, settings: settings)
-      checked += 1
-      earlyRows += c.output_ids.filter { CaptionText.trimmed($0).count < c.max_new_tokens + 1 }.count
-      if ids != c.output_ids {
-        mismatches.append(
-          "eos_bias \(c.eos_bias) prompt \(c.prompt) beams \(c.beams) max_new \(c.max_new_tokens):\n"
-            + "  flr  \(ids)\n  torch \(c.output_ids)")
-      }
+      XCTAssertEqual(checked, 240, "cases.json should hold 240 cases")
+      XCTAssertGreaterThan(earlyRows, 20, "the fixture should contain rows that end before the length limit")
+      XCTAssertTrue(
+        mismatches.isEmpty,
+        "\(mismatches.count) of \(checked) cases differ:\n" + mismatches.prefix(8).joined(separator: "\n"))
     }
-    XCTAssertEqual(checked, 240, "cases.json should hold 240 cases")
-    XCTAssertGreaterThan(earlyRows, 20, "the fixture should contain rows that end before the length limit")
-    XCTAssertTrue(
-      mismatches.isEmpty,
-      "\(mismatches.count) of \(checked) cases differ:\n" + mismatches.prefix(8).joined(separator: "\n"))
   }
 
   /// Decoded text (skip_special_tokens=False) and the caption (`post_process_generation` for a pure_text task,

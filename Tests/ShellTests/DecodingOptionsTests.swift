@@ -9,9 +9,6 @@ import XCTest
 /// Each shell result is compared with the generator called directly with the settings the options stand for;
 /// the controls' parity with transformers is DecodingControlsTests' (GenerateTests).
 final class DecodingOptionsTests: XCTestCase {
-  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-    "../Fixtures"
-  ).standardized
   static let prompt = "a photo of the man in the"
   static let images = ["photo_rocket.jpg", "photo_camera_gray.png", "photo_coffee_422.jpg"]
 
@@ -22,22 +19,7 @@ final class DecodingOptionsTests: XCTestCase {
 
   override func setUpWithError() throws {
     folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-decoding-\(getpid())-\(name.hashValue)")
-    try? FileManager.default.removeItem(at: folder)
-    let model = folder.appendingPathComponent("tiny"), photos = folder.appendingPathComponent("photos")
-    try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-    try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
-    let tiny = Self.fixtures.appendingPathComponent("model/tiny-original-safetensors")
-    for file in ["config.json", "model.safetensors"] {
-      try FileManager.default.createSymbolicLink(
-        at: model.appendingPathComponent(file), withDestinationURL: tiny.appendingPathComponent(file))
-    }
-    try FileManager.default.createSymbolicLink(
-      at: model.appendingPathComponent("tokenizer.json"),
-      withDestinationURL: Self.fixtures.appendingPathComponent("tokenizer/tokenizer.json"))
-    for image in Self.images {
-      try FileManager.default.copyItem(
-        at: Self.fixtures.appendingPathComponent("images/\(image)"), to: photos.appendingPathComponent(image))
-    }
+    let model = try TinyModelFolder.create(at: folder, images: Self.images)
     session = Session(out: out.output, err: err.output)
     try run("load \(model.path); set prompt=\"\(Self.prompt)\"")
   }

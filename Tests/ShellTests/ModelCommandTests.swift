@@ -12,9 +12,6 @@ import XCTest
 /// plumbing (image batches, prompts, files); the engines' parity with transformers is tested in their
 /// own targets.
 final class ModelCommandTests: XCTestCase {
-  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-    "../Fixtures"
-  ).standardized
   static let prompt = "a photo of the man in the"
   static let images = ["photo_rocket.jpg", "photo_camera_gray.png", "bad_truncated.jpg", "photo_coffee_422.jpg"]
 
@@ -25,22 +22,7 @@ final class ModelCommandTests: XCTestCase {
 
   override func setUpWithError() throws {
     folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-model-\(getpid())-\(name.hashValue)")
-    try? FileManager.default.removeItem(at: folder)
-    let model = folder.appendingPathComponent("tiny"), photos = folder.appendingPathComponent("photos")
-    try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-    try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
-    let tiny = Self.fixtures.appendingPathComponent("model/tiny-original-safetensors")
-    for file in ["config.json", "model.safetensors"] {
-      try FileManager.default.createSymbolicLink(
-        at: model.appendingPathComponent(file), withDestinationURL: tiny.appendingPathComponent(file))
-    }
-    try FileManager.default.createSymbolicLink(
-      at: model.appendingPathComponent("tokenizer.json"),
-      withDestinationURL: Self.fixtures.appendingPathComponent("tokenizer/tokenizer.json"))
-    for image in Self.images {
-      try FileManager.default.copyItem(
-        at: Self.fixtures.appendingPathComponent("images/\(image)"), to: photos.appendingPathComponent(image))
-    }
+    let model = try TinyModelFolder.create(at: folder, images: Self.images)
     out = CapturedOutput()
     err = CapturedOutput()
     session = Session(out: out.output, err: err.output)

@@ -19,7 +19,8 @@ final class OneShotLaterFlagsTests: XCTestCase {
     let bf16 = try CaptionOneShot.parse(["--images", "x", "--dtype", "bfloat16"])
     XCTAssertTrue(bf16.commands[0].hasSuffix("precision=bf16"), bf16.commands[0])
     XCTAssertThrowsError(try CaptionOneShot.parse(["--images", "x", "--dtype", "fp8"])) {
-      XCTAssertTrue(CaptionOneShot.message(for: $0).contains("float32, bfloat16 or int8"), CaptionOneShot.message(for: $0))
+      XCTAssertTrue(
+        CaptionOneShot.message(for: $0).contains("float32, bfloat16 or int8"), CaptionOneShot.message(for: $0))
     }
   }
 

@@ -17,7 +17,8 @@ final class ProcessTests: XCTestCase {
     var err: String
   }
 
-  private func flr(_ arguments: [String], stdin: String? = nil) throws -> Result {
+  /// Runs the binary with `arguments` (HOME a temporary folder) and `stdin` as its input (none: at its end).
+  static func flr(_ arguments: [String], stdin: String? = nil) throws -> Result {
     guard let binary = Self.binary else {
       XCTFail("flr binary not found next to the test bundle; run `swift build` first")
       throw XCTSkip("no binary")
@@ -51,23 +52,23 @@ final class ProcessTests: XCTestCase {
   }
 
   func testVersionAndHelp() throws {
-    let version = try flr(["--version"])
+    let version = try Self.flr(["--version"])
     XCTAssertEqual(version.status, 0)
     XCTAssertTrue(version.out.hasPrefix("flr "), version.out)
-    let help = try flr(["--help"])
+    let help = try Self.flr(["--help"])
     XCTAssertEqual(help.status, 0)
     XCTAssertTrue(help.out.contains("usage: flr"), help.out)
   }
 
   func testStdinRunsWithoutPromptOrEcho() throws {
-    let result = try flr([], stdin: "echo one # comment\nset beams=1; echo two\n")
+    let result = try Self.flr([], stdin: "echo one # comment\nset beams=1; echo two\n")
     XCTAssertEqual(result.status, 0, result.err)
     XCTAssertEqual(result.out, "one\ntwo\n")
     XCTAssertEqual(result.err, "")
   }
 
   func testStdinStopsAtTheFirstErrorWithLine() throws {
-    let result = try flr([], stdin: "echo one\n\ncaption x beams=0\necho never\n")
+    let result = try Self.flr([], stdin: "echo one\n\ncaption x beams=0\necho never\n")
     XCTAssertEqual(result.status, 1)
     XCTAssertEqual(result.out, "one\n")
     XCTAssertEqual(result.err, "<stdin>:3: caption: beams=0: expected an integer in 1..64\n")
@@ -75,51 +76,51 @@ final class ProcessTests: XCTestCase {
 
   func testScriptWithArgumentsAndErrorLocation() throws {
     let path = try script("echo \"hello $1\"\n# two\nlroa rank=4\necho never\n")
-    let result = try flr([path, "world"])
+    let result = try Self.flr([path, "world"])
     XCTAssertEqual(result.status, 1)
     XCTAssertEqual(result.out, "hello world\n")
     XCTAssertEqual(result.err, "\(path):3: unknown command 'lroa'; did you mean lora? (`help` lists them)\n")
-    let ok = try flr([try script("echo $0 done\nquit 0\necho never\n")])
+    let ok = try Self.flr([try script("echo $0 done\nquit 0\necho never\n")])
     XCTAssertEqual(ok.status, 0)
     XCTAssertTrue(ok.out.hasSuffix(".flr done\n"), ok.out)
   }
 
   func testDashC() throws {
-    let result = try flr(["-c", "echo a; echo \"b c\"; echo $1", "arg"])
+    let result = try Self.flr(["-c", "echo a; echo \"b c\"; echo $1", "arg"])
     XCTAssertEqual(result.status, 0, result.err)
     XCTAssertEqual(result.out, "a\nb c\narg\n")
-    let failing = try flr(["-c", "echo a; exit 4; echo b"])
+    let failing = try Self.flr(["-c", "echo a; exit 4; echo b"])
     XCTAssertEqual(failing.status, 4)
     XCTAssertEqual(failing.out, "a\n")
   }
 
   func testUsageErrorsExitTwo() throws {
-    XCTAssertEqual(try flr(["--frobnicate"]).status, 2)
-    XCTAssertEqual(try flr(["-c"]).status, 2)
-    XCTAssertEqual(try flr(["/nonexistent/script.flr"]).status, 2)
-    let caption = try flr(["caption", "--images"])
+    XCTAssertEqual(try Self.flr(["--frobnicate"]).status, 2)
+    XCTAssertEqual(try Self.flr(["-c"]).status, 2)
+    XCTAssertEqual(try Self.flr(["/nonexistent/script.flr"]).status, 2)
+    let caption = try Self.flr(["caption", "--images"])
     XCTAssertEqual(caption.status, 2)
     XCTAssertTrue(caption.err.contains("--images"), caption.err)
   }
 
   func testOneShotFormsRunTheShellCommands() throws {
-    let shown = try flr(["caption", "--images", "dir", "--show-commands"])
+    let shown = try Self.flr(["caption", "--images", "dir", "--show-commands"])
     XCTAssertEqual(shown.status, 0)
     XCTAssertEqual(
       shown.out,
       "load microsoft/Florence-2-base-ft\ncaption dir task=<DETAILED_CAPTION> beams=3 max_tokens=75 batch=1 ext=.txt\n")
-    let train = try flr(["train", "--dataset_dir", "d", "--output_dir", "o", "--device", "cuda"])
+    let train = try Self.flr(["train", "--dataset_dir", "d", "--output_dir", "o", "--device", "cuda"])
     XCTAssertEqual(train.status, 2)
     XCTAssertTrue(train.err.contains("flr runs on the CPU only"), train.err)
     // Arguments are checked before the model loads: a missing dataset folder is a usage error.
-    let run = try flr(["train", "--dataset_dir", "d", "--output_dir", "o", "--optimizer_name", "AdamW"])
+    let run = try Self.flr(["train", "--dataset_dir", "d", "--output_dir", "o", "--optimizer_name", "AdamW"])
     XCTAssertEqual(run.status, 2)
     XCTAssertTrue(run.err.contains("dataset: no such file or folder: d"), run.err)
   }
 
   func testInteractiveAfterAScriptKeepsStateAndSurvivesErrors() throws {
     let path = try script("set beams=1\n")
-    let result = try flr(["-i", path], stdin: "show settings\nbogus\necho still here\n")
+    let result = try Self.flr(["-i", path], stdin: "show settings\nbogus\necho still here\n")
     XCTAssertEqual(result.status, 0, result.err)
     XCTAssertTrue(result.out.contains("beams=1 (set)"), result.out)
     XCTAssertTrue(result.out.hasSuffix("still here\n"), result.out)
@@ -130,25 +131,14 @@ final class ProcessTests: XCTestCase {
   /// finished so far kept and well-formed, and a summary on stderr.
   func testInterruptStopsCaptioningAtASafePoint() throws {
     guard let binary = Self.binary else { return XCTFail("flr binary not found next to the test bundle") }
-    let fixtures = ModelCommandTests.fixtures
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flr-sigint-\(getpid())")
-    try? FileManager.default.removeItem(at: folder)
-    let model = folder.appendingPathComponent("tiny"), photos = folder.appendingPathComponent("photos")
-    try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-    try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+    let model = try TinyModelFolder.create(at: folder, images: [])
+    let photos = folder.appendingPathComponent("photos")
     defer { try? FileManager.default.removeItem(at: folder) }
-    for file in ["config.json", "model.safetensors"] {
-      try FileManager.default.createSymbolicLink(
-        at: model.appendingPathComponent(file),
-        withDestinationURL: fixtures.appendingPathComponent("model/tiny-original-safetensors/\(file)"))
-    }
-    try FileManager.default.createSymbolicLink(
-      at: model.appendingPathComponent("tokenizer.json"),
-      withDestinationURL: fixtures.appendingPathComponent("tokenizer/tokenizer.json"))
     // Copies, not links: folder listing takes regular files only.
     for index in 0..<200 {
       try FileManager.default.copyItem(
-        at: fixtures.appendingPathComponent("images/photo_rocket.jpg"),
+        at: TinyModelFolder.fixtures.appendingPathComponent("images/photo_rocket.jpg"),
         to: photos.appendingPathComponent(String(format: "img%03d.jpg", index)))
     }
     let jsonl = folder.appendingPathComponent("c.jsonl").path

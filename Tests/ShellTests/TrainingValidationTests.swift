@@ -17,6 +17,12 @@ final class TrainingValidationTests: XCTestCase {
       captions: TrainingOverfitTests.captions)
   }
 
+  /// Loads the model, holds out a quarter of the dataset (seed 3) and, with `targets`, adds adapter v.
+  func heldOutSetup(_ fixture: TrainingShellFixture, targets: String? = "q_proj,v_proj,fc1") -> String {
+    "load \(fixture.model.path)\ndataset \(fixture.data.path) split=0.25 seed=3\n"
+      + (targets.map { "lora v rank=4 seed=1 targets=\($0)\n" } ?? "")
+  }
+
   /// `eval`'s loss with the weights it uses (the run's evaluation weights), at full precision.
   func evalLoss(_ s: TestSession) throws -> Double {
     let session = s.session
@@ -40,12 +46,7 @@ final class TrainingValidationTests: XCTestCase {
     defer { fixture.remove() }
     let out = fixture.folder.appendingPathComponent("out").path
     let s = TestSession()
-    try s.run(
-      """
-      load \(fixture.model.path)
-      dataset \(fixture.data.path) split=0.25 seed=3
-      lora v rank=4 seed=1 targets=q_proj,v_proj,fc1
-      """)
+    try s.run(heldOutSetup(fixture))
     // Ctrl-C on step 2's progress line: step 1 was validated, step 2's validation is skipped, the run stops.
     try s.runStopped(
       "train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_steps=1 out=\(out) name=r log=jsonl",
@@ -119,12 +120,9 @@ final class TrainingValidationTests: XCTestCase {
     let out = fixture.folder.appendingPathComponent("out").path
     let s = TestSession()
     try s.run(
-      """
-      load \(fixture.model.path)
-      dataset \(fixture.data.path) split=0.25 seed=3
-      lora v rank=4 seed=1 targets=q_proj,v_proj,fc1
-      train epochs=2 lr=0.05 no_dropout prompt=\(Self.prompt) eval_every_epochs=1 keep_best out=\(out) name=r
-      """)
+      heldOutSetup(fixture) + """
+        train epochs=2 lr=0.05 no_dropout prompt=\(Self.prompt) eval_every_epochs=1 keep_best out=\(out) name=r
+        """)
     let trainer = try XCTUnwrap(s.session.training.trainer)
     let best = try XCTUnwrap(trainer.history.bestValidation)
     try s.run("load adapter=\(out)/r/best name=best\nuse best\neval prompt=\(Self.prompt)")
@@ -153,14 +151,11 @@ final class TrainingValidationTests: XCTestCase {
     XCTAssertTrue(s.out.text.contains("run: none (train ...)"), s.out.text)
     XCTAssertThrowsError(try s.run("plot loss out=\(png)"))
     try s.run(
-      """
-      load \(fixture.model.path)
-      dataset \(fixture.data.path) split=0.25 seed=3
-      lora v rank=4 seed=1 targets=q_proj,v_proj,fc1
-      train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_epochs=1
-      show run
-      plot loss out=\(png) width=640 height=400
-      """)
+      heldOutSetup(fixture) + """
+        train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_epochs=1
+        show run
+        plot loss out=\(png) width=640 height=400
+        """)
     let trainer = try XCTUnwrap(s.session.training.trainer)
     let lines = s.out.text.split(separator: "\n").map(String.init)
     let header = try XCTUnwrap(lines.firstIndex { $0.contains("epoch  train loss  val loss") })
@@ -185,12 +180,7 @@ final class TrainingValidationTests: XCTestCase {
     let fixture = try makeFixture("validation-stop")
     defer { fixture.remove() }
     let s = TestSession()
-    try s.run(
-      """
-      load \(fixture.model.path)
-      dataset \(fixture.data.path) split=0.25 seed=3
-      lora v rank=4 seed=1 targets=q_proj,v_proj
-      """)
+    try s.run(heldOutSetup(fixture, targets: "q_proj,v_proj"))
     // Ctrl-C lands on step 1's progress line, before its validation.
     try s.runStopped(
       "train epochs=1 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_steps=1", at: " step 1/3 ")
@@ -207,9 +197,8 @@ final class TrainingValidationTests: XCTestCase {
     let fixture = try makeFixture("validation-resume")
     defer { fixture.remove() }
     let saved = fixture.folder.appendingPathComponent("saved").path
-    let setup = "load \(fixture.model.path)\ndataset \(fixture.data.path) split=0.25 seed=3\n"
     let a = TestSession()
-    try a.run(setup + "lora v rank=4 seed=1 targets=q_proj,v_proj")
+    try a.run(heldOutSetup(fixture, targets: "q_proj,v_proj"))
     try a.runStopped(
       "train epochs=2 lr=0.01 no_dropout prompt=\(Self.prompt) eval_every_epochs=1", at: " step 4/6 ")
     try a.run("save v \(saved) state")
@@ -217,7 +206,7 @@ final class TrainingValidationTests: XCTestCase {
     XCTAssertEqual(before.history.validations.map(\.step), [3])
 
     let b = TestSession()
-    try b.run(setup + "load adapter=\(saved)\ntrain resume\nshow run")
+    try b.run(heldOutSetup(fixture, targets: nil) + "load adapter=\(saved)\ntrain resume\nshow run")
     let trainer = try XCTUnwrap(b.session.training.trainer)
     XCTAssertEqual(trainer.history.steps.map(\.step), Array(1...6))
     XCTAssertEqual(trainer.history.steps.map(\.loss), trainer.stepLosses)

@@ -7,7 +7,7 @@
 // sgemm).
 import CFlrKernels
 
-public final class BF16Weight: @unchecked Sendable {
+public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
   public let outFeatures: Int, inFeatures: Int
   private let packed: UnsafeMutablePointer<UInt16>
   private let packedCount: Int
@@ -29,13 +29,6 @@ public final class BF16Weight: @unchecked Sendable {
   /// Rows `range` of W as fp32 [range.count, in] (exactly the bf16 values the products use).
   public func decodeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
     flr_bf16_unpack_rows(packed, outFeatures, inFeatures, range.lowerBound, range.upperBound, out)
-  }
-
-  /// The whole weight as fp32 [out, in].
-  public func decoded() -> Tensor {
-    let w = Tensor(uninitialized: [outFeatures, inFeatures])
-    decodeRows(0..<outFeatures, into: w.data)
-    return w
   }
 
   /// out [rows, out] = bf16(inp [rows, in]) · Wᵀ + bias
@@ -86,12 +79,6 @@ public final class BF16Weight: @unchecked Sendable {
         Gemm.matmul(inp, w, out + j0, m: rows, n: count, k: k, transB: true, beta: bias == nil ? 0 : 1, ldc: n)
       }
     }
-  }
-
-  /// dinp [rows, in] += dout [rows, out] · W (W's bf16 values, in fp32: the input gradient of a frozen base).
-  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
-    ReducedProducts.backwardInput(
-      dinp: dinp, dout: dout, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, decode: decodeRows)
   }
 
   /// x rounded to bf16 and back (nearest even), as the products see their inputs.

@@ -5,7 +5,7 @@
 // do, with per-row activation and per-channel weight scales. All paths give the same result bit for bit.
 import CFlrKernels
 
-public final class Int8Weight: @unchecked Sendable {
+public final class Int8Weight: RowDecodedWeight, @unchecked Sendable {
   public let outFeatures: Int, inFeatures: Int
   private let packed: UnsafeMutablePointer<Int8>
   private let packedCount: Int
@@ -37,13 +37,6 @@ public final class Int8Weight: @unchecked Sendable {
     flr_int8_unpack_rows(packed, scales, outFeatures, inFeatures, range.lowerBound, range.upperBound, out)
   }
 
-  /// The whole weight as fp32 [out, in].
-  public func decoded() -> Tensor {
-    let w = Tensor(uninitialized: [outFeatures, inFeatures])
-    decodeRows(0..<outFeatures, into: w.data)
-    return w
-  }
-
   /// out [rows, out] = dequant(quant(inp [rows, in]) · quant(W)ᵀ) + bias
   public func linearForward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int
@@ -70,11 +63,5 @@ public final class Int8Weight: @unchecked Sendable {
           columnSums, n, k, bias, out + rowRange.lowerBound * n, n, panelRange.lowerBound, panelRange.upperBound)
       }
     }
-  }
-
-  /// dinp [rows, in] += dout [rows, out] · W (the dequantized weight: the input gradient of a frozen base).
-  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
-    ReducedProducts.backwardInput(
-      dinp: dinp, dout: dout, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, decode: decodeRows)
   }
 }

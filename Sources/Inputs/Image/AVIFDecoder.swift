@@ -46,12 +46,6 @@ enum AVIFDecoder {
       return avifImageYUVToRGB(image, &rgb)
     }
     guard result == AVIF_RESULT_OK else { throw failure(result, "cannot convert to RGB") }
-    var pixels = [UInt8](repeating: 0, count: width * height * 3)
-    for i in 0..<(width * height) {
-      pixels[3 * i] = rgba[4 * i]
-      pixels[3 * i + 1] = rgba[4 * i + 1]
-      pixels[3 * i + 2] = rgba[4 * i + 2]
-    }
-    return RGBImage(width: width, height: height, pixels: pixels)
+    return RGBImage(width: width, height: height, droppingAlphaOf: rgba)
   }
 }

@@ -13,6 +13,17 @@ public struct RGBImage: Sendable, Equatable {
     self.pixels = pixels
   }
 
+  /// From [height, width, 4] R, G, B, A bytes, alpha dropped (not composited), as convert("RGB") does.
+  init(width: Int, height: Int, droppingAlphaOf rgba: [UInt8]) {
+    var pixels = [UInt8](repeating: 0, count: width * height * 3)
+    for i in 0..<(width * height) {
+      pixels[3 * i] = rgba[4 * i]
+      pixels[3 * i + 1] = rgba[4 * i + 1]
+      pixels[3 * i + 2] = rgba[4 * i + 2]
+    }
+    self.init(width: width, height: height, pixels: pixels)
+  }
+
   /// (R, G, B) at column x, row y.
   public func pixel(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
     let i = (y * width + x) * 3

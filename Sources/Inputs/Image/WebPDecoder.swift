@@ -24,12 +24,6 @@ enum WebPDecoder {
     guard ok else {
       throw ImageError(file: file, kind: .corrupt, problem: "WebP: image data is truncated or corrupt")
     }
-    var pixels = [UInt8](repeating: 0, count: width * height * 3)
-    for i in 0..<(width * height) {
-      pixels[3 * i] = rgba[4 * i]
-      pixels[3 * i + 1] = rgba[4 * i + 1]
-      pixels[3 * i + 2] = rgba[4 * i + 2]
-    }
-    return RGBImage(width: width, height: height, pixels: pixels)
+    return RGBImage(width: width, height: height, droppingAlphaOf: rgba)
   }
 }

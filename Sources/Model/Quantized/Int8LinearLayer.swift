@@ -4,26 +4,11 @@
 // input gradient through the dequantized weight (no weight gradient).
 import FlrCore
 
-public final class Int8LinearLayer: LinearLayer {
-  public let stored: Int8Weight
-
+public final class Int8LinearLayer: FrozenReducedLinear<Int8Weight> {
   /// Quantizes `base`'s fp32 weight; the fp32 weight is not kept.
   public init(converting base: LinearLayer) {
-    stored = Int8Weight(base.weight.data, outFeatures: base.outFeatures, inFeatures: base.inFeatures)
-    super.init(weight: Tensor(zeros: [0]), bias: base.bias, in: base.inFeatures, out: base.outFeatures)
-  }
-
-  /// x [..., in] -> [..., out]
-  public override func forward(_ x: Tensor) -> Tensor {
-    let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-    stored.linearForward(out: y.data, inp: x.data, bias: bias?.data, rows: x.count / inFeatures)
-    return y
-  }
-
-  /// dout [..., out], input [..., in] -> dinput [..., in] = dout · W_deq (W frozen)
-  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
-    let dinput = Tensor(zeros: input.shape)
-    stored.linearBackwardInput(dinp: dinput.data, dout: dout.data, rows: input.count / inFeatures)
-    return dinput
+    super.init(
+      stored: Int8Weight(base.weight.data, outFeatures: base.outFeatures, inFeatures: base.inFeatures),
+      bias: base.bias, in: base.inFeatures, out: base.outFeatures)
   }
 }

@@ -7,18 +7,19 @@
 // dtype; flr computes in fp32 throughout, so that cast is the one deliberate difference.)
 import FlrCore
 
-public final class NF4LinearLayer: LinearLayer {
-  public let quantized: NF4Tensor  // [out, in]
+public final class NF4LinearLayer: FrozenReducedLinear<NF4Tensor> {
+  /// The NF4 weight [out, in] (bitsandbytes' name for it).
+  public var quantized: NF4Tensor { stored }
   /// The torch dtype the weight had in its checkpoint ("float32", "bfloat16", "float16"); written into
   /// quant_state when saved, as transformers records it.
   public let sourceDType: String
 
   /// Quantizes `base`'s fp32 weight; the bias stays fp32 (as in Linear4bit). Throws for non-finite weights.
   public init(quantizing base: LinearLayer, sourceDType: String = "float32") throws {
-    quantized = try NF4Tensor(quantizing: base.weight.data, shape: [base.outFeatures, base.inFeatures])
     self.sourceDType = sourceDType
-    // No fp32 weight is kept: `weight` is an empty tensor; forward/backward use `quantized`.
-    super.init(weight: Tensor(zeros: [0]), bias: base.bias, in: base.inFeatures, out: base.outFeatures)
+    super.init(
+      stored: try NF4Tensor(quantizing: base.weight.data, shape: [base.outFeatures, base.inFeatures]),
+      bias: base.bias, in: base.inFeatures, out: base.outFeatures)
   }
 
   /// From a stored NF4 weight (a bitsandbytes checkpoint) and its bias.
@@ -26,9 +27,8 @@ public final class NF4LinearLayer: LinearLayer {
     guard quantized.shape.count == 2 else {
       throw QuantizationError("NF4 weight has shape \(quantized.shape), expected [out, in]")
     }
-    self.quantized = quantized
     self.sourceDType = sourceDType
-    super.init(weight: Tensor(zeros: [0]), bias: bias, in: quantized.shape[1], out: quantized.shape[0])
+    super.init(stored: quantized, bias: bias, in: quantized.shape[1], out: quantized.shape[0])
   }
 
   /// Bytes this layer keeps resident for its weight (codes + double-quantized absmax) and bias.
@@ -39,20 +39,5 @@ public final class NF4LinearLayer: LinearLayer {
     let w = Tensor(zeros: [outFeatures, inFeatures])
     quantized.dequantizeFast(into: w.data)
     return w
-  }
-
-  /// x [..., in] -> [..., out]
-  public override func forward(_ x: Tensor) -> Tensor {
-    let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-    quantized.linearForward(out: y.data, inp: x.data, bias: bias?.data, rows: x.count / inFeatures)
-    return y
-  }
-
-  /// dout [..., out], input [..., in] -> dinput [..., in] = dout · W_deq (MatMul4Bit: the 4-bit weight is
-  /// frozen, no weight or bias gradient).
-  public override func backward(dout: Tensor, input: Tensor) -> Tensor {
-    let dinput = Tensor(zeros: input.shape)
-    quantized.linearBackwardInput(dinp: dinput.data, dout: dout.data, rows: input.count / inFeatures)
-    return dinput
   }
 }

@@ -106,7 +106,9 @@ enum AdapterActions {
     let positionals = arguments.positionals
     let dtype = arguments.string("dtype") ?? "fp32"
     if positionals.first == "model" && positionals.count == 2 {
-      if dtype == "fp16" { throw ShellError("save model: dtype=fp16 applies to adapters; models are written fp32 or bf16") }
+      if dtype == "fp16" {
+        throw ShellError("save model: dtype=fp16 applies to adapters; models are written fp32 or bf16")
+      }
       return try saveModel(arguments, session)
     }
     if arguments.flag("quantized") { throw ShellError("save: `quantized` applies to `save model DIR` only") }
