@@ -1,6 +1,7 @@
 import FlrCore
 import FlrModel
 import FlrTrain
+import Foundation
 
 // `show [model|settings|lora|dataset|run]`: what the session holds.
 
@@ -59,7 +60,10 @@ enum ShowCommand {
       return
     }
     let revision = model.revision.map { " revision \($0)" } ?? ""
-    session.out.line("model: \(model.source)\(revision) from \(model.folder)")
+    let sameFolder =
+      URL(fileURLWithPath: expandTilde(model.source)).standardizedFileURL.path
+      == URL(fileURLWithPath: model.folder).standardizedFileURL.path
+    session.out.line("model: \(model.source)\(revision)\(sameFolder ? "" : " from \(model.folder)")")
     let text = model.model.config.text, vision = model.model.config.vision
     session.out.line(
       "  vision: DaViT dims \(vision.dimEmbed.map(String.init).joined(separator: ",")), depths "
