@@ -43,6 +43,8 @@ import time
 
 import numpy as np
 
+from bench_common import timed
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DETAILED_CAPTION_IDS = [0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]
 GRAPHS = ["vision_encoder", "embed_tokens", "encoder_model", "decoder_model", "decoder_with_past_model"]
@@ -322,16 +324,6 @@ def banned_tokens(seq):
     prefix = tuple(seq[len(seq) - NO_REPEAT + 1:])
     return [seq[i + NO_REPEAT - 1] for i in range(len(seq) - NO_REPEAT + 1)
             if tuple(seq[i:i + NO_REPEAT - 1]) == prefix]
-
-
-def timed(fn, repeats: int):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main():

@@ -24,6 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_reference import perturb_every_tensor  # noqa: E402
 from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,15 +60,7 @@ def build(original, seed):
     torch.manual_seed(seed)
     model = Florence2ForConditionalGeneration(native_config(original)).eval()
     g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if p.ndim == 1 and "norm" in name:
-                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.2 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.add_(0.02 * noise)
+    perturb_every_tensor(model, g)
     vocab = original["text_config"]["vocab_size"]
     return model, 0.5 * torch.randn((1, vocab), generator=g)
 

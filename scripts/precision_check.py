@@ -50,15 +50,7 @@ def build_model():
     from bench_reference import build_model as reference_model
     model = reference_model("base")
     g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if p.ndim == 1 and "norm" in name:
-                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.2 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.add_(0.02 * noise)
+    bench_reference.perturb_every_tensor(model, g)
     return model
 
 
