@@ -2,7 +2,7 @@
 // last 20 steps), lr, images per second and the ETA from the mean step time of this run so far.
 import Foundation
 
-struct TrainerProgress {
+public struct TrainerProgress {
   let totalSteps: Int
   private var recent: [Double] = []
   private var runStart = Date()
@@ -42,9 +42,11 @@ struct TrainerProgress {
       + "\(String(format: "%.2f", rate)) img/s  ETA \(Self.duration(eta))"
   }
 
-  static func format(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "\(x)" }
+  /// A loss as the training lines print it.
+  public static func format(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "\(x)" }
 
-  static func duration(_ s: Double) -> String {
+  /// `m:ss` or `h:mm:ss`.
+  public static func duration(_ s: Double) -> String {
     guard s.isFinite, s >= 0 else { return "?" }
     let total = Int(s.rounded())
     let h = total / 3600, m = (total % 3600) / 60, sec = total % 60

@@ -96,16 +96,10 @@ enum RunReport {
       })
   }
 
-  static func format(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "\(x)" }
+  static func format(_ x: Double) -> String { TrainerProgress.format(x) }
 
   /// A table cell: `-` where the value is unknown (steps restored from a saved state have no time or d).
   static func number(_ format: String, _ x: Double) -> String { x.isFinite ? String(format: format, x) : "-" }
 
-  /// `m:ss` or `h:mm:ss`.
-  static func duration(_ s: Double) -> String {
-    guard s.isFinite, s >= 0 else { return "?" }
-    let total = Int(s.rounded())
-    let h = total / 3600, m = (total % 3600) / 60, sec = total % 60
-    return h > 0 ? String(format: "%d:%02d:%02d", h, m, sec) : String(format: "%d:%02d", m, sec)
-  }
+  static func duration(_ s: Double) -> String { TrainerProgress.duration(s) }
 }
