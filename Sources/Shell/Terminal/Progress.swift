@@ -10,7 +10,8 @@ import Foundation
 public final class Progress {
   public enum Style { case bar, lines, off }
 
-  private let session: Session
+  /// Weak: a progress hook kept by a resident training run must not keep its session alive.
+  private weak var session: Session?
   private let label: String
   private let unit: String
   /// Written before the count: `step ` gives `train step 3/8`.
@@ -61,12 +62,12 @@ public final class Progress {
     case .bar:
       guard now.timeIntervalSince(lastDraw) >= 0.1 || done >= total else { return }
       lastDraw = now
-      session.status.show(bar(elapsed: now.timeIntervalSince(start)))
+      session?.status.show(bar(elapsed: now.timeIntervalSince(start)))
     case .lines:
       if lastDraw == .distantPast { lastDraw = start }
       guard interval == 0 || now.timeIntervalSince(lastDraw) >= interval else { return }
       lastDraw = now
-      session.err.line(
+      session?.err.line(
         Progress.statusLine(
           label, done: done, total: total, elapsed: now.timeIntervalSince(start), unit: unit,
           counted: done - initial, countPrefix: countPrefix, details: details, secondsPerUnit: secondsPerUnit))
@@ -75,7 +76,7 @@ public final class Progress {
 
   /// Leaves the bar's last state as a line of its own, so the next message starts on a fresh one.
   public func finish() {
-    guard style == .bar, session.status.shown != nil else { return }
+    guard style == .bar, let session, session.status.shown != nil else { return }
     session.status.end(with: bar(elapsed: elapsed))
   }
 
@@ -84,7 +85,7 @@ public final class Progress {
   private func bar(elapsed: Double) -> String {
     Progress.barLine(
       label, done: done, total: total, elapsed: elapsed, unit: unit, counted: done - initial,
-      countPrefix: countPrefix, details: details, secondsPerUnit: secondsPerUnit, columns: session.err.columns)
+      countPrefix: countPrefix, details: details, secondsPerUnit: secondsPerUnit, columns: session?.err.columns ?? 80)
   }
 
   /// `caption: 10/40 2.00 img/s ETA 0:15 elapsed 0:05`; `counted`: units done in this run (default `done`).

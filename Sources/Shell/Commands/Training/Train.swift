@@ -165,11 +165,7 @@ enum TrainCommand {
       guard let trainer else { return }
       progress.update(done: trainer.step, details: progressDetails(trainer))
     }
-    // The bar holds the session: the hook goes when this command ends, so the kept run does not keep the session.
-    defer {
-      progress.finish()
-      trainer.onProgress = { _ in }
-    }
+    defer { progress.finish() }
     let started = Date()
     let outcome = try trainer.run(isCancelled: { [weak session] in session?.cancellation.isCancelled ?? true })
     progress.finish()
