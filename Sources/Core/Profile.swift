@@ -25,6 +25,8 @@ import Foundation
 public enum OpKind: Int, CaseIterable, Sendable {
   case gemm, lora, attention, layerNorm, patchConv, depthwiseConv, gelu, softmax, dropout, permute, elementwise,
     embedding, crossEntropy, optimizer, allocation, parallelLoop
+  /// Products with a frozen weight held in reduced precision (`load … precision=`), apart from fp32 GEMMs.
+  case bf16Product, int8Product
 
   public var name: String {
     switch self {
@@ -44,6 +46,8 @@ public enum OpKind: Int, CaseIterable, Sendable {
     case .optimizer: "optimizer step"
     case .allocation: "allocation"
     case .parallelLoop: "other parallel loops"
+    case .bf16Product: "bf16 products"
+    case .int8Product: "int8 products"
     }
   }
 }

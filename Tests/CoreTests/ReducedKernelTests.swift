@@ -127,24 +127,4 @@ final class ReducedKernelTests: XCTestCase {
       for t in 0..<k { XCTAssertLessThanOrEqual(abs(wd[j * k + t] - w[j * k + t]), step / 2 * 1.0001) }
     }
   }
-
-  /// The input gradient through a reduced weight is Linear.backward's on the decoded fp32 weight (accumulated
-  /// into dinp); the weight is decoded a tile at a time, so small tiles are tried too.
-  func testBackwardInputIsTheDecodedWeightsGradient() {
-    let (rows, n, k) = (6, 40, 24)
-    let dout = random(rows * n, seed: 8), w = random(n * k, seed: 9), inp = random(rows * k, seed: 10)
-    let bf16 = BF16Weight(w, outFeatures: n, inFeatures: k), int8 = Int8Weight(w, outFeatures: n, inFeatures: k)
-    let cases: [(Tensor, (UnsafeMutablePointer<Float>) -> Void)] = [
-      (bf16.decoded(), { bf16.linearBackwardInput(dinp: $0, dout: dout, rows: rows) }),
-      (int8.decoded(), { int8.linearBackwardInput(dinp: $0, dout: dout, rows: rows) }),
-    ]
-    for (decoded, backward) in cases {
-      var expected = [Float](repeating: 0.5, count: rows * k), got = expected
-      Linear.backward(
-        dinp: &expected, dweight: nil, dbias: nil, dout: dout, inp: inp, weight: decoded.data, rows: rows,
-        inFeatures: k, outFeatures: n)
-      backward(&got)
-      for i in 0..<got.count { XCTAssertEqual(got[i], expected[i], accuracy: 1e-5) }
-    }
-  }
 }

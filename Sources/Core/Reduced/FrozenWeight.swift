@@ -1,6 +1,6 @@
 // What a Linear's frozen weight W [out, in] kept in a reduced form (bf16, int8, NF4) offers the layer that
-// holds it (Sources/Model/Quantized): products that never expand the whole weight. bf16 and int8 decode any
-// rows to fp32, and the whole weight and the input gradient follow from that.
+// holds it (Sources/Model/Quantized): products that never expand the whole weight. bf16 and int8 also decode
+// any rows to fp32 (the whole weight for `save model`; tiles for sgemm where there are no bf16 dot products).
 
 public protocol FrozenWeight: Sendable {
   /// out [rows, out] = inp [rows, in] · Wᵀ + bias
@@ -26,11 +26,5 @@ extension RowDecodedWeight {
     let w = Tensor(uninitialized: [outFeatures, inFeatures])
     decodeRows(0..<outFeatures, into: w.data)
     return w
-  }
-
-  /// dinp [rows, in] += dout [rows, out] · W, W decoded a tile of rows at a time.
-  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
-    ReducedProducts.backwardInput(
-      dinp: dinp, dout: dout, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, decode: decodeRows)
   }
 }

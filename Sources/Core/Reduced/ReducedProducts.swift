@@ -1,14 +1,17 @@
-// What bf16 and int8 weights share: splitting a product over the workers, and the input gradient through a
-// weight decoded to fp32 one tile of rows at a time (frozen bases in training; the weight is never expanded
-// whole).
+// What bf16 and int8 weights share: splitting a product over the workers, and the input gradient of a frozen
+// base in training, dX += dY · W (the weight is never expanded whole): with bf16 dot products on W repacked
+// as Wᵀ panels a tile at a time, or through sgemm on W decoded to fp32 a tile of rows at a time.
 import CFlrKernels
 
 enum ReducedProducts {
   /// Rows from which a product is split by rows (each worker converts and multiplies its own rows against
   /// every panel); fewer rows (decoding) are split by panels, each worker reading its share of the weight.
   static let rowSplitMinimum = 64
-  /// Floats of fp32 weight decoded at a time for the input gradient (1 MiB).
+  /// Floats of fp32 weight decoded at a time for the sgemm input gradient (1 MiB).
   static let tileFloats = 1 << 18
+  /// Bytes of Wᵀ packed at a time for the bf16 input gradient (the kernel blocks for the caches within a tile;
+  /// a Linear up to 2048 x 1024 is one tile). At least two panels; tests lower it to try many tiles.
+  nonisolated(unsafe) static var transposedTileBytes = 4 << 20
 
   /// Runs `body(rows, panels)` over the product's blocks on the workers.
   static func split(rows: Int, panels: Int, inFeatures: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
@@ -18,6 +21,45 @@ enum ReducedProducts {
       // Each piece gets at least ~64K multiply-adds.
       let grain = Swift.max(1, 65536 / Swift.max(1, FLR_PANEL * inFeatures * rows))
       Threads.parallelChunks(panels, grain: grain) { body(0..<rows, $0) }
+    }
+  }
+
+  /// Whether the input gradient takes bf16 dot products: always where the CPU has them; elsewhere for few rows
+  /// only (bf16 widened in registers), many rows going through sgemm on decoded tiles as the forward does.
+  static func backwardTakesBF16(rows: Int) -> Bool { KernelPath.hasNativeBF16 || rows < rowSplitMinimum }
+
+  /// dinp [rows, inF] += bf16(dout) [rows, outF] · W [outF, inF], fp32 sums. `packTransposed(panels, into)`
+  /// writes Wᵀ's panels (16 input features each, outF in pairs: what vdpbf16ps pairs in this product) as bf16.
+  static func backwardInputBF16(
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int, outFeatures: Int, inFeatures: Int,
+    packTransposed: (Range<Int>, UnsafeMutablePointer<UInt16>) -> Void
+  ) {
+    if rows == 0 { return }
+    let (n, k) = (outFeatures, inFeatures)
+    let lda = (n + 1) / 2 * 2
+    let panelValues = flr_bf16_transposed_panel_count(n)
+    let panels = (k + FLR_PANEL - 1) / FLR_PANEL
+    let tilePanels = Swift.min(panels, Swift.max(2, transposedTileBytes / (2 * panelValues)))
+    let gradientFloats = (rows * lda + 1) / 2
+    Scratch.withFloats(gradientFloats + (tilePanels * panelValues + 1) / 2) { raw in
+      let a = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: rows * lda)  // bf16(dout)
+      let tile = UnsafeMutableRawPointer(raw + gradientFloats).bindMemory(
+        to: UInt16.self, capacity: tilePanels * panelValues)
+      Threads.parallelChunks(rows, grain: Swift.max(1, (1 << 14) / Swift.max(1, n))) { r in
+        flr_bf16_from_f32_rows(dout + r.lowerBound * n, r.count, n, n, a + r.lowerBound * lda, lda)
+      }
+      for t0 in stride(from: 0, to: panels, by: tilePanels) {
+        let t1 = Swift.min(panels, t0 + tilePanels)
+        Threads.parallelChunks(t1 - t0) { range in
+          packTransposed((t0 + range.lowerBound)..<(t0 + range.upperBound), tile + range.lowerBound * panelValues)
+        }
+        let columns = Swift.min(k, t1 * FLR_PANEL) - t0 * FLR_PANEL
+        split(rows: rows, panels: t1 - t0, inFeatures: n) { rowRange, panelRange in
+          flr_bf16_gemm_accumulate(
+            a + rowRange.lowerBound * lda, lda, rowRange.count, tile, columns, n,
+            dinp + rowRange.lowerBound * k + t0 * FLR_PANEL, k, panelRange.lowerBound, panelRange.upperBound)
+        }
+      }
     }
   }
 
@@ -38,5 +80,16 @@ enum ReducedProducts {
         Gemm.matmul(dout + j0, w, dinp, m: rows, n: inFeatures, k: n, beta: 1, lda: outFeatures)
       }
     }
+  }
+
+  /// The profile's figures for one product with a weight of `weightBytes`: forward reads x [rows, in] and
+  /// writes y [rows, out]; the input gradient reads dy [rows, out] and adds into dx [rows, in].
+  static func profileWork(rows: Int, outFeatures: Int, inFeatures: Int, weightBytes: Int, backward: Bool) -> (
+    flops: Int, bytes: Int
+  ) {
+    let flops = 2 * rows * outFeatures * inFeatures
+    let activations =
+      backward ? 4 * rows * outFeatures + 8 * rows * inFeatures : 4 * rows * inFeatures + 4 * rows * outFeatures
+    return (flops, activations + weightBytes)
   }
 }

@@ -1,6 +1,7 @@
 // A Linear whose frozen weight is held as bf16 (`load … precision=bf16`): half the fp32 bytes. The forward
 // rounds its input to bf16 and accumulates in fp32 (BF16Weight); the bias stays fp32. As a frozen base
-// under LoRA, backward gives the input gradient through the bf16 weight (no weight gradient).
+// under LoRA, backward gives the input gradient through the bf16 weight, the output gradient rounded to bf16
+// as it enters the product (no weight gradient).
 import FlrCore
 
 public final class BF16LinearLayer: FrozenReducedLinear<BF16Weight> {
