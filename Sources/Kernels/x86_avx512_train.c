@@ -63,20 +63,22 @@ static inline int panel_columns(size_t n, size_t p) {
   return left < FLR_PANEL ? (int)left : FLR_PANEL;
 }
 
-// The reduction (W's output dimension: up to several thousand) in chunks of 256 pairs, so a tile's rows
-// (8 x 1 KiB) and its two panels' chunks (2 x 16 KiB) stay in L1; the panels in groups of 16 (256 KiB of
-// chunks, in L2) that every block of rows passes over. Each chunk adds its sums into c.
-enum { CHUNK_PAIRS = 256, GROUP_PANELS = 16 };
+// Blocked for the caches: panels in groups of about 256 KiB over the whole reduction (W's output dimension,
+// up to several thousand), kept in L2 while every block of about 128 KiB of rows passes over them; within a
+// block, the reduction in chunks of 256 pairs, so a tile's rows (8 x 1 KiB) and its two panels' chunks
+// (2 x 16 KiB) stay in L1. Each chunk adds its sums into c, which stays in L2 across the chunks.
+enum { CHUNK_PAIRS = 256 };
 
 TARGET_512 void flr_bf16_gemm_accumulate_avx512(FLR_BF16_ACCUMULATE_ARGS) {
   size_t pairs = (k + 1) / 2, stride = pairs * 2 * FLR_PANEL;
-  size_t block = flr_row_block(CHUNK_PAIRS * 4, TILE_ROWS);
-  for (size_t g0 = p0; g0 < p1; g0 += GROUP_PANELS) {
-    size_t g1 = g0 + GROUP_PANELS < p1 ? g0 + GROUP_PANELS : p1;
-    for (size_t q0 = 0; q0 < pairs; q0 += CHUNK_PAIRS) {
-      size_t chunk = pairs - q0 < CHUNK_PAIRS ? pairs - q0 : CHUNK_PAIRS;
-      for (size_t i0 = 0; i0 < m; i0 += block) {
-        size_t i1 = i0 + block < m ? i0 + block : m;
+  size_t block = flr_row_block(lda * 2, TILE_ROWS), group = (256 * 1024) / (stride * 2) / 2 * 2;
+  if (group < 2) group = 2;
+  for (size_t g0 = p0; g0 < p1; g0 += group) {
+    size_t g1 = g0 + group < p1 ? g0 + group : p1;
+    for (size_t i0 = 0; i0 < m; i0 += block) {
+      size_t i1 = i0 + block < m ? i0 + block : m;
+      for (size_t q0 = 0; q0 < pairs; q0 += CHUNK_PAIRS) {
+        size_t chunk = pairs - q0 < CHUNK_PAIRS ? pairs - q0 : CHUNK_PAIRS;
         for (size_t p = g0; p < g1; p += 2) {
           const uint16_t *w = packed + p * stride + q0 * 2 * FLR_PANEL;
           int cols0 = panel_columns(n, p), cols1 = p + 1 < g1 ? panel_columns(n, p + 1) : 0;

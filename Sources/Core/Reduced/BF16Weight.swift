@@ -47,18 +47,19 @@ public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
     let (n, k) = (outFeatures, inFeatures)
     let lda = (k + 1) / 2 * 2
     let panels = (n + Int(FLR_PANEL) - 1) / Int(FLR_PANEL)
+    if rows >= ReducedProducts.rowSplitMinimum {
+      Threads.parallelChunks(rows, grain: 32) { range in
+        ReducedProducts.withBF16Blocks(range, of: inp, count: k, lda: lda) { block, a in
+          flr_bf16_gemm(a, lda, block.count, packed, n, k, bias, out + block.lowerBound * n, n, 0, panels)
+        }
+      }
+      return
+    }
     // bf16 activations: lda values a row (k rounded up to even, zero padded), in a Float scratch of half the size.
     Scratch.withFloats((rows * lda + 1) / 2) { raw in
       let a = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: rows * lda)
-      let convert = { (range: Range<Int>) in
-        for r in range {
-          flr_bf16_from_f32(inp + r * k, a + r * lda, k)
-          if lda > k { a[r * lda + k] = 0 }
-        }
-      }
-      if rows < ReducedProducts.rowSplitMinimum { convert(0..<rows) }
+      flr_bf16_from_f32_rows(inp, rows, k, k, a, lda)
       ReducedProducts.split(rows: rows, panels: panels, inFeatures: k) { rowRange, panelRange in
-        if rows >= ReducedProducts.rowSplitMinimum { convert(rowRange) }
         flr_bf16_gemm(
           a + rowRange.lowerBound * lda, lda, rowRange.count, packed, n, k, bias, out + rowRange.lowerBound * n, n,
           panelRange.lowerBound, panelRange.upperBound)

@@ -24,6 +24,24 @@ enum ReducedProducts {
     }
   }
 
+  /// `body(block, a)` over blocks of `range`'s rows, each first converted from `source` [.., count] to bf16
+  /// `a` [block, lda] (zero padded) in a buffer of the calling worker's own, about 128 KiB, so the product
+  /// reads the converted rows from cache rather than from a whole converted copy in memory.
+  static func withBF16Blocks(
+    _ range: Range<Int>, of source: UnsafePointer<Float>, count: Int, lda: Int,
+    _ body: (Range<Int>, UnsafePointer<UInt16>) -> Void
+  ) {
+    let blockRows = Swift.max(8, (1 << 17) / Swift.max(1, 2 * lda) / 8 * 8)
+    Scratch.withFloats((Swift.min(blockRows, range.count) * lda + 1) / 2) { raw in
+      let a = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: blockRows * lda)
+      for r0 in stride(from: range.lowerBound, to: range.upperBound, by: blockRows) {
+        let block = r0..<Swift.min(range.upperBound, r0 + blockRows)
+        flr_bf16_from_f32_rows(source + r0 * count, block.count, count, count, a, lda)
+        body(block, a)
+      }
+    }
+  }
+
   /// Whether the input gradient takes bf16 dot products: always where the CPU has them; elsewhere for few rows
   /// only (bf16 widened in registers), many rows going through sgemm on decoded tiles as the forward does.
   static func backwardTakesBF16(rows: Int) -> Bool { KernelPath.hasNativeBF16 || rows < rowSplitMinimum }
@@ -40,6 +58,19 @@ enum ReducedProducts {
     let panelValues = flr_bf16_transposed_panel_count(n)
     let panels = (k + FLR_PANEL - 1) / FLR_PANEL
     let tilePanels = Swift.min(panels, Swift.max(2, transposedTileBytes / (2 * panelValues)))
+    if tilePanels == panels && rows >= rowSplitMinimum {
+      // Wᵀ in one tile (a Linear up to 2048 x 1024); each worker converts its rows of dout a block at a time.
+      Scratch.withFloats((panels * panelValues + 1) / 2) { raw in
+        let tile = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: panels * panelValues)
+        Threads.parallelChunks(panels) { packTransposed($0, tile + $0.lowerBound * panelValues) }
+        Threads.parallelChunks(rows, grain: 32) { range in
+          withBF16Blocks(range, of: dout, count: n, lda: lda) { block, a in
+            flr_bf16_gemm_accumulate(a, lda, block.count, tile, k, n, dinp + block.lowerBound * k, k, 0, panels)
+          }
+        }
+      }
+      return
+    }
     let gradientFloats = (rows * lda + 1) / 2
     Scratch.withFloats(gradientFloats + (tilePanels * panelValues + 1) / 2) { raw in
       let a = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: rows * lda)  // bf16(dout)
