@@ -17,14 +17,15 @@
 import FlrCore
 
 extension Florence2 {
-  /// Computes every layer's cross-attention keys/values for encoder output [images, S, d].
+  /// Computes every layer's cross-attention keys/values for encoder output [images, S, d]; a bf16 or int8 model
+  /// keeps them as bf16 (its projections' inputs are already rounded to bf16 or coarser).
   public func prepareDecoding(encoderOutput: Tensor, beamsPerImage: Int = 1, capacity: Int = 32) -> DecoderState {
     let images = encoderOutput.shape[0], s = encoderOutput.shape[1]
     let (keys, values) = languageModel.decoder.crossKeysValues(encoderOutput)
     let imageOfRow = (0..<images).flatMap { Array(repeating: $0, count: max(1, beamsPerImage)) }
     return DecoderState(
       crossKeys: keys, crossValues: values, imageOfRow: imageOfRow, encoderLength: s, dim: languageModel.dim,
-      heads: config.text.decoderAttentionHeads, capacity: capacity)
+      heads: config.text.decoderAttentionHeads, capacity: capacity, bf16CrossCache: weightPrecision != .fp32)
   }
 
   /// Feeds one token per row at position state.length -> logits [rows, V] of that position.

@@ -36,6 +36,10 @@ public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int
   ) {
     if rows == 0 { return }
+    let scope = Profile.begin(
+      .gemm, .forward, flops: 2 * rows * outFeatures * inFeatures,
+      bytes: residentBytes + 4 * rows * (inFeatures + outFeatures) + (bias == nil ? 0 : 4 * outFeatures))
+    defer { Profile.end(scope) }
     if rows >= ReducedProducts.rowSplitMinimum && !KernelPath.hasNativeBF16 {
       widenedForward(out: out, inp: inp, bias: bias, rows: rows)
       return

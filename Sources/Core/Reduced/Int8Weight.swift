@@ -43,6 +43,9 @@ public final class Int8Weight: RowDecodedWeight, @unchecked Sendable {
   ) {
     if rows == 0 { return }
     let (n, k) = (outFeatures, inFeatures)
+    let scope = Profile.begin(
+      .gemm, .forward, flops: 2 * rows * n * k, bytes: residentBytes + 4 * rows * (k + n) + (bias == nil ? 0 : 4 * n))
+    defer { Profile.end(scope) }
     let lda = (k + 3) / 4 * 4
     let panels = (n + Int(FLR_PANEL) - 1) / Int(FLR_PANEL)
     // Codes (lda bytes a row) then scales, in one Float scratch.
