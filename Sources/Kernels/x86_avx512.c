@@ -159,6 +159,34 @@ static size_t few_rows_end(size_t n, size_t p0, size_t p1) {
   return full > p0 ? p0 + (full - p0) / FEW_PANELS * FEW_PANELS : p0;
 }
 
+/// Per row: scale = max|x| / 127, codes rint(x · (127 / max|x|)) clamped to ±127 (vcvtps2dq rounds to nearest
+/// even, as rintf does), zero padded to lda. A decoding step quantizes about 50k values per row this way.
+TARGET_512 void flr_int8_quantize_rows_avx512(
+  const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales) {
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (size_t r = 0; r < m; r++) {
+    const float *row = x + r * k;
+    __m512 mx = _mm512_setzero_ps();
+    for (size_t i = 0; i < k; i += 16) {
+      __mmask16 mask = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+      __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, row + i));
+      mx = _mm512_max_ps(v, mx);  // a NaN lane keeps the running max, as the portable loop does
+    }
+    float top = _mm512_reduce_max_ps(mx);
+    scales[r] = top / 127;
+    float inverse = top > 0 ? 127 / top : 0;
+    const __m512 inv = _mm512_set1_ps(inverse);
+    int8_t *dst = q + r * lda;
+    for (size_t i = 0; i < k; i += 16) {
+      __mmask16 mask = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+      __m512i c = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + i), inv));
+      c = _mm512_min_epi32(_mm512_max_epi32(c, lo), hi);
+      _mm_mask_storeu_epi8(dst + i, mask, _mm512_cvtepi32_epi8(c));
+    }
+    for (size_t i = k; i < lda; i++) dst[i] = 0;
+  }
+}
+
 TARGET_512 void flr_bf16_gemm_avx512(FLR_BF16_ARGS) {
   size_t pairs = (k + 1) / 2, block = flr_row_block(lda * 2, TILE_ROWS);
   if (m <= FEW_ROWS) {
