@@ -10,7 +10,8 @@ import Foundation
 
 let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 decoding, base, 75 new tokens") {
   let model: Florence2
-  let precision = ProcessInfo.processInfo.environment["FLR_BENCH_PRECISION"].flatMap { WeightPrecision(name: $0) } ?? .fp32
+  let precision =
+    ProcessInfo.processInfo.environment["FLR_BENCH_PRECISION"].flatMap { WeightPrecision(name: $0) } ?? .fp32
   do {
     model = try Florence2.random(config: FlorenceConfig(), seed: 1)
     try model.convertWeights(to: precision)
