@@ -23,7 +23,7 @@ public struct DecoderState {
   /// Per layer [images, S, d].
   let crossValues: [Tensor]
   /// Whether crossKeysT and crossValues hold bf16 values (Attention.bf16Packed, read through bf16Values): the
-  /// cache of a reduced-precision model, half the bytes every step reads.
+  /// cache of a bf16 model, half the bytes every step reads for them.
   public let crossCacheIsBF16: Bool
   /// Per layer [capacity, slots, d]: position p, slot s holds the key/value a row fed at p from slot s.
   var selfKeys: [Tensor], selfValues: [Tensor]
