@@ -2,16 +2,24 @@
 // 75 new tokens, one image, 13-token prompt. The encoder output is computed once outside the timings (the
 // vision tower has its own figures), so these are the decode loop alone: decoder steps with KV cache, LM head,
 // logits processing and beam bookkeeping. "ms/step" = total / steps actually taken.
+// FLR_BENCH_PRECISION=bf16|int8 decodes with the model converted to that precision (default fp32).
 import FlrCore
 import FlrGenerate
 import FlrModel
+import Foundation
 
 let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 decoding, base, 75 new tokens") {
   let model: Florence2
-  do { model = try Florence2.random(config: FlorenceConfig(), seed: 1) } catch {
+  let precision =
+    ProcessInfo.processInfo.environment["FLR_BENCH_PRECISION"].flatMap { WeightPrecision(name: $0) } ?? .fp32
+  do {
+    model = try Florence2.random(config: FlorenceConfig(), seed: 1)
+    try model.convertWeights(to: precision)
+  } catch {
     print("generate: cannot build the base model: \(error)")
     return
   }
+  let base = precision == .fp32 ? "base" : "base \(precision.rawValue)"
   let generator = Generator(model: model)
   let d = model.languageModel.dim
   let features = Bench.random([1, 577, d], seed: 3)
@@ -31,7 +39,7 @@ let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 dec
     }
     var steps = 0
     let name = beams == 1 ? "greedy 75 tokens" : "beam-\(beams) 75 tokens"
-    Bench.measure(name, shape: "base, 1 image") {
+    Bench.measure(name, shape: "\(base), 1 image") {
       steps = 0
       _ = try? generator.generate(encoderOutput: encoderOutput, settings: settings) { _ in
         steps += 1
@@ -55,7 +63,7 @@ let generateSuite = BenchSuite(name: "generate", summary: "greedy and beam-3 dec
   let batchOutput = Tensor(zeros: [images] + encoderOutput.shape.dropFirst())
   for i in 0..<images { (batchOutput.data + i * per).update(from: encoderOutput.data, count: per) }
   let settings = GenerationSettings.florence2.with(numBeams: 3, maxNewTokens: 75)
-  Bench.measure("beam-3 75 tokens, 4 images", shape: "base, 12 rows") {
+  Bench.measure("beam-3 75 tokens, 4 images", shape: "\(base), 12 rows") {
     _ = try? generator.generate(encoderOutput: batchOutput, settings: settings)
   }
   if let oneImage, let batch = Bench.results.last?.best {

@@ -1,6 +1,7 @@
 // Beam search for one image: transformers 4.48 `_beam_search` + `BeamSearchScorer.process/finalize`
 // (generation/utils.py, generation/beam_search.py) under Florence-2's settings, step by step as SPEC §4.2
 // writes it. Model-free: it sees only each step's logits and says which beam each new row continues.
+import FlrCore
 
 struct BeamSearchState {
   let numBeams: Int
@@ -31,11 +32,12 @@ struct BeamSearchState {
   mutating func step(logits: UnsafeMutablePointer<Float>) -> [Int] {
     let k = numBeams
     let V = vocabularySize
-    let processors = LogitsProcessors(settings: settings)
-    for b in 0..<k {
+    let processors = LogitsProcessors(settings: settings), history = beams
+    // Rows are independent (a few passes over V values each): one per worker.
+    Threads.parallelFor(k) { b in
       let row = logits + b * V
       LogSoftmax.inPlace(row, count: V)
-      processors.apply(row, vocabularySize: V, tokens: beams[b])
+      processors.apply(row, vocabularySize: V, tokens: history[b])
     }
     // Step 4: the 2k best of c[b, x] = logProb[b, x] + beamScores[b], flat index b·V + x.
     var top = TopCandidates(capacity: 2 * k)

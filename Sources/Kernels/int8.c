@@ -56,7 +56,7 @@ void flr_int8_unpack_rows(
   }
 }
 
-void flr_int8_quantize_rows(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales) {
+void flr_int8_quantize_rows_portable(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales) {
   for (size_t r = 0; r < m; r++) {
     const float *row = x + r * k;
     float mx = absmax(row, k);
@@ -66,6 +66,16 @@ void flr_int8_quantize_rows(const float *x, size_t m, size_t k, int8_t *q, size_
     for (size_t i = 0; i < k; i++) dst[i] = quantize(row[i], inverse);
     for (size_t i = k; i < lda; i++) dst[i] = 0;
   }
+}
+
+void flr_int8_quantize_rows(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales) {
+#if defined(__x86_64__)
+  if (flr_kernels_active() == FLR_PATH_AVX512) {
+    flr_int8_quantize_rows_avx512(x, m, k, q, lda, scales);
+    return;
+  }
+#endif
+  flr_int8_quantize_rows_portable(x, m, k, q, lda, scales);
 }
 
 void flr_int8_gemm_portable(FLR_INT8_ARGS) {

@@ -13,6 +13,7 @@
   const int8_t *a, size_t lda, const float *a_scales, size_t m, const int8_t *packed, const float *w_scales,  \
     const int32_t *column_sums, size_t n, size_t k, const float *bias, float *c, size_t ldc, size_t p0, size_t p1
 
+void flr_int8_quantize_rows_portable(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales);
 void flr_bf16_gemm_portable(FLR_BF16_ARGS);
 void flr_int8_gemm_portable(FLR_INT8_ARGS);
 #if defined(__x86_64__)
@@ -20,6 +21,8 @@ void flr_bf16_gemm_avx2(FLR_BF16_ARGS);
 void flr_int8_gemm_avx2(FLR_INT8_ARGS);
 void flr_bf16_gemm_avx512(FLR_BF16_ARGS);
 void flr_int8_gemm_avx512(FLR_INT8_ARGS);
+/// flr_int8_quantize_rows with the same results bit for bit (the same fp32 product, rounded to nearest even).
+void flr_int8_quantize_rows_avx512(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales);
 #endif
 
 /// Rows of A kept in cache while every panel passes over them: about 128 KiB of A.

@@ -1,7 +1,8 @@
 // The bf16 and int8 kernels (Sources/Kernels) on every path this CPU runs, always including the portable one,
 // against a float64 reference computed from the same rounded / quantized inputs. Shapes cover partial
 // panels (n not a multiple of 16), odd k (bf16 pairs) and k not a multiple of 4 (int8 quads), tiles with
-// fewer rows than the tile, and both ways of splitting over workers (by panels below 64 rows, by rows above).
+// fewer rows than the tile, decoding's few rows (their own tiles), and both ways of splitting over workers (by
+// panels below 64 rows, by rows above).
 import CFlrKernels
 import XCTest
 
@@ -10,6 +11,8 @@ import XCTest
 final class ReducedKernelTests: XCTestCase {
   static let shapes = [
     (rows: 1, n: 37, k: 77), (rows: 5, n: 16, k: 64), (rows: 13, n: 50, k: 130), (rows: 70, n: 33, k: 31),
+    // Decoding rows (up to 4: tiles of 4 panels, then the panels left over), split over workers by panels.
+    (rows: 1, n: 200, k: 768), (rows: 3, n: 130, k: 70), (rows: 4, n: 96, k: 36), (rows: 2, n: 72, k: 3072),
   ]
 
   override func tearDown() { KernelPath.active = .supported }

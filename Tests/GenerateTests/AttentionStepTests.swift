@@ -65,6 +65,43 @@ final class AttentionStepTests: XCTestCase {
     }
   }
 
+  /// The bf16 cache's kernel is stepSharedKeys on the bf16-rounded keys and values, bit for bit.
+  func testSharedKeysBF16IsSharedKeysOnRoundedKeysAndValues() {
+    for (heads, hd, keys, queries) in [(12, 64, 590, 3), (4, 8, 19, 4), (3, 24, 33, 1)] {
+      let d = heads * hd, padded = Attention.paddedLength(keys)
+      let q = random(queries * d, seed: 4), k = random(keys * d, seed: 5), v = random(keys * d, seed: 6)
+      var keysT = [Float](repeating: 0, count: heads * hd * padded)
+      for h in 0..<heads {
+        for p in 0..<keys { for c in 0..<hd { keysT[(h * hd + c) * padded + p] = k[p * d + h * hd + c] } }
+      }
+      let keysHalf = Attention.bf16Packed(Tensor(shape: [keysT.count], values: keysT))
+      let valuesHalf = Attention.bf16Packed(Tensor(shape: [v.count], values: v))
+      var roundedKeysT = keysT, roundedV = v
+      BF16Weight.round(keysT, into: &roundedKeysT, count: keysT.count)
+      BF16Weight.round(v, into: &roundedV, count: v.count)
+      XCTAssertNotEqual(roundedV, v)
+      var want = [Float](repeating: 0, count: queries * d), got = want
+      var scores = [Float](repeating: 0, count: queries * padded)
+      for h in 0..<heads {
+        q.withUnsafeBufferPointer { qp in
+          roundedKeysT.withUnsafeBufferPointer { kt in
+            roundedV.withUnsafeBufferPointer { vp in
+              Attention.stepSharedKeys(
+                out: &want[h * hd], outStride: d, q: qp.baseAddress! + h * hd, qStride: d, queries: queries,
+                keysT: kt.baseAddress! + h * hd * padded, v: vp.baseAddress! + h * hd, vStride: d, keyLength: keys,
+                headDim: hd, scale: 1 / Float(hd).squareRoot(), scores: &scores)
+            }
+          }
+          Attention.stepSharedKeysBF16(
+            out: &got[h * hd], outStride: d, q: qp.baseAddress! + h * hd, qStride: d, queries: queries,
+            keysT: Attention.bf16Values(keysHalf) + h * hd * padded, v: Attention.bf16Values(valuesHalf) + h * hd,
+            vStride: d, keyLength: keys, headDim: hd, scale: 1 / Float(hd).squareRoot(), scores: &scores)
+        }
+      }
+      XCTAssertEqual(got, want, "heads \(heads) hd \(hd) keys \(keys)")
+    }
+  }
+
   func testGatheredMatchesForwardOnPermutedRows() {
     for (heads, hd, keys) in [(12, 64, 40), (4, 8, 7), (2, 20, 1)] {
       let d = heads * hd, slots = 3

@@ -65,18 +65,26 @@ final class BartDecoderLayer {
 
     // Cross-attention: one work item per (run of rows of one image, head), each key read once per run.
     let cq = encoderAttn.qProj.forward(h1)
-    let keysT = state.crossKeysT[l].data, values = state.crossValues[l].data, s = state.encoderLength
-    let padded = Attention.paddedLength(s)
+    let keysT = state.crossKeysT[l], values = state.crossValues[l], s = state.encoderLength
+    let padded = Attention.paddedLength(s), bf16 = state.crossCacheIsBF16
     let imageOfRow = state.imageOfRow, runs = Self.runs(imageOfRow)
     let crossAttended = Tensor(uninitialized: [rows, d])
     Threads.parallelFor(runs.count * heads) { item in
       let run = runs[item / heads], head = item % heads, c = head * hd, image = imageOfRow[run.lowerBound]
+      let keysAt = (image * heads + head) * hd * padded, valuesAt = image * s * d + c
+      let out = crossAttended.data + run.lowerBound * d + c, q = cq.data + run.lowerBound * d + c
       Scratch.withFloats(run.count * padded) { scores in
-        Attention.stepSharedKeys(
-          out: crossAttended.data + run.lowerBound * d + c, outStride: d, q: cq.data + run.lowerBound * d + c,
-          qStride: d, queries: run.count, keysT: keysT + (image * heads + head) * hd * padded,
-          v: values + image * s * d + c, vStride: d, keyLength: s, headDim: hd, scale: encoderAttn.scale,
-          scores: scores)
+        if bf16 {
+          Attention.stepSharedKeysBF16(
+            out: out, outStride: d, q: q, qStride: d, queries: run.count,
+            keysT: Attention.bf16Values(keysT) + keysAt, v: Attention.bf16Values(values) + valuesAt, vStride: d,
+            keyLength: s, headDim: hd, scale: encoderAttn.scale, scores: scores)
+        } else {
+          Attention.stepSharedKeys(
+            out: out, outStride: d, q: q, qStride: d, queries: run.count, keysT: keysT.data + keysAt,
+            v: values.data + valuesAt, vStride: d, keyLength: s, headDim: hd, scale: encoderAttn.scale,
+            scores: scores)
+        }
       }
     }
     let c = encoderAttn.outProj.forward(crossAttended)

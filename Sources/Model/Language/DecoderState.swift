@@ -22,6 +22,9 @@ public struct DecoderState {
   let crossKeysT: [Tensor]
   /// Per layer [images, S, d].
   let crossValues: [Tensor]
+  /// Whether crossKeysT and crossValues hold bf16 values (Attention.bf16Packed, read through bf16Values): the
+  /// cache of a bf16 model, half the bytes every step reads for them.
+  public let crossCacheIsBF16: Bool
   /// Per layer [capacity, slots, d]: position p, slot s holds the key/value a row fed at p from slot s.
   var selfKeys: [Tensor], selfValues: [Tensor]
   var capacity: Int
@@ -35,10 +38,12 @@ public struct DecoderState {
 
   init(
     crossKeys: [Tensor], crossValues: [Tensor], imageOfRow: [Int], encoderLength: Int, dim: Int, heads: Int,
-    capacity: Int
+    capacity: Int, bf16CrossCache: Bool = false
   ) {
-    crossKeysT = crossKeys.map { Self.transposedPerHead($0, keyLength: encoderLength, dim: dim, heads: heads) }
-    self.crossValues = crossValues
+    let keysT = crossKeys.map { Self.transposedPerHead($0, keyLength: encoderLength, dim: dim, heads: heads) }
+    crossKeysT = bf16CrossCache ? keysT.map(Attention.bf16Packed) : keysT
+    self.crossValues = bf16CrossCache ? crossValues.map(Attention.bf16Packed) : crossValues
+    crossCacheIsBF16 = bf16CrossCache
     self.imageOfRow = imageOfRow
     rows = imageOfRow.count
     slots = max(1, imageOfRow.count)

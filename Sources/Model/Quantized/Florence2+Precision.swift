@@ -5,7 +5,8 @@
 //         as Int8LinearLayer; the vision side (compute-bound, where bf16 dot products run at twice the fp32
 //         rate and keep the image features closer) as in bf16.
 // LayerNorm, softmax, attention scores, GELU, residuals, embeddings, the depthwise convs and image_projection
-// stay fp32. lm_head gets its own reduced copy of the tied embedding; the embedding lookups keep fp32.
+// stay fp32. lm_head gets its own reduced copy of the tied embedding; the embedding lookups keep fp32. bf16
+// decoding keeps the cross-attention keys/values as bf16 (prepareDecoding).
 import FlrCheckpoints
 import FlrCore
 

@@ -40,7 +40,8 @@ enum LoadCommand {
 
       precision=bf16 holds every Linear weight (vision, BART, lm_head) as bf16 and rounds the conv weights to \
       bf16; products take bf16 inputs and accumulate in fp32 (AVX512_BF16 dot products where the CPU has \
-      them, else the weights are widened in registers). precision=int8 holds the text side (BART Linears, \
+      them, else the weights are widened in registers), decoding's cross-attention keys/values included. \
+      precision=int8 holds the text side (BART Linears, \
       lm_head) as int8 with per-channel scales, activations quantized per row on the fly (VNNI or AVX2 \
       integer dot products), and the vision side as in bf16. LayerNorm, softmax, attention scores, GELU, \
       residuals and embeddings stay fp32. fp32 is exact; the reduced precisions trade a small error \
