@@ -7,12 +7,10 @@ public enum Linear {
   /// What runs on the output after x·Wᵀ + b. `.gelu` is exact GELU (Gelu.forward), for inference.
   public enum Activation: Sendable { case none, gelu }
 
-  /// out [rows, outF] = act(inp [rows, inF] · weight [outF, inF]ᵀ + bias [outF] + extra), where `epilogue(rows,
-  /// cols)` adds `extra` to each block of out on the worker that computed it (a LoRA adapter's term).
+  /// out [rows, outF] = act(inp [rows, inF] · weight [outF, inF]ᵀ + bias [outF])
   public static func forward(
     out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int, activation: Activation = .none,
-    epilogue: Gemm.BlockBody? = nil
+    bias: UnsafePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int, activation: Activation = .none
   ) {
     let scope = Profile.begin(
       .gemm, .forward, flops: 2 * (rows * inFeatures * outFeatures),
@@ -24,7 +22,7 @@ public enum Linear {
         for r in block { (out + r * n + cols.lowerBound).update(from: bias + cols.lowerBound, count: cols.count) }
       }
     }
-    let gelu: Gemm.BlockBody? =
+    let activate: Gemm.BlockBody? =
       activation == .none
       ? nil
       : { block, cols in
@@ -36,13 +34,6 @@ public enum Linear {
           }
         }
       }
-    let activate: Gemm.BlockBody? =
-      epilogue.map { epilogue in
-        { block, cols in
-          epilogue(block, cols)
-          gelu?(block, cols)
-        }
-      } ?? gelu
     Gemm.matmulBlocks(
       inp, weight, out, m: rows, n: n, k: inFeatures, transB: true, beta: bias == nil ? 0 : 1, before: writeBias,
       after: activate)

@@ -42,7 +42,7 @@ public enum LoRAProducts {
             for i in (block * perBlock)..<min(rows, (block + 1) * perBlock) {
               masks.startRow(i)
               downRow(x + i * k, &masks, panels, xd, down + i * r)
-              if let y { addUpRow(y + i * n, down + i * r, panels, scaling, 0..<n) }
+              if let y { addUpRow(y + i * n, down + i * r, panels, scaling) }
             }
           }
         }
@@ -54,29 +54,6 @@ public enum LoRAProducts {
       case .given(let m): withExtendedLifetime(m) { run(GivenMasks(m.data, cols: k), panels) }
       case .drawn(let stream): run(DrawnMasks(stream), panels)
       }
-    }
-  }
-
-  /// y [rows, out] = x · Wᵀ + bias + s · dropout(x) · Aᵀ · Bᵀ for a frozen fp32 Linear (W [out, in]) and its adapter,
-  /// and down [rows, r] = dropout(x) · Aᵀ: the adapter's term is added to each block of the base GEMM's output on the
-  /// worker that computed it, while the block is in cache (Linear.forward's epilogue), bitwise `forward` on top of
-  /// Linear.forward's output.
-  public static func linearForward(
-    x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, a: UnsafePointer<Float>,
-    b: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, down: UnsafeMutablePointer<Float>, rows: Int,
-    inFeatures: Int, outFeatures: Int, rank: Int, scaling: Float, mask: InputMask
-  ) {
-    let scope = Profile.begin(.lora, .forward)
-    forward(
-      x: x, a: a, b: b, y: nil, down: down, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, rank: rank,
-      scaling: scaling, mask: mask)
-    Profile.end(scope)
-    Panels.with(a: a, b: b, k: inFeatures, n: outFeatures, r: rank) { panels in
-      Linear.forward(
-        out: y, inp: x, weight: weight, bias: bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
-        epilogue: { block, cols in
-          for i in block { addUpRow(y + i * outFeatures, down + i * rank, panels, scaling, cols) }
-        })
     }
   }
 
@@ -183,26 +160,33 @@ public enum LoRAProducts {
     }
   }
 
-  /// y_i [cols] += Σ_c (s · down_i[c]) · Bᵀ[c, cols].
+  /// y_i [n] += Σ_c (s · down_i[c]) · Bᵀ[c].
   @inline(__always) static func addUpRow(
-    _ yi: UnsafeMutablePointer<Float>, _ downI: UnsafePointer<Float>, _ panels: Panels, _ scaling: Float,
-    _ cols: Range<Int>
+    _ yi: UnsafeMutablePointer<Float>, _ downI: UnsafePointer<Float>, _ panels: Panels, _ scaling: Float
   ) {
     let n = panels.n
     for c0 in stride(from: 0, to: panels.padded, by: 4) {
       @inline(__always) func d(_ c: Int) -> F16x { F16x(repeating: c < panels.r ? scaling * downI[c] : 0) }
       let d0 = d(c0), d1 = d(c0 + 1), d2 = d(c0 + 2), d3 = d(c0 + 3)
       let b0 = panels.bt + c0 * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n
-      var p = cols.lowerBound
-      while p < cols.upperBound {
-        let count = min(16, cols.upperBound - p)
+      var p = 0
+      while p + 16 <= n {
+        var v = load16(yi + p)
+        v = fma16(load16(b0 + p), d0, v)
+        v = fma16(load16(b1 + p), d1, v)
+        v = fma16(load16(b2 + p), d2, v)
+        v = fma16(load16(b3 + p), d3, v)
+        store16(v, yi + p)
+        p += 16
+      }
+      if p < n {
+        let count = n - p
         var v = loadPartial(yi + p, count)
         v = fma16(loadPartial(b0 + p, count), d0, v)
         v = fma16(loadPartial(b1 + p, count), d1, v)
         v = fma16(loadPartial(b2 + p, count), d2, v)
         v = fma16(loadPartial(b3 + p, count), d3, v)
         storePartial(v, yi + p, count)
-        p += 16
       }
     }
   }

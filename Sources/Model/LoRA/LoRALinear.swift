@@ -24,26 +24,17 @@ public final class LoRALinear: LinearLayer, LoRALayer {
   }
 
   private func forward(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, LayerSaved) {
+    let y = base.forward(x)  // the base may keep its weight in another form (NF4LinearLayer)
+    let scope = Profile.begin(.lora, .forward)  // the adapter's share, apart from the base's GEMM
+    defer { Profile.end(scope) }
     let rows = x.count / inFeatures, r = lora.rank
     let (mask, forwardSaved) = lora.inputMask(count: x.count, ctx: ctx)
     var saved = forwardSaved
     let down = Tensor(uninitialized: [rows, r])  // [rows, r] = dropout(x) · Aᵀ; y += s · down · Bᵀ
+    LoRAProducts.forward(
+      x: x.data, a: lora.loraA.data, b: lora.loraB.data, y: y.data, down: down.data, rows: rows,
+      inFeatures: inFeatures, outFeatures: outFeatures, rank: r, scaling: lora.scaling, mask: mask)
     saved.down = down
-    guard type(of: base) == LinearLayer.self else {
-      let y = base.forward(x)  // the base keeps its weight in another form (NF4LinearLayer)
-      let scope = Profile.begin(.lora, .forward)  // the adapter's share, apart from the base's GEMM
-      defer { Profile.end(scope) }
-      LoRAProducts.forward(
-        x: x.data, a: lora.loraA.data, b: lora.loraB.data, y: y.data, down: down.data, rows: rows,
-        inFeatures: inFeatures, outFeatures: outFeatures, rank: r, scaling: lora.scaling, mask: mask)
-      return (y, saved)
-    }
-    // A plain fp32 base: the adapter's term is added to each block of the base GEMM's output while it is in cache.
-    let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-    LoRAProducts.linearForward(
-      x: x.data, weight: base.weight.data, bias: base.bias?.data, a: lora.loraA.data, b: lora.loraB.data, y: y.data,
-      down: down.data, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, rank: r, scaling: lora.scaling,
-      mask: mask)
     return (y, saved)
   }
 
