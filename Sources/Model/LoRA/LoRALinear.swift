@@ -1,8 +1,8 @@
 // peft/tuners/lora/layer.py `Linear`: y = base(x) + s · B(A(dropout(x))), base frozen (bias="none").
 // Stands in for the LinearLayer it wraps in its slot (ModuleRecord) and delegates the frozen part to it (a
 // plain fp32 Linear or an NF4LinearLayer), so the model code does not know adapters exist. What backward
-// reads travels in LayerSaved: only the small [rows, r] product and the dropout stream's state; dropout(x)
-// and its mask are rebuilt in backward from the input.
+// reads travels in LayerSaved: only the small [rows, r] product and the dropout stream's state; the mask is
+// redrawn in backward (LoRAProducts applies it on the fly, so neither dropout(x) nor its mask is ever stored).
 import FlrCore
 
 public final class LoRALinear: LinearLayer, LoRALayer {
@@ -28,14 +28,13 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     let scope = Profile.begin(.lora, .forward)  // the adapter's share, apart from the base's GEMM
     defer { Profile.end(scope) }
     let rows = x.count / inFeatures, r = lora.rank
-    var (xd, mask, saved) = lora.dropped(x, ctx: ctx)
-    let down = Tensor(zeros: [rows, r])  // [rows, r] = xd · Aᵀ
-    Gemm.matmul(xd.data, lora.loraA.data, down.data, m: rows, n: r, k: inFeatures, transB: true)
-    // y [rows, out] += s · down · Bᵀ
-    Gemm.matmul(
-      down.data, lora.loraB.data, y.data, m: rows, n: outFeatures, k: r, transB: true, alpha: lora.scaling, beta: 1)
+    let (mask, forwardSaved) = lora.inputMask(count: x.count, ctx: ctx)
+    var saved = forwardSaved
+    let down = Tensor(uninitialized: [rows, r])  // [rows, r] = dropout(x) · Aᵀ; y += s · down · Bᵀ
+    LoRAProducts.forward(
+      x: x.data, a: lora.loraA.data, b: lora.loraB.data, y: y.data, down: down.data, rows: rows,
+      inFeatures: inFeatures, outFeatures: outFeatures, rank: r, scaling: lora.scaling, mask: mask)
     saved.down = down
-    withExtendedLifetime((xd, mask, down)) {}  // temporaries read through raw pointers above
     return (y, saved)
   }
 
@@ -66,31 +65,23 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     let rows = input.count / inFeatures, r = lora.rank, s = lora.scaling
     let scope = Profile.begin(.lora, .backward)
     defer { Profile.end(scope) }
-    let redrawn = lora.redrawn(input, saved)
-    let xd = redrawn?.dropped ?? input
+    let mask = lora.savedMask(saved)
     let down: Tensor
     if let kept = saved.down, kept.count == rows * r {
       down = kept
     } else {
-      down = Tensor(zeros: [rows, r])
-      Gemm.matmul(xd.data, lora.loraA.data, down.data, m: rows, n: r, k: inFeatures, transB: true)
+      down = Tensor(uninitialized: [rows, r])
+      LoRAProducts.forward(
+        x: input.data, a: lora.loraA.data, b: lora.loraB.data, y: nil, down: down.data, rows: rows,
+        inFeatures: inFeatures, outFeatures: outFeatures, rank: r, scaling: s, mask: mask)
     }
-    // gradB [out, r] += s · doutᵀ · down
-    Gemm.matmul(
-      dout.data, down.data, lora.gradB.data, m: outFeatures, n: r, k: rows, transA: true, alpha: s, beta: 1)
-    let ddown = Tensor(zeros: [rows, r])  // s · dout · B
-    Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: rows, n: r, k: outFeatures, alpha: s)
-    // gradA [r, in] += ddownᵀ · xd
-    Gemm.matmul(ddown.data, xd.data, lora.gradA.data, m: r, n: inFeatures, k: rows, transA: true, beta: 1)
-    if let dinput, let mask = redrawn?.mask {
-      let dxd = Tensor(zeros: input.shape)
-      Gemm.matmul(ddown.data, lora.loraA.data, dxd.data, m: rows, n: inFeatures, k: r)
-      Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
-      withExtendedLifetime(dxd) {}
-    } else if let dinput {
-      Gemm.matmul(ddown.data, lora.loraA.data, dinput.data, m: rows, n: inFeatures, k: r, beta: 1)
-    }
-    withExtendedLifetime((xd, down, ddown, redrawn)) {}
+    // gradA [r, in] += ddownᵀ · dropout(x), gradB [out, r] += s · doutᵀ · down, dinput += mask ⊙ (ddown · A), with
+    // ddown = s · dout · B
+    LoRAProducts.backward(
+      dout: dout.data, x: input.data, a: lora.loraA.data, b: lora.loraB.data, down: down.data,
+      gradA: lora.gradA.data, gradB: lora.gradB.data, dinput: dinput?.data, rows: rows, inFeatures: inFeatures,
+      outFeatures: outFeatures, rank: r, scaling: s, mask: mask)
+    withExtendedLifetime(down) {}
   }
 
   /// Merging needs an fp32 base weight (not an NF4 one).

@@ -73,45 +73,69 @@ public final class LoRAParameters {
     gradB.fill(0)
   }
 
-  /// x [count] -> (dropout(x), mask, what backward needs to rebuild both) in training with p > 0; (x, nil, empty)
-  /// otherwise. The base layer keeps x.
+  /// The mask on the adapter's input of this forward (x has `count` entries), and what backward needs to apply it
+  /// again: in training with p > 0 a DropoutStream seeded by one draw of `rng` (a test's injected mask instead);
+  /// nothing dropped otherwise.
   ///
   /// Gradient checkpointing runs a layer's forward a second time (the recompute) before its backward. That
   /// second call must apply the same mask, or backward differentiates another function than the loss came
   /// from: the step's context hands the recompute the stream state the first draw started from, and the
   /// stream does not advance again.
-  func dropped(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, Tensor?, LayerSaved) {
+  func inputMask(count: Int, ctx: TrainingContext?) -> (InputMask, LayerSaved) {
     var saved = LayerSaved()
-    guard training, dropout > 0 else { return (x, nil, saved) }
-    let out = Tensor(zeros: x.shape)
+    guard training, dropout > 0 else { return (.none, saved) }
     if let injectedMask {
-      let mask = injectedMask(x.count)
-      withExtendedLifetime(mask) { Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count) }
+      let mask = injectedMask(count)
       saved.injectedMask = mask
-      return (out, mask, saved)
+      return (.given(mask), saved)
     }
     let (start, advances) = ctx?.layerStream(of: self, current: rng) ?? (rng, true)
     var stream = start
-    let mask = Tensor(zeros: x.shape)
-    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &stream)
+    let seed = stream.nextUInt64()
     if advances { rng = stream }
     saved.dropoutStream = start
-    return (out, mask, saved)
+    return (.drawn(DropoutStream(seed: seed, p: dropout)), saved)
   }
 
-  /// Backward's (dropout(x), mask) for the input x of a training forward, rebuilt from what it saved (the
-  /// stream state its draw started from), so the forward keeps neither [count]-sized tensor (for the reference
-  /// script's targets they are about 2 GB across DaViT). nil when no mask applied.
-  func redrawn(_ x: Tensor, _ saved: LayerSaved) -> (dropped: Tensor, mask: Tensor)? {
+  /// The forward's mask again, from what it saved; none when no mask applied. The mask itself is never kept (for the
+  /// reference script's targets it would be about 2 GB across DaViT).
+  func savedMask(_ saved: LayerSaved) -> InputMask {
+    if let mask = saved.injectedMask { return .given(mask) }
+    guard var stream = saved.dropoutStream else { return .none }
+    return .drawn(DropoutStream(seed: stream.nextUInt64(), p: dropout))
+  }
+
+  /// x -> (dropout(x), mask, what backward needs to rebuild both) in training with p > 0; (x, nil, empty)
+  /// otherwise (LoRAConv2d, whose products take a dropped copy). The base layer keeps x.
+  func dropped(_ x: Tensor, ctx: TrainingContext?) -> (Tensor, Tensor?, LayerSaved) {
+    let (mask, saved) = inputMask(count: x.count, ctx: ctx)
+    guard let values = materialized(mask, like: x) else { return (x, nil, saved) }
     let out = Tensor(uninitialized: x.shape)
-    if let mask = saved.injectedMask {
-      Elementwise.mul(out: out.data, a: x.data, b: mask.data, count: x.count)
-      return (out, mask)
+    Elementwise.mul(out: out.data, a: x.data, b: values.data, count: x.count)
+    return (out, values, saved)
+  }
+
+  /// Backward's (dropout(x), mask) for the input x of a training forward, rebuilt from what it saved; nil when no
+  /// mask applied.
+  func redrawn(_ x: Tensor, _ saved: LayerSaved) -> (dropped: Tensor, mask: Tensor)? {
+    guard let values = materialized(savedMask(saved), like: x) else { return nil }
+    let out = Tensor(uninitialized: x.shape)
+    Elementwise.mul(out: out.data, a: x.data, b: values.data, count: x.count)
+    return (out, values)
+  }
+
+  /// The mask's values in x's shape (a drawn mask runs along x's last dimension, as LoRAProducts draws it for a
+  /// Linear's [rows, in] input); nil when nothing is dropped.
+  func materialized(_ mask: InputMask, like x: Tensor) -> Tensor? {
+    switch mask {
+    case .none: return nil
+    case .given(let values): return values
+    case .drawn(let stream):
+      let values = Tensor(uninitialized: x.shape)
+      let cols = x.shape.last ?? 1
+      stream.fill(values.data, rows: x.count / cols, cols: cols)
+      return values
     }
-    guard var stream = saved.dropoutStream else { return nil }
-    let mask = Tensor(uninitialized: x.shape)
-    Dropout.forward(out: out.data, mask: mask.data, inp: x.data, count: x.count, p: dropout, rng: &stream)
-    return (out, mask)
   }
 }
 
