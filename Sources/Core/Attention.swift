@@ -136,15 +136,17 @@ public enum Attention {
   /// dropout (the forward's): with D = P ⊙ M (redrawn here, not stored), dv += Dᵀ·dout and the probabilities'
   /// gradient is M ⊙ dP, so dS = scale · P ⊙ (M ⊙ dP - rowsum(M ⊙ dP ⊙ P)) = scale · (D ⊙ dP - P · rowsum(D ⊙ dP)).
   /// probs: the forward's, or nil to recompute them from q, k and the forward's causal/mask arguments (one more
-  /// q·kᵀ per head, in a per-worker scratch).
+  /// q·kᵀ per head, in a per-worker scratch). `accumulate` false: = instead of += (each head's block of dq, dk
+  /// and dv is written once, so the gradients need not be zeroed first).
   public static func backward(
     dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, outStride: Int, probs: UnsafePointer<Float>?,
     q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
     v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int,
     scale: Float, causal: Bool = false, causalOffset: Int = 0, mask: UnsafePointer<Float>? = nil,
-    maskBatchStride: Int = 0, dropout: AttentionDropout? = nil
+    maskBatchStride: Int = 0, dropout: AttentionDropout? = nil, accumulate: Bool = true
   ) {
+    let beta: Float = accumulate ? 1 : 0
     let recompute = probs == nil, keptFloats = recompute ? 0 : queryLength * keyLength
     let scope = Profile.begin(
       .attention, .backward, flops: (recompute ? 10 : 8) * (batch * heads * queryLength * keyLength * headDim),
@@ -186,7 +188,7 @@ public enum Attention {
           if let dv {
             // dv_h [Tk, hd] += pv [Tq, Tk]ᵀ · dout_h [Tq, hd]
             Gemm.matmul(
-              pv, gh, dv + b * Tk * vStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: 1,
+              pv, gh, dv + b * Tk * vStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: beta,
               lda: Tk, ldb: outStride, ldc: vStride)
           }
           if !scoreGradients { continue }
@@ -202,13 +204,13 @@ public enum Attention {
           if let dq {
             // dq_h [Tq, hd] += ds [Tq, Tk] · k_h [Tk, hd]
             Gemm.matmul(
-              ds, kh, dq + b * Tq * qStride + h * hd, m: Tq, n: hd, k: Tk, beta: 1, lda: Tk, ldb: kStride,
+              ds, kh, dq + b * Tq * qStride + h * hd, m: Tq, n: hd, k: Tk, beta: beta, lda: Tk, ldb: kStride,
               ldc: qStride)
           }
           if let dk {
             // dk_h [Tk, hd] += ds [Tq, Tk]ᵀ · q_h [Tq, hd]
             Gemm.matmul(
-              ds, qh, dk + b * Tk * kStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: 1,
+              ds, qh, dk + b * Tk * kStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: beta,
               lda: Tk, ldb: qStride, ldc: kStride)
           }
         }

@@ -114,4 +114,22 @@ final class AttentionTests: XCTestCase {
       XCTAssertEqual(results[1], results[0], "causal \(causal), mask \(masked), dropout \(dropout != nil)")
     }
   }
+
+  /// accumulate false writes dq, dk, dv over whatever they held: bitwise += onto zeros.
+  func testBackwardOverwritesWithoutAccumulate() {
+    var data = TestData(seed: 34)
+    let B = 2, H = 2, T = 6, hd = 4, C = H * hd
+    let qkv = data.tensor([B, T, 3 * C]), dout = data.tensor([B, T, C])
+    var results: [[Float]] = []
+    for accumulate in [true, false] {
+      let g = Tensor(zeros: qkv.shape)
+      if !accumulate { g.fill(.nan) }
+      Attention.backward(
+        dq: g.data, dk: g.data + C, dv: g.data + 2 * C, dout: dout.data, outStride: C, probs: nil, q: qkv.data,
+        qStride: 3 * C, k: qkv.data + C, kStride: 3 * C, v: qkv.data + 2 * C, vStride: 3 * C, batch: B, heads: H,
+        queryLength: T, keyLength: T, headDim: hd, scale: 0.5, causal: true, accumulate: accumulate)
+      results.append(g.toArray())
+    }
+    XCTAssertEqual(results[1], results[0])
+  }
 }

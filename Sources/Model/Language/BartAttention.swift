@@ -91,11 +91,13 @@ final class BartAttention {
   func backward(_ dy: Tensor, _ s: Saved) -> (Tensor, Tensor) {
     let tq = s.q.count / (s.batch * dim), tk = s.k.count / (s.batch * dim)
     let dAttended = outProj.backward(dout: dy, input: s.attended, saved: s.outProj)
-    let dq = Tensor(zeros: s.q.shape), dk = Tensor(zeros: s.k.shape), dv = Tensor(zeros: s.v.shape)
+    let dq = Tensor(uninitialized: s.q.shape), dk = Tensor(uninitialized: s.k.shape)
+    let dv = Tensor(uninitialized: s.v.shape)
     Attention.backward(
       dq: dq.data, dk: dk.data, dv: dv.data, dout: dAttended.data, outStride: dim, probs: nil,
       q: s.q.data, qStride: dim, k: s.k.data, kStride: dim, v: s.v.data, vStride: dim, batch: s.batch, heads: heads,
-      queryLength: tq, keyLength: tk, headDim: headDim, scale: scale, causal: s.causal, dropout: s.dropout)
+      queryLength: tq, keyLength: tk, headDim: headDim, scale: scale, causal: s.causal, dropout: s.dropout,
+      accumulate: false)
     let dx = qProj.backward(dout: dq, input: s.queryInput, saved: s.qProj)
     let dkv = kProj.backward(dout: dk, input: s.keyValueInput, saved: s.kProj)
     addResidual(dkv, vProj.backward(dout: dv, input: s.keyValueInput, saved: s.vProj))

@@ -82,15 +82,17 @@ final class WindowAttention {
     let (b, h, wd, c) = (s.imageShape[0], s.imageShape[1], s.imageShape[2], dim)
     let plan = WindowPlan(batch: b, height: h, width: wd, window: window, channels: c)
     let tokens = window * window, hd = c / heads
-    let dProjected = Tensor(zeros: s.attended.shape)
+    // Zeros only where windows reach past the image (no token copies a gradient there).
+    let padded = plan.rowsOfWindows * window != h || plan.columnsOfWindows * window != wd
+    let dProjected = padded ? Tensor(zeros: s.attended.shape) : Tensor(uninitialized: s.attended.shape)
     plan.forEachRun { src, dst, n in (dProjected.data + dst).update(from: dy.data + src, count: n * c) }
     let dAttended = proj.backward(dout: dProjected, input: s.attended, saved: s.proj)
-    let dPacked = Tensor(zeros: s.packed.shape)
+    let dPacked = Tensor(uninitialized: s.packed.shape)
     Attention.backward(
       dq: dPacked.data, dk: dPacked.data + c, dv: dPacked.data + 2 * c, dout: dAttended.data, outStride: c,
       probs: nil, q: s.packed.data, qStride: 3 * c, k: s.packed.data + c, kStride: 3 * c,
       v: s.packed.data + 2 * c, vStride: 3 * c, batch: plan.windows, heads: heads, queryLength: tokens,
-      keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
+      keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot(), accumulate: false)
     let dPartitioned = qkv.backward(
       dout: dPacked, input: qkv.backwardReadsInput ? partition(input(), plan) : dAttended, saved: s.qkv)  // same shape
     return merge(dPartitioned, plan, shape: s.imageShape)
