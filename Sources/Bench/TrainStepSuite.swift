@@ -110,11 +110,13 @@ func timedTrainingSteps(
   let runs = Int(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_RUNS"] ?? "") ?? 3
   let limits = Limits.current
   var last: ProfileReport?
+  var freshBytes = 0  // of the last run: buffers the pool could not serve (page faults and kernel zeroing)
   let seconds = try (0..<max(1, runs)).map { run in
-    let start = Date()
+    let start = Date(), mappedBefore = TensorBuffer.freshlyMappedBytes
     last = try ProfileTable.profiled {
       _ = try model.trainingStep(pixelValues: pixels, promptIds: prompt, labels: caption, options: options(run))
     }
+    freshBytes = TensorBuffer.freshlyMappedBytes - mappedBefore
     return Date().timeIntervalSince(start)
   }
   if let last {
@@ -122,7 +124,8 @@ func timedTrainingSteps(
     print(
       "  step: \(Bench.fixed(last.flops * 1e-9, 1)) GFLOP declared by its kernels = \(Bench.formatTime(limit)) at "
         + "\(Bench.fixed(limits.gflops, 1)) GFLOP/s; best run \(Bench.formatTime(seconds.min() ?? 0)) = "
-        + "\(Bench.fixed(limit / (seconds.min() ?? 1) * 100, 0))% of that limit")
+        + "\(Bench.fixed(limit / (seconds.min() ?? 1) * 100, 0))% of that limit; last run mapped "
+        + "\(Bench.fixed(Double(freshBytes) / 1_048_576, 0)) MB of fresh buffers")
     if Bench.profiling { ProfileTable.print(last, title: "the step") }
   }
   return seconds

@@ -12,25 +12,61 @@ public enum Attention {
   /// q [B, Tq, ·] (stride qStride), k, v [B, Tk, ·] (strides kStride, vStride).
   /// mask: additive [Tq, Tk], at mask + b·maskBatchStride for batch b (0: one mask for all).
   /// causal: key j is masked for query i when j > i + causalOffset (causalOffset = past length with a KV cache).
-  /// dropout (training): out = (probs ⊙ M) · v; `probs` keeps the undropped probabilities, which backward needs.
+  /// dropout (training): out = (probs ⊙ M) · v; `probs` keeps the undropped probabilities.
+  /// probs nil: each head's probabilities live in a per-worker scratch (in cache) and are not kept; `backward`
+  /// then recomputes them, bitwise the same (a training step keeps 0.4 GB less per image on base this way).
   public static func forward(
-    out: UnsafeMutablePointer<Float>, outStride: Int, probs: UnsafeMutablePointer<Float>,
+    out: UnsafeMutablePointer<Float>, outStride: Int, probs: UnsafeMutablePointer<Float>?,
     q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
     v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int,
     scale: Float, causal: Bool = false, causalOffset: Int = 0, mask: UnsafePointer<Float>? = nil,
     maskBatchStride: Int = 0, dropout: AttentionDropout? = nil
   ) {
+    let keptFloats = probs == nil ? 0 : queryLength * keyLength
     let scope = Profile.begin(
       .attention, .forward, flops: 4 * (batch * heads * queryLength * keyLength * headDim),
-      bytes: 4 * (batch * heads * (2 * queryLength * headDim + 2 * keyLength * headDim + queryLength * keyLength)))
+      bytes: 4 * (batch * heads * (2 * queryLength * headDim + 2 * keyLength * headDim + keptFloats)))
     defer { Profile.end(scope) }
     let Tq = queryLength, Tk = keyLength, hd = headDim
-    Threads.parallelFor(batch * heads) { bh in
+    let scores = Scores(
+      q: q, qStride: qStride, k: k, kStride: kStride, heads: heads, queryLength: Tq, keyLength: Tk, headDim: hd,
+      scale: scale, causal: causal, causalOffset: causalOffset, mask: mask, maskBatchStride: maskBatchStride)
+    // Per worker: the head's probabilities unless kept, then p ⊙ M with dropout.
+    let scratch = (probs == nil ? Tq * Tk : 0) + (dropout == nil ? 0 : Tq * Tk)
+    Threads.parallelChunks(batch * heads) { range in
+      Scratch.withFloats(max(scratch, 1)) { work in
+        for bh in range {
+          let b = bh / heads, h = bh % heads
+          let vh = v + b * Tk * vStride + h * hd
+          let p = probs.map { $0 + bh * Tq * Tk } ?? work
+          scores.probabilities(p, bh)
+          // out_h [Tq, hd] = p [Tq, Tk] · vh [Tk, hd]
+          let oh = out + b * Tq * outStride + h * hd
+          var pv = UnsafePointer(p)
+          if let dropout {
+            let dropped = work + (probs == nil ? Tq * Tk : 0)
+            dropout.apply(out: dropped, probs: p, block: bh, count: Tq * Tk)
+            pv = UnsafePointer(dropped)
+          }
+          Gemm.matmul(pv, vh, oh, m: Tq, n: hd, k: Tk, lda: Tk, ldb: vStride, ldc: outStride)
+        }
+      }
+    }
+  }
+
+  /// One (batch, head)'s softmax(scale · q·kᵀ (+ mask) (+ causal)): the same calls in forward and in backward's
+  /// recompute, so the recomputed probabilities are bitwise the forward's.
+  struct Scores {
+    let q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int
+    let heads: Int, queryLength: Int, keyLength: Int, headDim: Int, scale: Float
+    let causal: Bool, causalOffset: Int, mask: UnsafePointer<Float>?, maskBatchStride: Int
+
+    /// p [Tq, Tk] for block bh = b·H + h.
+    func probabilities(_ p: UnsafeMutablePointer<Float>, _ bh: Int) {
+      let Tq = queryLength, Tk = keyLength, hd = headDim
       let b = bh / heads, h = bh % heads
       let qh = q + b * Tq * qStride + h * hd
       let kh = k + b * Tk * kStride + h * hd
-      let vh = v + b * Tk * vStride + h * hd
-      let p = probs + bh * Tq * Tk
       // p [Tq, Tk] = scale · qh [Tq, hd] · kh [Tk, hd]ᵀ
       Gemm.matmul(qh, kh, p, m: Tq, n: Tk, k: hd, transB: true, alpha: scale, lda: qStride, ldb: kStride, ldc: Tk)
       if let mask {
@@ -43,16 +79,6 @@ public enum Attention {
           if first < Tk { (row + first).update(repeating: -.infinity, count: Tk - first) }
         }
         Softmax.row(row, row, Tk)
-      }
-      // out_h [Tq, hd] = p [Tq, Tk] · vh [Tk, hd]
-      let oh = out + b * Tq * outStride + h * hd
-      guard let dropout else {
-        Gemm.matmul(p, vh, oh, m: Tq, n: hd, k: Tk, lda: Tk, ldb: vStride, ldc: outStride)
-        return
-      }
-      Scratch.withFloats(Tq * Tk) { dropped in  // p ⊙ M, a per-worker temporary
-        dropout.apply(out: dropped, probs: p, block: bh, count: Tq * Tk)
-        Gemm.matmul(dropped, vh, oh, m: Tq, n: hd, k: Tk, lda: Tk, ldb: vStride, ldc: outStride)
       }
     }
   }
@@ -109,68 +135,88 @@ public enum Attention {
   /// dv += Pᵀ·dout ; dq += dS·k ; dk += dSᵀ·q. Gradients use the same strides as q/k/v/out.
   /// dropout (the forward's): with D = P ⊙ M (redrawn here, not stored), dv += Dᵀ·dout and the probabilities'
   /// gradient is M ⊙ dP, so dS = scale · P ⊙ (M ⊙ dP - rowsum(M ⊙ dP ⊙ P)) = scale · (D ⊙ dP - P · rowsum(D ⊙ dP)).
+  /// probs: the forward's, or nil to recompute them from q, k and the forward's causal/mask arguments (one more
+  /// q·kᵀ per head, in a per-worker scratch). `accumulate` false: = instead of += (each head's block of dq, dk
+  /// and dv is written once, so the gradients need not be zeroed first).
   public static func backward(
     dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?,
-    dout: UnsafePointer<Float>, outStride: Int, probs: UnsafePointer<Float>,
+    dout: UnsafePointer<Float>, outStride: Int, probs: UnsafePointer<Float>?,
     q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int,
     v: UnsafePointer<Float>, vStride: Int, batch: Int, heads: Int, queryLength: Int, keyLength: Int, headDim: Int,
-    scale: Float, dropout: AttentionDropout? = nil
+    scale: Float, causal: Bool = false, causalOffset: Int = 0, mask: UnsafePointer<Float>? = nil,
+    maskBatchStride: Int = 0, dropout: AttentionDropout? = nil, accumulate: Bool = true
   ) {
+    let beta: Float = accumulate ? 1 : 0
+    let recompute = probs == nil, keptFloats = recompute ? 0 : queryLength * keyLength
     let scope = Profile.begin(
-      .attention, .backward, flops: 8 * (batch * heads * queryLength * keyLength * headDim),
-      bytes: 4 * (batch * heads * (4 * queryLength * headDim + 4 * keyLength * headDim + queryLength * keyLength)))
+      .attention, .backward, flops: (recompute ? 10 : 8) * (batch * heads * queryLength * keyLength * headDim),
+      bytes: 4 * (batch * heads * (4 * queryLength * headDim + 4 * keyLength * headDim + keptFloats)))
     defer { Profile.end(scope) }
     let Tq = queryLength, Tk = keyLength, hd = headDim
+    let scores = Scores(
+      q: q, qStride: qStride, k: k, kStride: kStride, heads: heads, queryLength: Tq, keyLength: Tk, headDim: hd,
+      scale: scale, causal: causal, causalOffset: causalOffset, mask: mask, maskBatchStride: maskBatchStride)
     let scoreGradients = dq != nil || dk != nil
-    // Per worker: ds [Tq, Tk] when dq or dk is wanted, then p ⊙ M [Tq, Tk] with dropout.
-    let scratch = (scoreGradients ? Tq * Tk : 0) + (dropout == nil ? 0 : Tq * Tk)
-    Threads.parallelFor(batch * heads) { bh in
-      let b = bh / heads, h = bh % heads
-      let qh = q + b * Tq * qStride + h * hd
-      let kh = k + b * Tk * kStride + h * hd
-      let vh = v + b * Tk * vStride + h * hd
-      let gh = dout + b * Tq * outStride + h * hd
-      let p = probs + bh * Tq * Tk
+    // Per worker: the recomputed probabilities, ds [Tq, Tk] when dq or dk is wanted, then p ⊙ M with dropout.
+    let square = Tq * Tk
+    let dsOffset = recompute ? square : 0
+    let droppedOffset = dsOffset + (scoreGradients ? square : 0)
+    let scratch = droppedOffset + (dropout == nil ? 0 : square)
+    Threads.parallelChunks(batch * heads) { range in
       Scratch.withFloats(max(scratch, 1)) { work in
-        let ds = work
-        // pv [Tq, Tk]: what multiplied v in the forward
-        var pv = UnsafePointer(p)
-        if let dropout {
-          let dropped = work + (scoreGradients ? Tq * Tk : 0)
-          dropout.apply(out: dropped, probs: p, block: bh, count: Tq * Tk)
-          pv = UnsafePointer(dropped)
-        }
-        if let dv {
-          // dv_h [Tk, hd] += pv [Tq, Tk]ᵀ · dout_h [Tq, hd]
-          Gemm.matmul(
-            pv, gh, dv + b * Tk * vStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: 1,
-            lda: Tk, ldb: outStride, ldc: vStride)
-        }
-        if !scoreGradients { return }
-        // ds [Tq, Tk] = dout_h · v_hᵀ, then turned into the score gradient in place
-        Gemm.matmul(gh, vh, ds, m: Tq, n: Tk, k: hd, transB: true, lda: outStride, ldb: vStride, ldc: Tk)
-        if dropout == nil {
-          for i in 0..<Tq {
-            Softmax.rowBackward(ds + i * Tk, ds + i * Tk, p + i * Tk, Tk, scale: scale, accumulate: false)
+        for bh in range {
+          let b = bh / heads, h = bh % heads
+          let qh = q + b * Tq * qStride + h * hd
+          let kh = k + b * Tk * kStride + h * hd
+          let vh = v + b * Tk * vStride + h * hd
+          let gh = dout + b * Tq * outStride + h * hd
+          let p: UnsafePointer<Float>
+          if let probs {
+            p = probs + bh * square
+          } else {
+            scores.probabilities(work, bh)
+            p = UnsafePointer(work)
           }
-        } else {
-          for i in 0..<Tq { Softmax.droppedRowBackward(ds + i * Tk, p + i * Tk, pv + i * Tk, Tk, scale: scale) }
-        }
-        if let dq {
-          // dq_h [Tq, hd] += ds [Tq, Tk] · k_h [Tk, hd]
-          Gemm.matmul(
-            ds, kh, dq + b * Tq * qStride + h * hd, m: Tq, n: hd, k: Tk, beta: 1, lda: Tk, ldb: kStride, ldc: qStride)
-        }
-        if let dk {
-          // dk_h [Tk, hd] += ds [Tq, Tk]ᵀ · q_h [Tq, hd]
-          Gemm.matmul(
-            ds, qh, dk + b * Tk * kStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: 1,
-            lda: Tk, ldb: qStride, ldc: kStride)
+          let ds = work + dsOffset
+          // pv [Tq, Tk]: what multiplied v in the forward
+          var pv = p
+          if let dropout {
+            let dropped = work + droppedOffset
+            dropout.apply(out: dropped, probs: p, block: bh, count: square)
+            pv = UnsafePointer(dropped)
+          }
+          if let dv {
+            // dv_h [Tk, hd] += pv [Tq, Tk]ᵀ · dout_h [Tq, hd]
+            Gemm.matmul(
+              pv, gh, dv + b * Tk * vStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: beta,
+              lda: Tk, ldb: outStride, ldc: vStride)
+          }
+          if !scoreGradients { continue }
+          // ds [Tq, Tk] = dout_h · v_hᵀ, then turned into the score gradient in place
+          Gemm.matmul(gh, vh, ds, m: Tq, n: Tk, k: hd, transB: true, lda: outStride, ldb: vStride, ldc: Tk)
+          if dropout == nil {
+            for i in 0..<Tq {
+              Softmax.rowBackward(ds + i * Tk, ds + i * Tk, p + i * Tk, Tk, scale: scale, accumulate: false)
+            }
+          } else {
+            for i in 0..<Tq { Softmax.droppedRowBackward(ds + i * Tk, p + i * Tk, pv + i * Tk, Tk, scale: scale) }
+          }
+          if let dq {
+            // dq_h [Tq, hd] += ds [Tq, Tk] · k_h [Tk, hd]
+            Gemm.matmul(
+              ds, kh, dq + b * Tq * qStride + h * hd, m: Tq, n: hd, k: Tk, beta: beta, lda: Tk, ldb: kStride,
+              ldc: qStride)
+          }
+          if let dk {
+            // dk_h [Tk, hd] += ds [Tq, Tk]ᵀ · q_h [Tq, hd]
+            Gemm.matmul(
+              ds, qh, dk + b * Tk * kStride + h * hd, m: Tk, n: hd, k: Tq, transA: true, beta: beta,
+              lda: Tk, ldb: qStride, ldc: kStride)
+          }
         }
       }
     }
   }
-
 }
 
 // MARK: one decoding step (a single new query per sequence)

@@ -141,25 +141,28 @@ public enum Conv2d {
     }
 
     /// dinp += the columns scattered back to their input positions (overlapping windows add up).
-    /// Serial: neighbouring output pixels write the same input pixels.
+    /// Neighbouring output pixels write the same input pixels, so the workers split the channels instead: each
+    /// adds its channels in pixel order, the same sums as one thread.
     func col2imAdd(_ dinp: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>, pixels: Range<Int>) {
       let kk = kernel * kernel
       let colWidth = cin * kk
-      for r in 0..<pixels.count {
-        let p = pixels.lowerBound + r
-        let b = p / (outH * outW)
-        let oy = (p / outW) % outH
-        let ox = p % outW
-        let row = col + r * colWidth
-        for ky in 0..<kernel {
-          let y = oy * stride - padding + ky
-          if y < 0 || y >= height { continue }
-          for kx in 0..<kernel {
-            let x = ox * stride - padding + kx
-            if x < 0 || x >= width { continue }
-            let src = row + ky * kernel + kx
-            let dst = dinp + ((b * height + y) * width + x) * cin
-            for c in 0..<cin { dst[c] += src[c * kk] }
+      Threads.parallelChunks(cin, grain: 16) { channels in
+        for r in 0..<pixels.count {
+          let p = pixels.lowerBound + r
+          let b = p / (outH * outW)
+          let oy = (p / outW) % outH
+          let ox = p % outW
+          let row = col + r * colWidth
+          for ky in 0..<kernel {
+            let y = oy * stride - padding + ky
+            if y < 0 || y >= height { continue }
+            for kx in 0..<kernel {
+              let x = ox * stride - padding + kx
+              if x < 0 || x >= width { continue }
+              let src = row + ky * kernel + kx
+              let dst = dinp + ((b * height + y) * width + x) * cin
+              for c in channels { dst[c] += src[c * kk] }
+            }
           }
         }
       }

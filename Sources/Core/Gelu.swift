@@ -22,9 +22,11 @@ public enum Gelu {
     }
   }
 
-  /// dinp += dout · (Φ(x) + x·φ(x)), Φ the normal cdf 0.5(1 + erf(x/√2)) and φ its density.
+  /// dinp += dout · (Φ(x) + x·φ(x)), Φ the normal cdf 0.5(1 + erf(x/√2)) and φ its density; `accumulate`
+  /// false: dinp = that (dinp's old contents are not read, so it need not be zeroed first).
   public static func backward(
-    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int
+    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, count: Int,
+    accumulate: Bool = true
   ) {
     let scope = Profile.begin(.gelu, .backward, bytes: 12 * count)
     defer { Profile.end(scope) }
@@ -34,14 +36,15 @@ public enum Gelu {
         let x = load16(inp + i)
         let cdf = 0.5 * (1 + erf16(x * invSqrt2))
         let pdf = exp16(-0.5 * x * x) * invSqrt2Pi
-        store16(fma16(load16(dout + i), fma16(x, pdf, cdf), load16(dinp + i)), dinp + i)
+        let base = accumulate ? load16(dinp + i) : F16x()
+        store16(fma16(load16(dout + i), fma16(x, pdf, cdf), base), dinp + i)
         i += 16
       }
       while i < hi {
         let x = inp[i]
         let cdf = 0.5 * (1 + erf1(x * invSqrt2))
         let pdf = exp1(-0.5 * x * x) * invSqrt2Pi
-        dinp[i] += dout[i] * (cdf + x * pdf)
+        dinp[i] = (accumulate ? dinp[i] : 0) + dout[i] * (cdf + x * pdf)
         i += 1
       }
     }

@@ -33,7 +33,7 @@ public final class TensorBuffer: @unchecked Sendable {
       if zeroed { Elementwise.fill(base, 0, count: count) }
     } else {
       base = BufferPool.allocate(count)  // zero-filled
-      allocated = count
+      allocated = BufferPool.mappedSize(count)
     }
     self.capacity = capacity
     onFree = nil
@@ -61,21 +61,30 @@ public final class TensorBuffer: @unchecked Sendable {
   /// Bytes of freed buffers the pool holds now.
   public static var pooledBytes: Int { BufferPool.held }
 
+  /// Bytes of large buffers (each its own mapping) mapped now, in use or pooled.
+  public static var mappedBytes: Int { BufferPool.mappedNow }
+
+  /// Bytes of large buffers mapped fresh since the process started (a request the pool could not serve). A pass
+  /// that maps nothing new reuses warm pages: no page faults, no kernel zeroing.
+  public static var freshlyMappedBytes: Int { BufferPool.mappedEver }
+
   /// Gives pooled buffers back to the system until at most `keepingBytes` stay (oldest first), so an idle
   /// process does not hold the last pass's working set. The limit is unchanged: later passes refill the pool.
   public static func trimPool(keepingBytes: Int = 0) { BufferPool.trim(to: keepingBytes) }
 }
 
-/// Freed large buffers, oldest first. A request takes the smallest one that holds it; one much larger
-/// gives its tail pages back to the system first (each buffer is its own mapping), so the pool never holds
-/// sizes no later request can use (a step's stage-0 temporaries serve stage 2's requests). When the pool
-/// is over its limit the oldest buffers are freed.
+/// Freed large buffers, oldest first. A request takes the smallest one that holds it; the rest of a larger one
+/// stays pooled as a buffer of its own, and a buffer coming back is joined with pooled neighbours in the address
+/// space (all of them pages of this pool's mappings), so a training step's requests, the same from step to step,
+/// are served from the last step's pages: nothing is mapped fresh once the pool holds a step's working set. When
+/// the pool is over its limit the oldest buffers are freed.
 enum BufferPool {
   static let minFloats = 1 << 16  // 256 KB: below this malloc is fast enough
   private static let lock = NSLock()
   nonisolated(unsafe) private static var free: [(size: Int, pointer: UnsafeMutablePointer<Float>)] = []
   nonisolated(unsafe) private static var heldBytes = 0
-  nonisolated(unsafe) static var limitBytes = 1 << 30
+  /// A LoRA step on base with checkpointing=none cycles about 1.7 GB of activations through the pool.
+  nonisolated(unsafe) static var limitBytes = 4 << 30
 
   /// Large buffers are their own anonymous mappings: fresh pages are zero (no fill pass), and a freed one the
   /// pool does not keep goes back to the system at once. Through malloc they stayed in glibc's heap after
@@ -84,11 +93,13 @@ enum BufferPool {
   static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
     #if canImport(Glibc)
       if count >= minFloats {
-        let p = mmap(nil, count * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let p, p != MAP_FAILED else { fatalError("out of memory: \(count * 4) bytes for a tensor") }
+        let bytes = mappedSize(count) * 4
+        countMapping(bytes)
+        let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { fatalError("out of memory: \(bytes) bytes for a tensor") }
         // Transparent huge pages where the system allows them on request: a 2 MB fault instead of 512
         // small ones (a fresh 75 MB activation took ~50 ms of page faults).
-        if count * 4 >= 4 << 20 { madvise(p, count * 4, MADV_HUGEPAGE) }
+        if bytes >= 4 << 20 { madvise(p, bytes, MADV_HUGEPAGE) }
         return p.assumingMemoryBound(to: Float.self)
       }
     #endif
@@ -102,6 +113,7 @@ enum BufferPool {
     #if canImport(Glibc)
       if count >= minFloats {
         munmap(p, count * 4)
+        countMapping(-count * 4)
         return
       }
     #endif
@@ -114,39 +126,64 @@ enum BufferPool {
     return heldBytes
   }
 
+  // Mapping statistics, under their own lock (`allocate` and `deallocate` run with and without `lock` held).
+  private static let statsLock = NSLock()
+  nonisolated(unsafe) private static var mappedBytes = 0
+  nonisolated(unsafe) private static var freshBytes = 0
+
+  private static func countMapping(_ bytes: Int) {
+    statsLock.lock()
+    defer { statsLock.unlock() }
+    mappedBytes += bytes
+    if bytes > 0 { freshBytes += bytes }
+  }
+
+  static var mappedNow: Int {
+    statsLock.lock()
+    defer { statsLock.unlock() }
+    return mappedBytes
+  }
+
+  static var mappedEver: Int {
+    statsLock.lock()
+    defer { statsLock.unlock() }
+    return freshBytes
+  }
+
   /// A pooled buffer of at least `count` floats and its actual size.
   static func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int)? {
     if count < minFloats { return nil }
     lock.lock()
     defer { lock.unlock() }
     var best: Int? = nil
-    for (i, entry) in free.enumerated() where entry.size >= count && (canTrim || entry.size <= count + count / 4) {
+    for (i, entry) in free.enumerated() where entry.size >= count && (canSplit || entry.size <= count + count / 4) {
       if best == nil || entry.size < free[best!].size { best = i }
     }
     guard let i = best else { return nil }
-    let entry = free.remove(at: i)
+    let entry = free[i]
+    let keep = mappedSize(count)
+    if canSplit && entry.size - keep >= minFloats {  // the rest stays pooled, in the entry's place (its age)
+      free[i] = (entry.size - keep, entry.pointer + keep)
+      heldBytes -= keep * 4
+      return (entry.pointer, keep)
+    }
+    free.remove(at: i)
     heldBytes -= entry.size * 4
-    return (entry.pointer, trimTail(entry.pointer, from: entry.size, to: count))
+    return (entry.pointer, entry.size)
   }
 
   #if canImport(Glibc)
-    static let canTrim = true
+    /// Pooled buffers are whole pages of mappings: any page range of them can be handed out or unmapped alone.
+    static let canSplit = true
     static let pageFloats = max(1024, sysconf(Int32(_SC_PAGESIZE)) / 4)
   #else
-    static let canTrim = false
+    static let canSplit = false
+    static let pageFloats = 1
   #endif
 
-  /// Unmaps the pages of a pooled mapping beyond `count` floats (kept whole within 25%); its new size.
-  static func trimTail(_ p: UnsafeMutablePointer<Float>, from size: Int, to count: Int) -> Int {
-    #if canImport(Glibc)
-      let keep = (count + pageFloats - 1) / pageFloats * pageFloats
-      if size > count + count / 4, keep < size, Int(bitPattern: p) % (pageFloats * 4) == 0,
-        munmap(p + keep, (size - keep) * 4) == 0
-      {
-        return keep
-      }
-    #endif
-    return size
+  /// The floats `allocate(count)` maps: whole pages for a large buffer.
+  static func mappedSize(_ count: Int) -> Int {
+    count >= minFloats && canSplit ? (count + pageFloats - 1) / pageFloats * pageFloats : count
   }
 
   /// Keeps `p` (`size` floats) for reuse if it is large; false means the caller frees it.
@@ -154,8 +191,18 @@ enum BufferPool {
     if size < minFloats || size * 4 > limitBytes { return false }
     lock.lock()
     defer { lock.unlock() }
-    free.append((size, p))
     heldBytes += size * 4
+    var (p, size) = (p, size)
+    if canSplit {  // join pooled neighbours: one range, reusable for larger requests
+      if let j = free.firstIndex(where: { $0.pointer == p + size }) {
+        size += free.remove(at: j).size
+      }
+      if let j = free.firstIndex(where: { $0.pointer + $0.size == p }) {
+        let before = free.remove(at: j)
+        (p, size) = (before.pointer, before.size + size)
+      }
+    }
+    free.append((size, p))
     evictOverLimit()
     lastGive = DispatchTime.now().uptimeNanoseconds
     if !idleTrimScheduled && idleTrimSeconds > 0 {

@@ -73,7 +73,10 @@ extension Florence2 {
     result.visionOutput = dx
     for i in (lowestStage..<visionTower.convs.count).reversed() {
       guard var saved = stages.popLast() else { break }  // freed stage by stage
-      dx = visionTower.stageBackward(i, dx, &saved, ctx: ctx)
+      // Below the lowest stage nothing needs a gradient: its patch conv forms only its own parameters'.
+      let inputGradient = i > lowestStage || reach == .pixels
+      guard let d = visionTower.stageBackward(i, dx, &saved, ctx: ctx, inputGradient: inputGradient) else { break }
+      dx = d
     }
     if reach == .pixels { result.pixelValues = channelsFirst(dx) }
     return result

@@ -83,4 +83,53 @@ final class AttentionTests: XCTestCase {
     assertForward(probs, want.probs, "decode probs")
     XCTAssertEqual(probs.toArray()[Tk - 1], 0, "key past+2 is masked for query 0")
   }
+
+  /// Training without kept probabilities: forward with probs nil gives bitwise the output of forward with them
+  /// kept, and backward recomputing them (same causal / mask / dropout arguments) bitwise the gradients of
+  /// backward reading the kept ones.
+  func testRecomputedProbabilitiesEqualKeptOnes() {
+    var data = TestData(seed: 33)
+    let B = 2, H = 3, Tq = 7, Tk = 9, hd = 4, C = H * hd
+    let q = data.tensor([B, Tq, C]), k = data.tensor([B, Tk, C]), v = data.tensor([B, Tk, C])
+    let dout = data.tensor([B, Tq, C]), mask = data.tensor([B, Tq, Tk])
+    for (causal, masked, dropout) in [
+      (true, false, nil), (false, true, nil), (true, true, AttentionDropout(p: 0.3, seed: 9)),
+    ] as [(Bool, Bool, AttentionDropout?)] {
+      var results: [[Float]] = []
+      for keep in [true, false] {
+        let out = Tensor(zeros: [B, Tq, C]), probs = Tensor(zeros: [B, H, Tq, Tk])
+        let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
+        let m = masked ? mask.data : nil
+        Attention.forward(
+          out: out.data, outStride: C, probs: keep ? probs.data : nil, q: q.data, qStride: C, k: k.data, kStride: C,
+          v: v.data, vStride: C, batch: B, heads: H, queryLength: Tq, keyLength: Tk, headDim: hd, scale: 0.4,
+          causal: causal, causalOffset: 2, mask: m, maskBatchStride: Tq * Tk, dropout: dropout)
+        Attention.backward(
+          dq: dq.data, dk: dk.data, dv: dv.data, dout: dout.data, outStride: C, probs: keep ? probs.data : nil,
+          q: q.data, qStride: C, k: k.data, kStride: C, v: v.data, vStride: C, batch: B, heads: H, queryLength: Tq,
+          keyLength: Tk, headDim: hd, scale: 0.4, causal: causal, causalOffset: 2, mask: m,
+          maskBatchStride: Tq * Tk, dropout: dropout)
+        results.append(out.toArray() + dq.toArray() + dk.toArray() + dv.toArray())
+      }
+      XCTAssertEqual(results[1], results[0], "causal \(causal), mask \(masked), dropout \(dropout != nil)")
+    }
+  }
+
+  /// accumulate false writes dq, dk, dv over whatever they held: bitwise += onto zeros.
+  func testBackwardOverwritesWithoutAccumulate() {
+    var data = TestData(seed: 34)
+    let B = 2, H = 2, T = 6, hd = 4, C = H * hd
+    let qkv = data.tensor([B, T, 3 * C]), dout = data.tensor([B, T, C])
+    var results: [[Float]] = []
+    for accumulate in [true, false] {
+      let g = Tensor(zeros: qkv.shape)
+      if !accumulate { g.fill(.nan) }
+      Attention.backward(
+        dq: g.data, dk: g.data + C, dv: g.data + 2 * C, dout: dout.data, outStride: C, probs: nil, q: qkv.data,
+        qStride: 3 * C, k: qkv.data + C, kStride: 3 * C, v: qkv.data + 2 * C, vStride: 3 * C, batch: B, heads: H,
+        queryLength: T, keyLength: T, headDim: hd, scale: 0.5, causal: true, accumulate: accumulate)
+      results.append(g.toArray())
+    }
+    XCTAssertEqual(results[1], results[0])
+  }
 }

@@ -75,6 +75,28 @@ final class ConvTests: XCTestCase {
     }
   }
 
+  /// The input gradient's scatter split over workers by channel is bitwise the one-thread scatter.
+  func testInputGradientSplitByChannelMatchesOneThread() {
+    var data = TestData(seed: 13)
+    let c = Case(B: 2, H: 7, W: 6, cin: 40, cout: 8, k: 3, s: 2, p: 1)
+    let ho = Conv2d.outputSize(c.H, kernel: c.k, stride: c.s, padding: c.p)
+    let wo = Conv2d.outputSize(c.W, kernel: c.k, stride: c.s, padding: c.p)
+    let x = data.tensor([c.B, c.H, c.W, c.cin]), w = data.tensor([c.cout, c.cin, c.k, c.k])
+    let dout = data.tensor([c.B, ho, wo, c.cout])
+    let saved = Threads.count
+    defer { Threads.count = saved }
+    let results = [1, 3].map { threads in
+      Threads.count = threads
+      let dx = Tensor(zeros: x.shape)
+      Conv2d.backward(
+        dinp: dx.data, dweight: nil, dbias: nil, dout: dout.data, inp: x.data, weight: w.data, batch: c.B,
+        height: c.H, width: c.W, inChannels: c.cin, outChannels: c.cout, kernel: c.k, stride: c.s, padding: c.p)
+      return dx.toArray()
+    }
+    XCTAssertEqual(results[1], results[0])
+    XCTAssertTrue(results[0].contains { $0 != 0 })
+  }
+
   func testDepthwiseForwardAndBackward() {
     var data = TestData(seed: 12)
     // C = 18: one full SIMD16 block plus a 2-channel tail.

@@ -71,6 +71,18 @@ final class NormActivationTests: XCTestCase {
     }
   }
 
+  /// accumulate false writes the gradient over whatever dinp held: bitwise += onto zeros.
+  func testGeluBackwardOverwrites() {
+    var data = TestData(seed: 24)
+    let n = 41  // SIMD body plus a tail
+    let x = data.tensor([n], scale: 3), dout = data.tensor([n])
+    let accumulated = Tensor(zeros: [n]), written = Tensor(zeros: [n])
+    written.fill(.nan)
+    Gelu.backward(dinp: accumulated.data, dout: dout.data, inp: x.data, count: n)
+    Gelu.backward(dinp: written.data, dout: dout.data, inp: x.data, count: n, accumulate: false)
+    XCTAssertEqual(written.toArray(), accumulated.toArray())
+  }
+
   func testSoftmaxWithMaskedEntries() {
     var data = TestData(seed: 23)
     let rows = 4, dim = 21

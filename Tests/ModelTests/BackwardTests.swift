@@ -109,6 +109,24 @@ final class BackwardTests: XCTestCase {
     XCTAssertEqual(again.loss, results[0].loss)
   }
 
+  /// The lowest stage backward reaches forms no input gradient: its frozen patch conv runs no backward (the
+  /// stage-0 conv's input is the image), and only `.pixels` runs every stage's.
+  func testLowestStageRunsNoPatchConvBackward() throws {
+    let x = try inputs()
+    let stages = x.model.visionTower.convs.count
+    func patchConvBackwards(_ reach: GradientReach) throws -> Int {
+      Profile.start()
+      _ = try x.model.trainingStep(
+        pixelValues: x.pixels, promptIds: x.prompts, labels: x.labels,
+        options: TrainingOptions(dropout: false, reach: reach))
+      let report = Profile.stop()
+      return report.rows.filter { $0.kind == .patchConv && $0.pass == .backward }.map(\.figures.calls).reduce(0, +)
+    }
+    XCTAssertEqual(try patchConvBackwards(.pixels), stages)
+    XCTAssertEqual(try patchConvBackwards(.vision(stage: 0)), stages - 1)
+    XCTAssertEqual(try patchConvBackwards(.vision(stage: 2)), stages - 3)
+  }
+
   /// Backward stops at the requested module, and what it computed is the same as a full backward.
   func testReachStopsBackward() throws {
     let x = try inputs()

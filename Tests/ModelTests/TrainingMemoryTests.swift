@@ -1,11 +1,11 @@
 // The tensor buffer pool that training and inference passes allocate from: zeroed tensors are zero even from a
-// dirty pooled buffer, a much larger pooled buffer serves a smaller request by giving its tail back, and the
-// pool can be emptied.
+// dirty pooled buffer, a much larger pooled buffer serves a smaller request and keeps the rest pooled, the two
+// join again when the smaller one comes back, and the pool can be emptied.
 import FlrCore
 import XCTest
 
 final class TrainingMemoryTests: XCTestCase {
-  func testPoolReuseTrimsAndZeroes() {
+  func testPoolSplitsJoinsAndZeroes() {
     let savedLimit = TensorBuffer.poolLimitBytes
     defer { TensorBuffer.poolLimitBytes = savedLimit }
     TensorBuffer.trimPool()
@@ -15,20 +15,30 @@ final class TrainingMemoryTests: XCTestCase {
       let t = Tensor(uninitialized: [big])
       t.fill(7)
     }
-    XCTAssertGreaterThanOrEqual(TensorBuffer.pooledBytes, big * 4)
-    // A request of a quarter of it takes that buffer (nothing else fits) and unmaps the rest.
-    let small = Tensor(zeros: [big / 4])
+    XCTAssertEqual(TensorBuffer.pooledBytes, big * 4)
+    let mapped = TensorBuffer.freshlyMappedBytes
+    do {
+      // A request of a quarter of it takes its head; the other three quarters stay pooled.
+      let small = Tensor(zeros: [big / 4])
+      XCTAssertEqual(TensorBuffer.pooledBytes, big * 3)
+      XCTAssertTrue(small.toArray().allSatisfy { $0 == 0 }, "zeros from a dirty pooled buffer")
+      small.fill(3)
+      let again = Tensor(zeros: [big / 4])
+      XCTAssertTrue(again.toArray().allSatisfy { $0 == 0 })
+      XCTAssertEqual(again.data, small.data + big / 4, "the next quarter")
+      withExtendedLifetime((small, again)) {}
+    }
+    // Both came back and joined the rest: the whole buffer serves a request of its size, nothing mapped anew.
+    XCTAssertEqual(TensorBuffer.pooledBytes, big * 4)
+    let whole = Tensor(uninitialized: [big])
+    XCTAssertEqual(TensorBuffer.freshlyMappedBytes, mapped)
     XCTAssertEqual(TensorBuffer.pooledBytes, 0)
-    XCTAssertTrue(small.toArray().allSatisfy { $0 == 0 }, "zeros from a dirty pooled buffer")
-    small.fill(3)
-    withExtendedLifetime(small) {}
-    let again = Tensor(zeros: [big / 4])
-    XCTAssertTrue(again.toArray().allSatisfy { $0 == 0 })
-    withExtendedLifetime(again) {}
+    withExtendedLifetime(whole) {}
     TensorBuffer.trimPool()
     XCTAssertEqual(TensorBuffer.pooledBytes, 0)
     let fresh = Tensor(zeros: [big])  // a fresh mapping is zero pages
     XCTAssertTrue(fresh.toArray().allSatisfy { $0 == 0 })
+    XCTAssertEqual(TensorBuffer.freshlyMappedBytes, mapped + big * 4)
   }
 
   func testUninitializedTensorHasItsShape() {

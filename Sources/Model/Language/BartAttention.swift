@@ -41,7 +41,8 @@ final class BartAttention {
     (kProj.forward(encoderOutput), vProj.forward(encoderOutput))
   }
 
-  /// Inference runs the kernel that keeps no probabilities (no [B, H, Tq, Tk] buffer); training keeps them.
+  /// Inference runs the kernel that keeps no probabilities (no [B, H, Tq, Tk] buffer); training does not keep
+  /// them either (backward recomputes them).
   private func attend(_ q: Tensor, keys: Tensor, values: Tensor, batch: Int, keyLength: Int, causal: Bool) -> Tensor {
     let tq = q.count / (batch * dim)
     let attended = Tensor(uninitialized: q.shape)
@@ -57,7 +58,6 @@ final class BartAttention {
     let queryInput: Tensor  // [B, Tq, d]: input of q_proj
     let keyValueInput: Tensor  // [B, Tk, d]: input of k_proj / v_proj (the same tensor for self-attention)
     let q: Tensor, k: Tensor, v: Tensor  // [B, Tq|Tk, d]
-    let probs: Tensor  // [B, H, Tq, Tk]
     let attended: Tensor  // [B, Tq, d]: input of out_proj
     let dropout: AttentionDropout?  // the probabilities' dropout: backward redraws its masks
     let batch: Int, causal: Bool
@@ -73,16 +73,15 @@ final class BartAttention {
     let (k, kSaved) = kProj.forwardTrain(kvInput, ctx: ctx)
     let (v, vSaved) = vProj.forwardTrain(kvInput, ctx: ctx)
     let tq = x.count / (batch * dim), tk = kvInput.count / (batch * dim)
-    let attended = Tensor(zeros: q.shape)
-    let probs = Tensor(zeros: [batch, heads, tq, tk])  // undropped: the softmax backward reads these
+    let attended = Tensor(uninitialized: q.shape)
     let dropout = ctx.attentionDropout(p: p)
     Attention.forward(
-      out: attended.data, outStride: dim, probs: probs.data, q: q.data, qStride: dim, k: k.data, kStride: dim,
+      out: attended.data, outStride: dim, probs: nil, q: q.data, qStride: dim, k: k.data, kStride: dim,
       v: v.data, vStride: dim, batch: batch, heads: heads, queryLength: tq, keyLength: tk, headDim: headDim,
       scale: scale, causal: causal, dropout: dropout)
     let (y, outSaved) = outProj.forwardTrain(attended, ctx: ctx)
     let saved = Saved(
-      queryInput: x, keyValueInput: kvInput, q: q, k: k, v: v, probs: probs, attended: attended, dropout: dropout,
+      queryInput: x, keyValueInput: kvInput, q: q, k: k, v: v, attended: attended, dropout: dropout,
       batch: batch, causal: causal, qProj: qSaved, kProj: kSaved, vProj: vSaved, outProj: outSaved)
     return (y, saved)
   }
@@ -92,12 +91,13 @@ final class BartAttention {
   func backward(_ dy: Tensor, _ s: Saved) -> (Tensor, Tensor) {
     let tq = s.q.count / (s.batch * dim), tk = s.k.count / (s.batch * dim)
     let dAttended = outProj.backward(dout: dy, input: s.attended, saved: s.outProj)
-    let dq = Tensor(zeros: s.q.shape), dk = Tensor(zeros: s.k.shape), dv = Tensor(zeros: s.v.shape)
-    // Masked (causal) probabilities are exact zeros, so the softmax backward needs no mask.
+    let dq = Tensor(uninitialized: s.q.shape), dk = Tensor(uninitialized: s.k.shape)
+    let dv = Tensor(uninitialized: s.v.shape)
     Attention.backward(
-      dq: dq.data, dk: dk.data, dv: dv.data, dout: dAttended.data, outStride: dim, probs: s.probs.data,
+      dq: dq.data, dk: dk.data, dv: dv.data, dout: dAttended.data, outStride: dim, probs: nil,
       q: s.q.data, qStride: dim, k: s.k.data, kStride: dim, v: s.v.data, vStride: dim, batch: s.batch, heads: heads,
-      queryLength: tq, keyLength: tk, headDim: headDim, scale: scale, dropout: s.dropout)
+      queryLength: tq, keyLength: tk, headDim: headDim, scale: scale, causal: s.causal, dropout: s.dropout,
+      accumulate: false)
     let dx = qProj.backward(dout: dq, input: s.queryInput, saved: s.qProj)
     let dkv = kProj.backward(dout: dk, input: s.keyValueInput, saved: s.kProj)
     addResidual(dkv, vProj.backward(dout: dv, input: s.keyValueInput, saved: s.vProj))

@@ -114,7 +114,8 @@ func feedForwardBackward(_ dy: Tensor, _ s: FeedForwardSaved, fc1: LinearLayer, 
     if let mask = s.mask { Elementwise.mul(out: activated.data, a: activated.data, b: mask.data, count: mask.count) }
   }
   let dActivated = dropoutBackward(fc2.backward(dout: dy, input: activated, saved: s.fc2), mask: s.mask)
-  let dPre = Tensor(zeros: s.preActivation.shape)
-  Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: s.preActivation.data, count: dPre.count)
+  let dPre = Tensor(uninitialized: s.preActivation.shape)
+  Gelu.backward(
+    dinp: dPre.data, dout: dActivated.data, inp: s.preActivation.data, count: dPre.count, accumulate: false)
   return fc1.backward(dout: dPre, input: s.input, saved: s.fc1)
 }

@@ -43,6 +43,14 @@ open class Conv2dLayer {
   /// Backward after `forwardTrain`. A frozen layer needs only `backward(dout:input:)`.
   open func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor { backward(dout: dout, input: input) }
 
+  /// Backward when nothing below needs the input's gradient (the image under the first patch embedding, or a
+  /// frozen stage under the lowest adapted one): only the layer's own parameter gradients, none for the plain
+  /// frozen layer. A subclass gets its full backward with the input gradient dropped unless it overrides this.
+  open func accumulateParameterGradients(dout: Tensor, input: Tensor, saved: LayerSaved) {
+    guard type(of: self) != Conv2dLayer.self else { return }
+    _ = backward(dout: dout, input: input, saved: saved)
+  }
+
   /// dout [B, Ho, Wo, out], the forward's input [B, H, W, in] -> dinput [B, H, W, in]. Frozen base (no weight
   /// gradient); a LoRA subclass overrides this to also accumulate its A/B gradients.
   open func backward(dout: Tensor, input: Tensor) -> Tensor {

@@ -71,7 +71,7 @@ final class ChannelAttention {
     let n = s.attended.count / (batch * c)
     let scale = 1 / Float(n).squareRoot()
     let dAttended = proj.backward(dout: dy, input: s.attended, saved: s.proj)
-    let dPacked = Tensor(zeros: s.packed.shape)
+    let dPacked = Tensor(uninitialized: s.packed.shape)  // every (image, group) block written once below
     Threads.parallelFor(batch * g) { bg in
       let bi = bg / g, gi = bg % g
       let q = s.packed.data + bi * n * 3 * c + gi * cg

@@ -43,9 +43,15 @@ final class ConvEmbed {
     return (y, Saved(convInput: x, proj: ps, norm: ns))
   }
 
-  /// dy [B, Ho, Wo, Cout] -> dx [B, H, W, Cin]
-  func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
-    if preNorm { return norm.backward(proj.backward(dout: dy, input: s.convInput, saved: s.proj), s.norm) }
-    return proj.backward(dout: norm.backward(dy, s.norm), input: s.convInput, saved: s.proj)
+  /// dy [B, Ho, Wo, Cout] -> dx [B, H, W, Cin]; nil without `inputGradient` (only the conv's own parameter
+  /// gradients are formed: the stage 0 conv's input is the image).
+  func backward(_ dy: Tensor, _ s: Saved, inputGradient: Bool = true) -> Tensor? {
+    let dConv = preNorm ? dy : norm.backward(dy, s.norm)
+    guard inputGradient else {
+      proj.accumulateParameterGradients(dout: dConv, input: s.convInput, saved: s.proj)
+      return nil
+    }
+    let dx = proj.backward(dout: dConv, input: s.convInput, saved: s.proj)
+    return preNorm ? norm.backward(dx, s.norm) : dx
   }
 }

@@ -101,15 +101,17 @@ public final class DaViT {
     return (h, StageSaved(embed: embed, blocks: saved))
   }
 
-  /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels). Empties
-  /// `s.blocks` as it goes.
-  func stageBackward(_ i: Int, _ dy: Tensor, _ s: inout StageSaved, ctx: TrainingContext) -> Tensor {
+  /// dy [B, h, w, C_i] -> dx, the stage input's gradient (for stage 0: channels-last pixels); nil without
+  /// `inputGradient` (the lowest stage backward reaches). Empties `s.blocks` as it goes.
+  func stageBackward(_ i: Int, _ dy: Tensor, _ s: inout StageSaved, ctx: TrainingContext, inputGradient: Bool = true)
+    -> Tensor?
+  {
     var d = dy
     for block in blocks[i].reversed() {
       guard let activations = s.blocks.popLast() else { break }
       d = block.backward(d, activations.saved(ctx) { block.forwardTrain($0, ctx: ctx).1 })
     }
-    return convs[i].backward(d, s.embed)
+    return convs[i].backward(d, s.embed, inputGradient: inputGradient)
   }
 }
 

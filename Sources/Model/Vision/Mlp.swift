@@ -45,8 +45,8 @@ final class Mlp {
       Gelu.forward(out: activated.data, inp: pre.data, count: activated.count)
     }
     let dActivated = fc2.backward(dout: dy, input: activated, saved: s.fc2)
-    let dPre = Tensor(zeros: pre.shape)
-    Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: pre.data, count: dPre.count)
+    let dPre = Tensor(uninitialized: pre.shape)
+    Gelu.backward(dinp: dPre.data, dout: dActivated.data, inp: pre.data, count: dPre.count, accumulate: false)
     return fc1.backward(dout: dPre, input: fc1.backwardReadsInput ? input() : dy, saved: s.fc1)
   }
 }

@@ -24,7 +24,7 @@ final class WindowAttention {
   /// x [B, H, W, C] (already normalised) -> [B, H, W, C]
   func forward(_ x: Tensor) -> Tensor {
     let plan = WindowPlan(batch: x.shape[0], height: x.shape[1], width: x.shape[2], window: window, channels: dim)
-    let (attended, _) = attend(qkv.forward(partition(x, plan)), windows: plan.windows, keepingProbabilities: false)
+    let attended = attend(qkv.forward(partition(x, plan)), windows: plan.windows)
     return merge(proj.forward(attended), plan, shape: x.shape)
   }
 
@@ -32,7 +32,6 @@ final class WindowAttention {
   /// LayerNorm output it is given.
   struct Saved {
     let packed: Tensor  // [windows, T, 3C]
-    let probs: Tensor  // [windows, H, T, T]
     let attended: Tensor  // [windows, T, C]: proj input
     let imageShape: [Int]  // [B, H, W, C]
     let qkv: LayerSaved, proj: LayerSaved
@@ -42,34 +41,23 @@ final class WindowAttention {
   func forwardTrain(_ x: Tensor, ctx: TrainingContext) -> (Tensor, Saved) {
     let plan = WindowPlan(batch: x.shape[0], height: x.shape[1], width: x.shape[2], window: window, channels: dim)
     let (packed, qkvSaved) = qkv.forwardTrain(partition(x, plan), ctx: ctx)
-    let (attended, probs) = attend(packed, windows: plan.windows, keepingProbabilities: true)
+    let attended = attend(packed, windows: plan.windows)
     let (projected, projSaved) = proj.forwardTrain(attended, ctx: ctx)
-    let saved = Saved(
-      packed: packed, probs: probs!, attended: attended, imageShape: x.shape, qkv: qkvSaved, proj: projSaved)
+    let saved = Saved(packed: packed, attended: attended, imageShape: x.shape, qkv: qkvSaved, proj: projSaved)
     return (merge(projected, plan, shape: x.shape), saved)
   }
 
-  /// packed q‖k‖v [windows, T, 3C] -> (attended [windows, T, C], the probabilities [windows, H, T, T] when
-  /// kept). Inference does not keep them (85 MB per image at stage 0 of base): they live in a few-MB scratch, a
-  /// chunk of windows at a time.
-  private func attend(_ packed: Tensor, windows: Int, keepingProbabilities keep: Bool) -> (Tensor, Tensor?) {
+  /// packed q‖k‖v [windows, T, 3C] -> attended [windows, T, C]. The probabilities [windows, H, T, T] (85 MB per
+  /// image at stage 0 of base) are not kept, in training either: each head's live in a per-worker scratch, and
+  /// backward recomputes them.
+  private func attend(_ packed: Tensor, windows: Int) -> Tensor {
     let c = dim, tokens = window * window, hd = c / heads
     let attended = Tensor(uninitialized: [windows, tokens, c])
-    let kept = keep ? Tensor(uninitialized: [windows, heads, tokens, tokens]) : nil
-    let chunk = keep ? windows : max(1, (1 << 22) / (heads * tokens * tokens))
-    Scratch.withFloats(keep ? 0 : min(chunk, windows) * heads * tokens * tokens) { scratch in
-      var w0 = 0
-      while w0 < windows {
-        let n = min(chunk, windows - w0)
-        let p = packed.data + w0 * tokens * 3 * c
-        Attention.forward(
-          out: attended.data + w0 * tokens * c, outStride: c, probs: kept?.data ?? scratch, q: p,
-          qStride: 3 * c, k: p + c, kStride: 3 * c, v: p + 2 * c, vStride: 3 * c, batch: n, heads: heads,
-          queryLength: tokens, keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
-        w0 += n
-      }
-    }
-    return (attended, kept)
+    Attention.forward(
+      out: attended.data, outStride: c, probs: nil, q: packed.data, qStride: 3 * c, k: packed.data + c,
+      kStride: 3 * c, v: packed.data + 2 * c, vStride: 3 * c, batch: windows, heads: heads, queryLength: tokens,
+      keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
+    return attended
   }
 
   /// windows [windows, T, C] -> the image [B, H, W, C]: every image token lies in exactly one window, the
@@ -94,15 +82,17 @@ final class WindowAttention {
     let (b, h, wd, c) = (s.imageShape[0], s.imageShape[1], s.imageShape[2], dim)
     let plan = WindowPlan(batch: b, height: h, width: wd, window: window, channels: c)
     let tokens = window * window, hd = c / heads
-    let dProjected = Tensor(zeros: s.attended.shape)
+    // Zeros only where windows reach past the image (no token copies a gradient there).
+    let padded = plan.rowsOfWindows * window != h || plan.columnsOfWindows * window != wd
+    let dProjected = padded ? Tensor(zeros: s.attended.shape) : Tensor(uninitialized: s.attended.shape)
     plan.forEachRun { src, dst, n in (dProjected.data + dst).update(from: dy.data + src, count: n * c) }
     let dAttended = proj.backward(dout: dProjected, input: s.attended, saved: s.proj)
-    let dPacked = Tensor(zeros: s.packed.shape)
+    let dPacked = Tensor(uninitialized: s.packed.shape)
     Attention.backward(
       dq: dPacked.data, dk: dPacked.data + c, dv: dPacked.data + 2 * c, dout: dAttended.data, outStride: c,
-      probs: s.probs.data, q: s.packed.data, qStride: 3 * c, k: s.packed.data + c, kStride: 3 * c,
+      probs: nil, q: s.packed.data, qStride: 3 * c, k: s.packed.data + c, kStride: 3 * c,
       v: s.packed.data + 2 * c, vStride: 3 * c, batch: plan.windows, heads: heads, queryLength: tokens,
-      keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot())
+      keyLength: tokens, headDim: hd, scale: 1 / Float(hd).squareRoot(), accumulate: false)
     let dPartitioned = qkv.backward(
       dout: dPacked, input: qkv.backwardReadsInput ? partition(input(), plan) : dAttended, saved: s.qkv)  // same shape
     return merge(dPartitioned, plan, shape: s.imageShape)
