@@ -98,6 +98,33 @@ final class LoRAGradientTests: XCTestCase {
       x: x, dx: dx, g: g)
   }
 
+  /// With nothing below wanting the input gradient, a conv adapter accumulates the same A/B gradients, bit for bit,
+  /// without forming the input gradient.
+  func testConvParameterGradientsWithoutInputGradient() throws {
+    var rng = SeededRNG(seed: 6)
+    let (b, h, w, cin, cout, k, stride, pad, r) = (1, 8, 7, 3, 5, 3, 2, 1, 2)
+    let base = Conv2dLayer(
+      Weights(file: "test", sources: ["weight": .tensor(random([cout, cin, k, k], &rng))]), in: cin, out: cout,
+      kernel: k, stride: stride, padding: pad)
+    let p = LoRAParameters(
+      path: "convs.0.proj", aShape: [r, cin, k, k], bShape: [cout, r, 1, 1], fanIn: cin * k * k, rank: r, alpha: 4,
+      useRslora: false, dropout: 0.25, seed: 4)
+    fill(p.loraA, &rng)
+    fill(p.loraB, &rng)
+    p.training = true
+    let layer = LoRAConv2d(base: base, lora: p)
+    let x = random([b, h, w, cin], &rng)
+    let (y, saved) = layer.forwardTrain(x, ctx: TrainingContext(options: TrainingOptions()))
+    let g = random(y.shape, &rng)
+    _ = layer.backward(dout: g, input: x, saved: saved)
+    let (fullA, fullB) = (p.gradA.toArray(), p.gradB.toArray())
+    p.zeroGradients()
+    layer.accumulateParameterGradients(dout: g, input: x, saved: saved)
+    XCTAssertEqual(p.gradA.toArray(), fullA)
+    XCTAssertEqual(p.gradB.toArray(), fullB)
+    XCTAssertNotEqual(fullA, [Float](repeating: 0, count: fullA.count))
+  }
+
   /// Eval mode: no dropout at all (the mask is not even asked for), and base + LoRA only.
   func testNoDropoutInEval() throws {
     var rng = SeededRNG(seed: 5)

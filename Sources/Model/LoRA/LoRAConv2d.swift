@@ -48,6 +48,17 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
   /// dout [B, Ho, Wo, out], input [B, H, W, in] -> dinput; accumulates gradA [r, in, k, k], gradB [out, r, 1, 1].
   public override func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor {
     let dinput = base.backward(dout: dout, input: input)
+    adapterBackward(dout: dout, input: input, saved: saved, dinput: dinput)
+    return dinput
+  }
+
+  /// Nothing below needs the input's gradient (the image under the first patch embedding): only gradA and gradB.
+  public override func accumulateParameterGradients(dout: Tensor, input: Tensor, saved: LayerSaved) {
+    adapterBackward(dout: dout, input: input, saved: saved, dinput: nil)
+  }
+
+  /// The adapter's gradients, and its share of the input gradient added into `dinput` when one is wanted.
+  private func adapterBackward(dout: Tensor, input: Tensor, saved: LayerSaved, dinput: Tensor?) {
     let (b, h, w) = (input.shape[0], input.shape[1], input.shape[2])
     let scope = Profile.begin(.lora, .backward)
     defer { Profile.end(scope) }
@@ -69,16 +80,16 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     let ddown = Tensor(zeros: [pixels, r])  // s · dout · B
     Gemm.matmul(dout.data, lora.loraB.data, ddown.data, m: pixels, n: r, k: outChannels, alpha: s)
     let mask = redrawn?.mask
-    let dxd = mask == nil ? dinput : Tensor(zeros: input.shape)
+    // The dropped input's gradient goes straight into dinput without a mask, through a masked copy with one.
+    let dxd = dinput.map { mask == nil ? $0 : Tensor(zeros: input.shape) }
     Conv2d.backward(
-      dinp: dxd.data, dweight: lora.gradA.data, dbias: nil, dout: ddown.data, inp: xd.data,
+      dinp: dxd?.data, dweight: lora.gradA.data, dbias: nil, dout: ddown.data, inp: xd.data,
       weight: lora.loraA.data, batch: b, height: h, width: w, inChannels: inChannels, outChannels: r,
       kernel: kernel, stride: stride, padding: padding)
-    if let mask {
+    if let mask, let dinput, let dxd {
       Dropout.backward(dinp: dinput.data, dout: dxd.data, mask: mask.data, count: input.count)
     }
     withExtendedLifetime((xd, down, ddown, dxd, redrawn)) {}
-    return dinput
   }
 
   public var canMerge: Bool { true }
