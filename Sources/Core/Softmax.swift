@@ -1,5 +1,6 @@
 // Softmax over the last dimension. Masking is done by the caller adding -inf (or a large negative)
 // to the inputs; a row whose every entry is -inf gives all zeros (torch would give NaN).
+import CFlrKernels
 
 public enum Softmax {
   /// out [rows, dim] = softmax(inp [rows, dim]) row by row; out may alias inp.
@@ -11,39 +12,11 @@ public enum Softmax {
     }
   }
 
-  /// One row, serial (also used by Attention inside its workers).
+  /// One row, serial (also used by Attention inside its workers): the dispatched C kernel (Sources/Kernels
+  /// softmax.c), whose AVX-512 path runs the SIMD16 exp in one register where this x86-64-v3 build takes two.
+  /// Every path gives the bits of exp16 / sumLanes (SoftmaxKernelTests).
   @inline(__always) static func row(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-    let m = rowMax(x, n)
-    if m == -.infinity {
-      o.update(repeating: 0, count: n)
-      return
-    }
-    let vm = F16x(repeating: m)
-    var acc = F16x()
-    var i = 0
-    while i + 16 <= n {
-      let e = exp16(load16(x + i) - vm)
-      store16(e, o + i)
-      acc += e
-      i += 16
-    }
-    var s = sumLanes(acc)
-    while i < n {
-      let e = exp1(x[i] - m)
-      o[i] = e
-      s += e
-      i += 1
-    }
-    let inv = F16x(repeating: 1 / s)
-    i = 0
-    while i + 16 <= n {
-      store16(load16(o + i) * inv, o + i)
-      i += 16
-    }
-    while i < n {
-      o[i] *= inv[0]
-      i += 1
-    }
+    flr_softmax_row(o, x, n)
   }
 
   /// dinp [rows, dim] += probs ⊙ (dout - Σ_j dout·probs); dinp must not alias dout.
