@@ -12,11 +12,50 @@ public enum Softmax {
     }
   }
 
-  /// One row, serial (also used by Attention inside its workers): the dispatched C kernel (Sources/Kernels
-  /// softmax.c), whose AVX-512 path runs the SIMD16 exp in one register where this x86-64-v3 build takes two.
-  /// Every path gives the bits of exp16 / sumLanes (SoftmaxKernelTests).
+  /// One row, serial (also used by Attention inside its workers). On the avx2 / avx512 kernel paths, the
+  /// dispatched C row (Sources/Kernels/softmax.c: AVX-512 runs each SIMD16 step in one register where this
+  /// x86-64-v3 build takes two); else (aarch64, FLR_KERNELS=portable) `simd16Row`. Same bits (SoftmaxKernelTests).
   @inline(__always) static func row(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
-    flr_softmax_row(o, x, n)
+    if KernelPath.active != .portable {
+      flr_softmax_row(o, x, n)
+    } else {
+      simd16Row(o, x, n)
+    }
+  }
+
+  /// The row in Swift SIMD16: max, exp16 summed by lanes, the tail in order, times 1 / sum.
+  @inline(__always) static func simd16Row(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    let m = rowMax(x, n)
+    if m == -.infinity {
+      o.update(repeating: 0, count: n)
+      return
+    }
+    let vm = F16x(repeating: m)
+    var acc = F16x()
+    var i = 0
+    while i + 16 <= n {
+      let e = exp16(load16(x + i) - vm)
+      store16(e, o + i)
+      acc += e
+      i += 16
+    }
+    var s = sumLanes(acc)
+    while i < n {
+      let e = exp1(x[i] - m)
+      o[i] = e
+      s += e
+      i += 1
+    }
+    let inv = F16x(repeating: 1 / s)
+    i = 0
+    while i + 16 <= n {
+      store16(load16(o + i) * inv, o + i)
+      i += 16
+    }
+    while i < n {
+      o[i] *= inv[0]
+      i += 1
+    }
   }
 
   /// dinp [rows, dim] += probs ⊙ (dout - Σ_j dout·probs); dinp must not alias dout.

@@ -1,6 +1,6 @@
 // The softmax row (Sources/Kernels/softmax.c and its AVX2 / AVX-512 files) on every path this CPU runs, always
-// including the portable one: bit for bit the SIMD16 formulation of VectorMath.swift (so moving the row into the
-// dispatched C target changed no fp32 result), and within a few ulps of a float64 softmax.
+// including the portable one: bit for bit Softmax's Swift SIMD16 row (so the kernel path changes no fp32 result),
+// and within a few ulps of a float64 softmax.
 import CFlrKernels
 import Foundation
 import XCTest
@@ -24,44 +24,13 @@ final class SoftmaxKernelTests: XCTestCase {
     return [small, wide, masked, clamped, [Float](repeating: -.infinity, count: n)]
   }
 
-  /// Softmax.row as it reads in Swift SIMD16 (max, exp16 and sum by lanes, scalar tail, times 1 / sum).
+  /// Softmax's Swift SIMD16 row (what aarch64 and FLR_KERNELS=portable run).
   func simd16Row(_ x: [Float]) -> [Float] {
-    let n = x.count
-    var vmax = F16x(repeating: -.infinity)
-    var i = 0
-    var m: Float
-    var out = [Float](repeating: 0, count: n)
-    x.withUnsafeBufferPointer { xb in
-      let p = xb.baseAddress!
-      while i + 16 <= n {
-        vmax = maxLanes(vmax, load16(p + i))
-        i += 16
-      }
+    var out = [Float](repeating: .nan, count: x.count)
+    out.withUnsafeMutableBufferPointer { o in
+      x.withUnsafeBufferPointer { Softmax.simd16Row(o.baseAddress!, $0.baseAddress!, x.count) }
     }
-    m = maxOfLanes(vmax)
-    while i < n {
-      m = Swift.max(m, x[i])
-      i += 1
-    }
-    if m == -.infinity { return out }
-    var acc = F16x()
-    i = 0
-    while i + 16 <= n {
-      var block = F16x()
-      for lane in 0..<16 { block[lane] = x[i + lane] }
-      let e = exp16(block - F16x(repeating: m))
-      for lane in 0..<16 { out[i + lane] = e[lane] }
-      acc += e
-      i += 16
-    }
-    var sum = sumLanes(acc)
-    while i < n {
-      out[i] = exp1(x[i] - m)
-      sum += out[i]
-      i += 1
-    }
-    let inverse = 1 / sum
-    return out.map { $0 * inverse }
+    return out
   }
 
   func kernelRow(_ x: [Float]) -> [Float] {
