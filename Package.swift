@@ -2,10 +2,19 @@
 // flr: a resident shell for Florence-2 (see README.md).
 import PackageDescription
 
-// Kernels are compiled optimised even in debug builds (debug SIMD code is ~1000x slower) and for the
-// CPU that builds them, as llama.cpp does by default (see README "Building").
+// The Swift targets are built for a fixed instruction-set baseline, never for the CPU that builds them, so one
+// binary runs on every machine of its architecture. x86-64: x86-64-v3 (AVX2, FMA, F16C, BMI1/2: Haswell, Zen 1
+// and later); code that uses AVX-512 lives in the C target CFlrKernels and is picked at run time. aarch64: the
+// default target (NEON is part of it). `#if arch` is the machine that builds, which is the target (no cross
+// builds). See README "Building".
+#if arch(x86_64)
+  let instructionSet = ["-Xcc", "-march=x86-64-v3"]
+#else
+  let instructionSet: [String] = []
+#endif
+// Kernels are compiled optimised even in debug builds (debug SIMD code is ~1000x slower).
 let kernelFlags: [SwiftSetting] = [
-  .unsafeFlags(["-O", "-Xcc", "-march=native", "-enforce-exclusivity=unchecked"])
+  .unsafeFlags(["-O"] + instructionSet + ["-enforce-exclusivity=unchecked"])
 ]
 
 let package = Package(

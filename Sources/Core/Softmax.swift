@@ -1,5 +1,6 @@
 // Softmax over the last dimension. Masking is done by the caller adding -inf (or a large negative)
 // to the inputs; a row whose every entry is -inf gives all zeros (torch would give NaN).
+import CFlrKernels
 
 public enum Softmax {
   /// out [rows, dim] = softmax(inp [rows, dim]) row by row; out may alias inp.
@@ -11,8 +12,19 @@ public enum Softmax {
     }
   }
 
-  /// One row, serial (also used by Attention inside its workers).
+  /// One row, serial (also used by Attention inside its workers). On the avx2 / avx512 kernel paths, the
+  /// dispatched C row (Sources/Kernels/softmax.c: AVX-512 runs each SIMD16 step in one register where this
+  /// x86-64-v3 build takes two); else (aarch64, FLR_KERNELS=portable) `simd16Row`. Same bits (SoftmaxKernelTests).
   @inline(__always) static func row(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    if KernelPath.active != .portable {
+      flr_softmax_row(o, x, n)
+    } else {
+      simd16Row(o, x, n)
+    }
+  }
+
+  /// The row in Swift SIMD16: max, exp16 summed by lanes, the tail in order, times 1 / sum.
+  @inline(__always) static func simd16Row(_ o: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
     let m = rowMax(x, n)
     if m == -.infinity {
       o.update(repeating: 0, count: n)

@@ -12,8 +12,10 @@ final class BackwardLoRATests: XCTestCase {
   static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/backward/lora_gradients.safetensors").path
 
-  /// Loss 1e-5 absolute; gradients 1e-3 relative to each tensor's largest entry. Measured: worst 7.4e-4 (decoder
-  /// layer 1 encoder_attn.q_proj A; most modules < 1e-4). That is float32 conditioning, not a formula error:
+  /// Loss 1e-5 absolute; gradients 2e-3 relative to each tensor's largest entry. Measured: worst 7.0e-4 (decoder
+  /// layer 1 encoder_attn.q_proj A; most modules < 1e-4) with OpenBLAS's Haswell kernels, 1.2e-3 with its AVX-512
+  /// ones (SkylakeX / Cooperlake, its own choice on a Zen 4 / Zen 5): other sums, other roundings. That is float32
+  /// conditioning, not a formula error:
   /// PyTorch's own float32 gradient of that module differs from its float64 one by 6.0e-4 (random A and B
   /// with scaling 2 make the cross-attention softmax nearly one-hot, so dq is a difference of close sums).
   func testEveryLoRAGradientMatchesPEFT() throws {
@@ -50,7 +52,7 @@ final class BackwardLoRATests: XCTestCase {
         let err = relativeError(got, expected)
         worst = max(worst, err)
         if err > 1e-4 { print("\(layer.lora.path) grad \(tag): relative error \(err)") }
-        XCTAssertLessThan(err, 1e-3, "\(layer.lora.path) grad \(tag)")
+        XCTAssertLessThan(err, 2e-3, "\(layer.lora.path) grad \(tag)")
       }
     }
     print("LoRA gradients: worst relative error \(worst) over \(adapter.layers.count) modules")

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flr_softmax.h"  // fp32 kernels with the same dispatch
+
 /// Kernel paths, lowest first. avx2: AVX2 + FMA (bf16 widened to fp32 in registers; int8 via maddubs).
 /// avx512: AVX-512 F/BW/VL + AVX512_BF16 + AVX512_VNNI (vdpbf16ps, vpdpbusd).
 enum { FLR_PATH_PORTABLE = 0, FLR_PATH_AVX2 = 1, FLR_PATH_AVX512 = 2 };
