@@ -153,17 +153,22 @@ enum CaptionCommand {
         seconds: progress.elapsed, destination: CaptionSummary.destination(save: save, ext: ext, out: outPath)
       ).text
     }
-    for start in stride(from: 0, to: images.count, by: batchSize) {
+    // The next batch's images are decoded and resized on a thread of their own while this one is captioned.
+    let prefetch = PixelBatchPrefetch(paths: images, batchSize: batchSize)
+    defer { prefetch.stop() }
+    while let prepared = prefetch.next() {
       if session.cancellation.isCancelled {
         progress.finish()
         session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")
         throw ShellError.interrupted
       }
-      let slice = images[start..<min(start + batchSize, images.count)]
-      let batch = ImagePaths.decodeBatch(
-        slice, command: "caption", failed: &failed, progress: progress, session: session)
-      guard !batch.isEmpty else {
-        progress.advance(by: slice.count)
+      // Files that did not decode are reported in path order, as their batch comes up.
+      for (_, error) in prepared.failures {
+        failed += 1
+        session.note("caption: skipped \(describeError(error))")
+      }
+      guard let pixelValues = prepared.pixelValues else {
+        progress.advance(by: prepared.paths.count)
         continue
       }
       let captions: [String]
@@ -171,15 +176,15 @@ enum CaptionCommand {
         // An adapter trained in this session: its evaluation (schedule-free: averaged) weights, as `save` writes.
         captions = try session.withEvaluationWeights {
           try model.generator.caption(
-            pixelValues: Florence2Processor.pixelValues(batch.map(\.image)), task: prompt,
-            settings: settings.offsettingSeed(by: start), onStep: { _ in !session.cancellation.isCancelled })
+            pixelValues: pixelValues, task: prompt, settings: settings.offsettingSeed(by: prepared.start),
+            onStep: { _ in !session.cancellation.isCancelled })
         }
       } catch GenerationError.cancelled {
         progress.finish()
         session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")
         throw ShellError.interrupted
       }
-      for ((path, _), caption) in zip(batch, captions) {
+      for (path, caption) in zip(prepared.decoded, captions) {
         // An empty caption file would later count as done: none is written.
         if save && caption.isEmpty {
           empty += 1
@@ -197,7 +202,7 @@ enum CaptionCommand {
           tokens += model.tokenizer.encode(caption).count
         }
       }
-      progress.advance(by: slice.count)
+      progress.advance(by: prepared.paths.count)
     }
     progress.finish()
     session.note("caption: \(summary())")
