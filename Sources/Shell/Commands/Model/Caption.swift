@@ -54,8 +54,9 @@ enum CaptionCommand {
       A caption that comes out empty is reported and no caption file is written for it. When nothing at all was \
       captioned (no images, or every one unreadable or empty; images skipped as already done excepted) the \
       command fails. An existing caption file is replaced only with overwrite; overwrite, append and \
-      skip_existing contradict each other and are refused together. Ctrl-C stops after the current batch; what \
-      was written stays.
+      skip_existing contradict each other and are refused together. While a batch is captioned, the next batch's \
+      images are read and resized on a second thread, so the model does not wait for image files. Ctrl-C stops \
+      after the current batch; what was written stays.
       Decoding follows transformers' generate: beam search (beams=3, Florence-2's setting) or greedy (beams=1), \
       with its no_repeat_ngram_size (3) and the controls above (repetition_penalty, length_penalty, min_tokens, \
       bad_words). start="A photo of" continues decoding after that text (as `<s>A photo of`), so every caption \
