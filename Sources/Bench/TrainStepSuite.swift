@@ -9,7 +9,7 @@ import Foundation
 
 let trainStepSuite = BenchSuite(
   name: "train-step",
-  summary: "Florence-2 base: one forward+backward step (64-token caption), time and peak RSS per checkpointing mode"
+  summary: "Florence-2 base (or large): forward+backward steps, 64-token captions, time and peak RSS per mode, batch"
 ) {
   let environment = ProcessInfo.processInfo.environment
   let model: Florence2
