@@ -19,7 +19,8 @@ import torch
 from bench_common import timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.join(HERE, "..", "..", "shared", "florence2")
+# FLR_SHARED_FLORENCE2: the folder of the base/ and large/ configs when the checkout is not beside ../shared.
+SHARED = os.environ.get("FLR_SHARED_FLORENCE2") or os.path.join(HERE, "..", "..", "shared", "florence2")
 DETAILED_CAPTION_IDS = [0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]
 
 

@@ -1,18 +1,22 @@
-// One training step (forward + backward) of Florence-2 base on random weights: one 768x768 image, a 13-token
-// prompt, a 64-token caption, dropout on, with each gradient-checkpointing mode. Base weights are frozen;
-// backward runs all the way to the pixel values (the reference script's default LoRA targets include the stage-0 patch
-// conv, so a LoRA step walks the same path; the r=4 LoRA products add little on top).
+// One training step (forward + backward) of Florence-2 base (or large) on random weights: 768x768 images, a
+// 13-token prompt, 64-token captions, dropout on, with each gradient-checkpointing mode and each batch size asked
+// for. Base weights are frozen; backward runs all the way to the pixel values (the reference script's default LoRA
+// targets include the stage-0 patch conv, so a LoRA step walks the same path; the r=4 LoRA products add little on
+// top).
 import FlrCore
 import FlrModel
 import Foundation
 
 let trainStepSuite = BenchSuite(
   name: "train-step",
-  summary: "Florence-2 base: one forward+backward step (64-token caption), time and peak RSS per checkpointing mode"
+  summary: "Florence-2 base (or large): forward+backward steps, 64-token captions, time and peak RSS per mode, batch"
 ) {
+  let environment = ProcessInfo.processInfo.environment
   let model: Florence2
+  // FLR_TRAIN_STEP_MODEL=large: Florence-2-large's shapes instead of base's.
+  let size = environment["FLR_TRAIN_STEP_MODEL"] == "large" ? "large" : "base"
   // FLR_TRAIN_STEP_ATTENTION_DROPOUT=P: BART attention-probability dropout (Florence-2's config.json: 0.1).
-  var config = FlorenceConfig()
+  var config = size == "large" ? FlorenceConfig.large : FlorenceConfig()
   if let p = Float(ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_ATTENTION_DROPOUT"] ?? "") {
     config.text.attentionDropout = p
   }
@@ -26,23 +30,29 @@ let trainStepSuite = BenchSuite(
     return
   }
   print(
-    String(format: "train-step: resident after building the weights %.2f GiB", residentBytes("VmRSS") / 1_073_741_824))
-  let pixels = Bench.random([1, 3, 768, 768])
-  let prompt: [[Int32]] = [[0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]]
+    String(
+      format: "train-step: %@, resident after building the weights %.2f GiB", size,
+      residentBytes("VmRSS") / 1_073_741_824))
+  // FLR_TRAIN_STEP_BATCH: a comma list of batch sizes (default 1); each image has its own 64-token caption.
+  let batches =
+    (environment["FLR_TRAIN_STEP_BATCH"]?.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 })
+    .flatMap { $0.isEmpty ? nil : $0 } ?? [1]
+  let prompt: [Int32] = [0, 47066, 21700, 11, 4617, 99, 16, 2343, 11, 5, 2274, 4, 2]
   var rng = SeededRNG(seed: 3)
-  let words: [Int32] = (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) }
-  let caption: [[Int32]] = [[0] + words + [2]]
+  let captions: [[Int32]] = (0..<(batches.max() ?? 1)).map { _ in
+    [0] + (0..<62).map { _ in Int32(3 + rng.nextUInt64() % 50000) } + [2]
+  }
   // FLR_POOL_MB: the tensor buffer pool's limit (default 1024), to measure its share of the peak.
-  if let mb = Int(ProcessInfo.processInfo.environment["FLR_POOL_MB"] ?? "") { TensorBuffer.poolLimitBytes = mb << 20 }
+  if let mb = Int(environment["FLR_POOL_MB"] ?? "") { TensorBuffer.poolLimitBytes = mb << 20 }
   // FLR_TRAIN_STEP_MODES: a comma list of checkpointing modes (default all four, lightest first).
   let modes =
-    (ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_MODES"]?.split(separator: ",").compactMap {
+    (environment["FLR_TRAIN_STEP_MODES"]?.split(separator: ",").compactMap {
       Checkpointing(rawValue: String($0))
     }).flatMap { $0.isEmpty ? nil : $0 } ?? [.all, .partial, .text, .none]
   // FLR_TRAIN_STEP_LORA=1: the reference script's LoRA (defaults: r=4, the reference script's targets with the patch
   // convs, dropout 0.25) attached and training, as a real LoRA step; otherwise the frozen base alone.
   var reach = GradientReach.pixels
-  if ProcessInfo.processInfo.environment["FLR_TRAIN_STEP_LORA"] == "1" {
+  if environment["FLR_TRAIN_STEP_LORA"] == "1" {
     do {
       let adapter = try LoRAAdapter(name: "bench", config: LoRAConfig(), model: model)
       adapter.attach()
@@ -57,26 +67,36 @@ let trainStepSuite = BenchSuite(
   // The process's peak RSS (VmHWM) is reset before each mode where the kernel allows it, and the pool
   // emptied, so each mode's peak starts from the same resident set.
   for mode in modes {
-    TensorBuffer.trimPool()
-    resetPeakResident()
-    let cpuStart = processCPUSeconds()
-    let seconds: [Double]
-    do {
-      seconds = try timedTrainingSteps(model, pixels: pixels, prompt: prompt, caption: caption) { run in
-        TrainingOptions(dropout: true, checkpointing: mode, reach: reach, seed: UInt64(run))
+    var perImage: [Int: Double] = [:]
+    for b in batches {
+      let pixels = Bench.random([b, 3, 768, 768])
+      TensorBuffer.trimPool()
+      resetPeakResident()
+      let cpuStart = processCPUSeconds()
+      let seconds: [Double]
+      do {
+        seconds = try timedTrainingSteps(
+          model, pixels: pixels, prompt: Array(repeating: prompt, count: b), caption: Array(captions.prefix(b))
+        ) { run in
+          TrainingOptions(dropout: true, checkpointing: mode, reach: reach, seed: UInt64(run))
+        }
+      } catch {
+        print("train-step: \(error)")
+        return
       }
-    } catch {
-      print("train-step: \(error)")
-      return
+      let best = seconds.min() ?? 0
+      perImage[b] = best / Double(b)
+      // Per image against batch 1 (best runs), when batch 1 was measured in this run.
+      let ratio = perImage[1].map { String(format: ", %.2fx batch 1's per image", best / Double(b) / $0) } ?? ""
+      print(
+        String(
+          format:
+            "train-step checkpointing=%@ batch=%d: %.2f s median of %d (best %.2f s, first %.2f s; %.2f s per image%@), "
+            + "%.1f CPU s/run, peak RSS %.2f GiB (pool now %.2f GiB)",
+          mode.rawValue, b, seconds.sorted()[seconds.count / 2], seconds.count, best, seconds[0],
+          best / Double(b), ratio, (processCPUSeconds() - cpuStart) / Double(seconds.count),
+          residentBytes("VmHWM") / 1_073_741_824, Double(TensorBuffer.pooledBytes) / 1_073_741_824))
     }
-    print(
-      String(
-        format:
-          "train-step checkpointing=%@: %.2f s median of %d (best %.2f s, first %.2f s), %.1f CPU s/run, "
-          + "peak RSS %.2f GiB (pool now %.2f GiB)",
-        mode.rawValue, seconds.sorted()[seconds.count / 2], seconds.count, seconds.min() ?? 0, seconds[0],
-        (processCPUSeconds() - cpuStart) / Double(seconds.count), residentBytes("VmHWM") / 1_073_741_824,
-        Double(TensorBuffer.pooledBytes) / 1_073_741_824))
   }
   // A loaded model at rest: after a 2-image inference forward, and once the pool's idle trim has run.
   do {

@@ -55,6 +55,15 @@ public enum Threads {
     if blasThreaded { openblas_set_num_threads(Int32(storedCount)) }
   }
 
+  /// Runs `body` with every parallel loop inside it serial on the calling thread: for work on a thread of its
+  /// own (image prefetch) that must not take the cores the model's loops are split over.
+  public static func serially<T>(_ body: () throws -> T) rethrows -> T {
+    let outer = pthread_getspecific(workerKey)
+    pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: 1))
+    defer { pthread_setspecific(workerKey, outer) }
+    return try body()
+  }
+
   /// Worker count for our kernels and GEMM (default: all online cores).
   public static var count: Int {
     get { storedCount }

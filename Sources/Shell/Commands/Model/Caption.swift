@@ -54,8 +54,9 @@ enum CaptionCommand {
       A caption that comes out empty is reported and no caption file is written for it. When nothing at all was \
       captioned (no images, or every one unreadable or empty; images skipped as already done excepted) the \
       command fails. An existing caption file is replaced only with overwrite; overwrite, append and \
-      skip_existing contradict each other and are refused together. Ctrl-C stops after the current batch; what \
-      was written stays.
+      skip_existing contradict each other and are refused together. While a batch is captioned, the next batch's \
+      images are read and resized on a second thread, so the model does not wait for image files. Ctrl-C stops \
+      after the current batch; what was written stays.
       Decoding follows transformers' generate: beam search (beams=3, Florence-2's setting) or greedy (beams=1), \
       with its no_repeat_ngram_size (3) and the controls above (repetition_penalty, length_penalty, min_tokens, \
       bad_words). start="A photo of" continues decoding after that text (as `<s>A photo of`), so every caption \
@@ -153,17 +154,22 @@ enum CaptionCommand {
         seconds: progress.elapsed, destination: CaptionSummary.destination(save: save, ext: ext, out: outPath)
       ).text
     }
-    for start in stride(from: 0, to: images.count, by: batchSize) {
+    // The next batch's images are decoded and resized on a thread of their own while this one is captioned.
+    let prefetch = PixelBatchPrefetch(paths: images, batchSize: batchSize)
+    defer { prefetch.stop() }
+    while let prepared = prefetch.next() {
       if session.cancellation.isCancelled {
         progress.finish()
         session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")
         throw ShellError.interrupted
       }
-      let slice = images[start..<min(start + batchSize, images.count)]
-      let batch = ImagePaths.decodeBatch(
-        slice, command: "caption", failed: &failed, progress: progress, session: session)
-      guard !batch.isEmpty else {
-        progress.advance(by: slice.count)
+      // Files that did not decode are reported in path order, as their batch comes up.
+      for (_, error) in prepared.failures {
+        failed += 1
+        session.note("caption: skipped \(describeError(error))")
+      }
+      guard let pixelValues = prepared.pixelValues else {
+        progress.advance(by: prepared.paths.count)
         continue
       }
       let captions: [String]
@@ -171,15 +177,15 @@ enum CaptionCommand {
         // An adapter trained in this session: its evaluation (schedule-free: averaged) weights, as `save` writes.
         captions = try session.withEvaluationWeights {
           try model.generator.caption(
-            pixelValues: Florence2Processor.pixelValues(batch.map(\.image)), task: prompt,
-            settings: settings.offsettingSeed(by: start), onStep: { _ in !session.cancellation.isCancelled })
+            pixelValues: pixelValues, task: prompt, settings: settings.offsettingSeed(by: prepared.start),
+            onStep: { _ in !session.cancellation.isCancelled })
         }
       } catch GenerationError.cancelled {
         progress.finish()
         session.note("caption: stopped by Ctrl-C after \(captioned + failed) of \(images.count) images; \(summary())")
         throw ShellError.interrupted
       }
-      for ((path, _), caption) in zip(batch, captions) {
+      for (path, caption) in zip(prepared.decoded, captions) {
         // An empty caption file would later count as done: none is written.
         if save && caption.isEmpty {
           empty += 1
@@ -197,7 +203,7 @@ enum CaptionCommand {
           tokens += model.tokenizer.encode(caption).count
         }
       }
-      progress.advance(by: slice.count)
+      progress.advance(by: prepared.paths.count)
     }
     progress.finish()
     session.note("caption: \(summary())")
