@@ -1,7 +1,7 @@
 // GELU, exact erf form (torch nn.GELU() default, approximate='none'): 0.5·x·(1 + erf(x/√2)).
-// On the avx2 / avx512 kernel paths each worker's range runs the dispatched C loops (Sources/Kernels/gelu.c:
-// AVX-512 runs each SIMD16 step in one register where this x86-64-v3 build takes two); else (aarch64,
-// FLR_KERNELS=portable) the Swift SIMD16 loops. Same bits (GeluKernelTests).
+// On the avx512 kernel path each worker's range runs the C loops (Sources/Kernels/gelu.c: each SIMD16 step in one
+// register where this x86-64-v3 build takes two); else (AVX2, aarch64, FLR_KERNELS=portable) the Swift SIMD16
+// loops (on AVX2 as fast as C: `scripts/bench ops`). Same bits (GeluKernelTests).
 import CFlrKernels
 
 public enum Gelu {
@@ -13,7 +13,7 @@ public enum Gelu {
     let scope = Profile.begin(.gelu, .forward, bytes: 8 * count)
     defer { Profile.end(scope) }
     Elementwise.split(count) { lo, hi in
-      if KernelPath.active != .portable {
+      if KernelPath.active == .avx512 {
         flr_gelu_forward(out + lo, inp + lo, hi - lo)
       } else {
         simd16Forward(out + lo, inp + lo, hi - lo)
@@ -21,7 +21,7 @@ public enum Gelu {
     }
   }
 
-  /// The forward in Swift SIMD16 (what aarch64 and FLR_KERNELS=portable run): 16-lane blocks, then the tail.
+  /// The forward in Swift SIMD16 (what AVX2, aarch64 and FLR_KERNELS=portable run): 16-lane blocks, then the tail.
   @inline(__always) static func simd16Forward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ n: Int)
   {
     var i = 0
@@ -45,7 +45,7 @@ public enum Gelu {
     let scope = Profile.begin(.gelu, .backward, bytes: 12 * count)
     defer { Profile.end(scope) }
     Elementwise.split(count) { lo, hi in
-      if KernelPath.active != .portable {
+      if KernelPath.active == .avx512 {
         flr_gelu_backward(dinp + lo, dout + lo, inp + lo, hi - lo, accumulate ? 1 : 0)
       } else {
         simd16Backward(dinp + lo, dout + lo, inp + lo, hi - lo, accumulate: accumulate)
@@ -53,7 +53,7 @@ public enum Gelu {
     }
   }
 
-  /// The backward in Swift SIMD16 (what aarch64 and FLR_KERNELS=portable run): 16-lane blocks, then the tail.
+  /// The backward in Swift SIMD16 (what AVX2, aarch64 and FLR_KERNELS=portable run): 16-lane blocks, then the tail.
   @inline(__always) static func simd16Backward(
     _ dinp: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>, _ n: Int,
     accumulate: Bool

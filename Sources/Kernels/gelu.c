@@ -1,5 +1,5 @@
-// GELU: the dispatcher and the portable path (per-lane erf16 / exp16 steps, the vector blocks' fused
-// multiply-adds as fmaf).
+// GELU: the dispatcher (AVX-512, else portable; Gelu.swift keeps AVX2 on its own SIMD16 loops) and the portable
+// path (per-lane erf16 / exp16 steps, the vector blocks' fused multiply-adds as fmaf).
 #include "flr_gelu.h"
 #include "flr_kernels.h"
 #include "gelu_paths.h"
@@ -10,7 +10,6 @@ void flr_gelu_forward(float *out, const float *x, size_t n) {
 #if defined(__x86_64__)
   switch (flr_kernels_active()) {
   case FLR_PATH_AVX512: flr_gelu_forward_avx512(out, x, n); return;
-  case FLR_PATH_AVX2: flr_gelu_forward_avx2(out, x, n); return;
   default: break;
   }
 #endif
@@ -21,7 +20,6 @@ void flr_gelu_backward(float *dinp, const float *dout, const float *x, size_t n,
 #if defined(__x86_64__)
   switch (flr_kernels_active()) {
   case FLR_PATH_AVX512: flr_gelu_backward_avx512(dinp, dout, x, n, accumulate); return;
-  case FLR_PATH_AVX2: flr_gelu_backward_avx2(dinp, dout, x, n, accumulate); return;
   default: break;
   }
 #endif

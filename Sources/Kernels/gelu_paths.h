@@ -10,8 +10,6 @@
 void flr_gelu_forward_portable(float *out, const float *x, size_t n);
 void flr_gelu_backward_portable(float *dinp, const float *dout, const float *x, size_t n, int accumulate);
 #if defined(__x86_64__)
-void flr_gelu_forward_avx2(float *out, const float *x, size_t n);
-void flr_gelu_backward_avx2(float *dinp, const float *dout, const float *x, size_t n, int accumulate);
 void flr_gelu_forward_avx512(float *out, const float *x, size_t n);
 void flr_gelu_backward_avx512(float *dinp, const float *dout, const float *x, size_t n, int accumulate);
 #endif

@@ -1,4 +1,4 @@
-// The GELU loops (Sources/Kernels/gelu.c and its AVX2 / AVX-512 files) on every path this CPU runs, always
+// The GELU loops (Sources/Kernels/gelu.c and its AVX-512 file) on every path this CPU runs, always
 // including the portable one: bit for bit Gelu's Swift SIMD16 forward and backward (so the kernel path changes no
 // fp32 result), and Gelu.forward / backward on each path give the bits of the Swift path.
 import CFlrKernels
