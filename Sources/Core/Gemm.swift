@@ -9,6 +9,7 @@
 // Why OpenBLAS and not oneDNN: measured per shape (scripts/gemm_libraries.c), oneDNN 2.6's fp32 sgemm and
 // matmul are level with OpenBLAS 0.3.21 on the DaViT stage 2-3 shapes that hold ~85% of the vision FLOPs
 // (both ~88% of the FMA peak), ahead only on the K = 128 stage-0 shapes (~8% of the FLOPs).
+import CFlrKernels
 import COpenBLAS
 
 public enum Gemm {
@@ -89,8 +90,15 @@ public enum Gemm {
     m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float, lda: Int, ldb: Int, ldc: Int
   ) {
     if m >= 2 && m <= gemvRowLimit && transB && !transA {
-      // A few rows against a weight [n, k] (a decoder step with beams): stream each weight row once.
-      rowsDotWeightRows(a, lda: lda, b, ldb: ldb, c, ldc: ldc, m: m, n: n, k: k, alpha: alpha, beta: beta)
+      // A few rows against a weight [n, k] (a decoder step with beams): stream each weight row once. On the
+      // avx2 / avx512 kernel paths, the dispatched C kernel (Sources/Kernels/rows.c: AVX-512 holds each SIMD16
+      // sum in one register where this x86-64-v3 build takes two); else the Swift SIMD16 one. Same bits
+      // (RowsKernelTests).
+      if KernelPath.active != .portable {
+        flr_rows_dot_weight_rows(a, lda, b, ldb, c, ldc, m, n, k, alpha, beta)
+      } else {
+        rowsDotWeightRows(a, lda: lda, b, ldb: ldb, c, ldc: ldc, m: m, n: n, k: k, alpha: alpha, beta: beta)
+      }
       return
     }
     if m <= gemvRowLimit {
