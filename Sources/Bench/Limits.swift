@@ -25,11 +25,22 @@ struct Limits {
     let x = Tensor(zeros: [count]), y = Tensor(zeros: [count]), z = Tensor(zeros: [count])
     let add = best(of: 5) { Elementwise.add(out: z.data, a: x.data, b: y.data, count: count) }
     let limits = Limits(gflops: 2 * Double(n * n * n) / gemm * 1e-9, gbps: 12 * Double(count) / add * 1e-9)
+    print("cpu: \(cpuName), flr kernels \(KernelPath.active), OpenBLAS \(Gemm.blasCoreName) kernels")
     print(
       "limits (this run, \(Threads.count) thread(s)): sgemm \(Bench.fixed(limits.gflops, 1)) GFLOP/s (1024³), "
         + "memory \(Bench.fixed(limits.gbps, 1)) GB/s (a + b over 64 MB arrays)")
     measured = limits
     return limits
+  }
+
+  /// /proc/cpuinfo's model name and family: figures are only comparable on the same CPU.
+  static var cpuName: String {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+    func field(_ name: String) -> String? {
+      info.split(separator: "\n").first { $0.hasPrefix(name) }.flatMap { $0.split(separator: ":").last }
+        .map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+    return [field("model name"), field("cpu family").map { "family \($0)" }].compactMap { $0 }.joined(separator: ", ")
   }
 
   private static func best(of runs: Int, _ body: () -> Void) -> Double {

@@ -13,6 +13,10 @@ import CFlrKernels
 import COpenBLAS
 
 public enum Gemm {
+  /// The kernel set OpenBLAS runs sgemm with (its own pick for this CPU, or the one OPENBLAS_CORETYPE names):
+  /// the fp32 limit depends on it.
+  public static var blasCoreName: String { String(cString: openblas_get_corename()) }
+
   /// Code run on one block of C: rows `rows`, columns `cols` (C's own indices).
   public typealias BlockBody = (_ rows: Range<Int>, _ cols: Range<Int>) -> Void
 

@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flr_softmax.h"  // fp32 kernels with the same dispatch
+#include "flr_gelu.h"  // fp32 kernels with the same dispatch
+#include "flr_kernels_train.h"
+#include "flr_rows.h"
+#include "flr_softmax.h"
 
 /// Kernel paths, lowest first. avx2: AVX2 + FMA (bf16 widened to fp32 in registers; int8 via maddubs).
 /// avx512: AVX-512 F/BW/VL + AVX512_BF16 + AVX512_VNNI (vdpbf16ps, vpdpbusd).
