@@ -18,6 +18,13 @@ public protocol RowDecodedWeight: FrozenWeight {
   var inFeatures: Int { get }
   /// Rows `range` of W as fp32 [range.count, in].
   func decodeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>)
+  /// Bytes the weight holds in memory (its products' bytes in the profile).
+  var residentBytes: Int { get }
+  /// The profile's row for this weight's products.
+  var productKind: OpKind { get }
+  /// Panels [p0, p1) of Wᵀ [in, out] as bf16 (an int8 weight dequantized, then rounded), packed as flr_bf16_pack
+  /// packs it (16 input features a panel).
+  func packTransposed(_ p0: Int, _ p1: Int, into out: UnsafeMutablePointer<UInt16>)
 }
 
 extension RowDecodedWeight {
@@ -26,5 +33,25 @@ extension RowDecodedWeight {
     let w = Tensor(uninitialized: [outFeatures, inFeatures])
     decodeRows(0..<outFeatures, into: w.data)
     return w
+  }
+
+  /// dinp [rows, in] += bf16(dout [rows, out]) · bf16(W) (the input gradient of a frozen base), fp32 sums, Wᵀ
+  /// repacked a tile at a time. Without bf16 dot products many rows take sgemm on W decoded a tile at a time,
+  /// with dout unrounded.
+  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
+    if rows == 0 { return }
+    let work = ReducedProducts.profileWork(
+      rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, weightBytes: residentBytes, backward: true)
+    let scope = Profile.begin(productKind, flops: work.flops, bytes: work.bytes)
+    defer { Profile.end(scope) }
+    let (n, k) = (outFeatures, inFeatures)
+    guard ReducedProducts.backwardTakesBF16(rows: rows) else {
+      ReducedProducts.backwardInput(
+        dinp: dinp, dout: dout, rows: rows, outFeatures: n, inFeatures: k, decode: decodeRows)
+      return
+    }
+    ReducedProducts.backwardInputBF16(dinp: dinp, dout: dout, rows: rows, outFeatures: n, inFeatures: k) {
+      packTransposed($0.lowerBound, $0.upperBound, into: $1)
+    }
   }
 }

@@ -69,28 +69,10 @@ public final class Int8Weight: RowDecodedWeight, @unchecked Sendable {
     }
   }
 
-  /// dinp [rows, in] += bf16(dout [rows, out]) · bf16(W) (the input gradient of a frozen base), fp32 sums: the
-  /// dequantized weight (code · scale) rounded to bf16 as it is repacked a tile at a time, a rounding well
-  /// below the int8 step. Without bf16 dot products many rows take sgemm on the fp32 dequantized weight.
-  public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
-    if rows == 0 { return }
-    let work = ReducedProducts.profileWork(
-      rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, weightBytes: residentBytes, backward: true)
-    let scope = Profile.begin(.int8Product, flops: work.flops, bytes: work.bytes)
-    defer { Profile.end(scope) }
-    let (n, k) = (outFeatures, inFeatures)
-    guard ReducedProducts.backwardTakesBF16(rows: rows) else {
-      ReducedProducts.backwardInput(
-        dinp: dinp, dout: dout, rows: rows, outFeatures: n, inFeatures: k, decode: decodeRows)
-      return
-    }
-    ReducedProducts.backwardInputBF16(dinp: dinp, dout: dout, rows: rows, outFeatures: n, inFeatures: k) {
-      packTransposed($0.lowerBound, $0.upperBound, into: $1)
-    }
-  }
+  public var productKind: OpKind { .int8Product }
 
   /// Panels [p0, p1) of Wᵀ [in, out] as bf16, packed as flr_bf16_pack packs it (16 input features a panel).
-  func packTransposed(_ p0: Int, _ p1: Int, into out: UnsafeMutablePointer<UInt16>) {
+  public func packTransposed(_ p0: Int, _ p1: Int, into out: UnsafeMutablePointer<UInt16>) {
     flr_int8_pack_transposed_bf16(packed, scales, outFeatures, inFeatures, p0, p1, out)
   }
 }
