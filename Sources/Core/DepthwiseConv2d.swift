@@ -47,11 +47,12 @@ public enum DepthwiseConv2d {
     }
   }
 
-  /// dinp += dout ⋆ flipped kernel ; dweight [C, 1, k, k] += Σ dout · shifted inp ; dbias [C] += Σ dout
+  /// dinp += dout ⋆ flipped kernel ; dweight [C, 1, k, k] += Σ dout · shifted inp ; dbias [C] += Σ dout.
+  /// `accumulate` false: dinp is written, not added into (the same bits as adding into zeros).
   public static func backward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    batch: Int, height: Int, width: Int, channels: Int, kernel: Int = 3
+    batch: Int, height: Int, width: Int, channels: Int, kernel: Int = 3, accumulate: Bool = true
   ) {
     let scope = Profile.begin(
       .depthwiseConv, .backward, flops: 4 * (batch * height * width * channels * kernel * kernel),
@@ -74,7 +75,7 @@ public enum DepthwiseConv2d {
             let origin = dout + ((b * height + iy + pad) * width + ix + pad) * C
             var c = 0
             while c + 16 <= C {
-              var acc = load16(d + c)
+              var acc = accumulate ? load16(d + c) : F16x()
               for ky in ky0..<ky1 {
                 let row = origin - ky * width * C + c
                 let tapRow = taps + ky * kernel * C + c
@@ -84,7 +85,7 @@ public enum DepthwiseConv2d {
               c += 16
             }
             while c < C {
-              var acc = d[c]
+              var acc = accumulate ? d[c] : 0
               for ky in ky0..<ky1 {
                 for kx in kx0..<kx1 { acc += origin[-(ky * width + kx) * C + c] * taps[(ky * kernel + kx) * C + c] }
               }

@@ -46,11 +46,12 @@ public enum LayerNorm {
   }
 
   /// With n = (x - mean)·rstd and g = dout·weight:
-  /// dinp += rstd · (g - mean(g) - n · mean(g·n)) ; dweight += Σ_rows dout·n ; dbias += Σ_rows dout
+  /// dinp += rstd · (g - mean(g) - n · mean(g·n)) ; dweight += Σ_rows dout·n ; dbias += Σ_rows dout.
+  /// `accumulate` false: dinp is written, not added into (the same bits as adding into zeros).
   public static func backward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-    weight: UnsafePointer<Float>, rows: Int, dim: Int
+    weight: UnsafePointer<Float>, rows: Int, dim: Int, accumulate: Bool = true
   ) {
     let scope = Profile.begin(.layerNorm, .backward, flops: 12 * (rows * dim), bytes: 16 * (rows * dim))
     defer { Profile.end(scope) }
@@ -93,12 +94,13 @@ public enum LayerNorm {
           while i + 16 <= dim {
             let n = (load16(x + i) - vm) * vs
             let t = fma16(load16(g + i), load16(weight + i), -vmeanG) - n * vmeanGN
-            store16(fma16(vs, t, load16(d + i)), d + i)
+            store16(accumulate ? fma16(vs, t, load16(d + i)) : vs * t, d + i)
             i += 16
           }
           while i < dim {
             let n = (x[i] - m) * s
-            d[i] += s * (g[i] * weight[i] - meanG - n * meanGN)
+            let v = s * (g[i] * weight[i] - meanG - n * meanGN)
+            d[i] = accumulate ? d[i] + v : v
             i += 1
           }
         }

@@ -39,11 +39,12 @@ public enum Linear {
       after: activate)
   }
 
-  /// dinp [rows, inF] += dout · W ; dweight [outF, inF] += doutᵀ · inp ; dbias [outF] += Σ_rows dout
+  /// dinp [rows, inF] += dout · W ; dweight [outF, inF] += doutᵀ · inp ; dbias [outF] += Σ_rows dout.
+  /// `accumulate` false: dinp is written (beta 0), not added into, so it need not be zeroed first.
   public static func backward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    rows: Int, inFeatures: Int, outFeatures: Int
+    rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = true
   ) {
     let products = (dinp == nil ? 0 : 1) + (dweight == nil ? 0 : 1)
     let scope = Profile.begin(
@@ -51,7 +52,7 @@ public enum Linear {
       bytes: 4 * (products * (2 * rows * inFeatures + outFeatures * inFeatures + rows * outFeatures)))
     defer { Profile.end(scope) }
     if let dinp {
-      Gemm.matmul(dout, weight, dinp, m: rows, n: inFeatures, k: outFeatures, beta: 1)
+      Gemm.matmul(dout, weight, dinp, m: rows, n: inFeatures, k: outFeatures, beta: accumulate ? 1 : 0)
     }
     if let dweight {
       Gemm.matmul(dout, inp, dweight, m: outFeatures, n: inFeatures, k: rows, transA: true, beta: 1)

@@ -53,7 +53,8 @@ extension Florence2 {
     for i in 0..<visionTower.convs.count {
       if i >= lowestStage || options.visionDropout {
         let recompute = options.checkpointing.recomputes(visionStage: i)
-        let (y, saved) = visionTower.stageTrain(i, x, ctx: ctx, recompute: recompute)
+        let top = i == visionTower.convs.count - 1
+        let (y, saved) = visionTower.stageTrain(i, x, ctx: ctx, recompute: recompute, keepingLast: top)
         if i >= lowestStage { stages.append(saved) }
         x = y
       } else {
@@ -137,11 +138,15 @@ extension Florence2 {
     let encoderEmbedMask = ctx.dropout(encoderEmbedded, p: text.dropout)
     let textRecompute = options.checkpointing != .none
     var h = encoderEmbedded
+    // With checkpointing, each layer but the last of the encoder and of the decoder keeps only its input: the
+    // last one's activations are what the forward has just made, and its backward comes next (the encoder's after
+    // the decoder's, whose activations are small), so recomputing them would only rebuild what was freed.
     var encoderLayers: [LayerActivations<BartEncoderLayer.Saved>] = []
-    for layer in encoder.layers {
-      if textRecompute { encoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
+    for (j, layer) in encoder.layers.enumerated() {
+      let recompute = textRecompute && j < encoder.layers.count - 1
+      if recompute && reach >= .encoder { encoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
       let (y, saved) = layer.forwardTrain(h, batch: b, config: text, ctx: ctx)
-      if !textRecompute && reach >= .encoder { encoderLayers.append(.kept(saved)) }
+      if !recompute && reach >= .encoder { encoderLayers.append(.kept(saved)) }
       h = y
     }
     let encoderOutput = h
@@ -155,15 +160,16 @@ extension Florence2 {
       reach == .decoder && languageModel.lmHead.hasTrainableParameters
       && !trainable(under: "language_model.model.decoder.")
     var decoderLayers: [LayerActivations<BartDecoderLayer.Saved>] = []
-    for layer in decoder.layers {
-      if textRecompute && !headOnly { decoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
+    for (j, layer) in decoder.layers.enumerated() {
+      let recompute = textRecompute && j < decoder.layers.count - 1
+      if recompute && !headOnly { decoderLayers.append(.recompute(input: h, rng: ctx.rng)) }
       let (y, saved) = layer.forwardTrain(h, encoderOutput: encoderOutput, batch: b, config: text, ctx: ctx)
-      if !textRecompute && !headOnly { decoderLayers.append(.kept(saved)) }
+      if !recompute && !headOnly { decoderLayers.append(.kept(saved)) }
       h = y
     }
     let hidden = h
     let v = languageModel.vocabSize
-    let dLogits = Tensor(zeros: Array(hidden.shape.dropLast()) + [v])
+    let dLogits = Tensor(uninitialized: Array(hidden.shape.dropLast()) + [v])  // every row written by the loss
     var headSaved = LayerSaved()
     let loss = targets.withUnsafeBufferPointer { ids in
       let (logits, saved) = languageModel.logitsTrain(hidden, ctx: ctx)  // freed once the loss is formed
@@ -202,7 +208,7 @@ extension Florence2 {
     result.inputsEmbeds = dMerged
     guard reach >= .vision(stage: 4) else { return result }
 
-    let dFeatures = Tensor(zeros: imageFeatures.shape)
+    let dFeatures = Tensor(uninitialized: imageFeatures.shape)
     for i in 0..<b { (dFeatures.data + i * n * d).update(from: dMerged.data + i * s * d, count: n * d) }
     result.imageFeatures = dFeatures
     return result

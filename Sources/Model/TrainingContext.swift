@@ -153,18 +153,24 @@ public final class TrainingContext {
   /// timm DropPath on a residual branch y [B, ...]: per sample, keep with 1-p and scale by 1/(1-p), in place.
   /// Returns the per-sample factors, nil when off.
   func dropPath(_ y: Tensor, rate: Float) -> [Float]? {
-    guard options.visionDropout, rate > 0 else { return nil }
-    let b = y.shape[0], per = y.count / b
-    let factors = (0..<b).map { _ in rng.nextFloat() < rate ? 0 : 1 / (1 - rate) }
-    for i in 0..<b { Elementwise.scale(y.data + i * per, by: factors[i], count: per) }
+    guard let factors = dropPathFactors(batch: y.shape[0], rate: rate) else { return nil }
+    let per = y.count / factors.count
+    for (i, f) in factors.enumerated() { Elementwise.scale(y.data + i * per, by: f, count: per) }
     return factors
+  }
+
+  /// The per-sample drop-path factors alone (the same draws as `dropPath`), for a recompute that does not form
+  /// the branch they scale; nil when off.
+  func dropPathFactors(batch b: Int, rate: Float) -> [Float]? {
+    guard options.visionDropout, rate > 0 else { return nil }
+    return (0..<b).map { _ in rng.nextFloat() < rate ? 0 : 1 / (1 - rate) }
   }
 }
 
 /// dy ⊙ mask (a fresh tensor), or dy itself when there was no dropout.
 func dropoutBackward(_ dy: Tensor, mask: Tensor?) -> Tensor {
   guard let mask else { return dy }
-  let d = Tensor(zeros: dy.shape)
+  let d = Tensor(uninitialized: dy.shape)
   Elementwise.mul(out: d.data, a: dy.data, b: mask.data, count: dy.count)
   return d
 }
@@ -172,7 +178,7 @@ func dropoutBackward(_ dy: Tensor, mask: Tensor?) -> Tensor {
 /// dy scaled per sample by the drop-path factors (a fresh tensor), or dy itself.
 func dropPathBackward(_ dy: Tensor, factors: [Float]?) -> Tensor {
   guard let factors else { return dy }
-  let d = Tensor(zeros: dy.shape), per = dy.count / factors.count
+  let d = Tensor(uninitialized: dy.shape), per = dy.count / factors.count
   for (i, f) in factors.enumerated() {
     Elementwise.scale(out: d.data + i * per, inp: dy.data + i * per, by: f, count: per)
   }

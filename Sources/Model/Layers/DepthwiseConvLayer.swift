@@ -28,10 +28,10 @@ extension DepthwiseConvLayer {
   /// dy [B, H, W, C] -> dx (frozen kernel and bias). The input gradient does not read the forward's input
   /// (the kernel reads `inp` only for dweight), so none is kept for it.
   func backward(_ dy: Tensor) -> Tensor {
-    let dx = Tensor(zeros: dy.shape)
+    let dx = Tensor(uninitialized: dy.shape)
     DepthwiseConv2d.backward(
       dinp: dx.data, dweight: nil, dbias: nil, dout: dy.data, inp: dy.data, weight: weight.data,
-      batch: dy.shape[0], height: dy.shape[1], width: dy.shape[2], channels: channels, kernel: 3)
+      batch: dy.shape[0], height: dy.shape[1], width: dy.shape[2], channels: channels, kernel: 3, accumulate: false)
     return dx
   }
 }

@@ -35,7 +35,7 @@ extension LayerNormLayer {
   /// The forward, keeping the statistics backward needs.
   func forwardTrain(_ x: Tensor) -> (Tensor, LayerNormSaved) {
     let rows = x.count / dim
-    let y = Tensor(zeros: x.shape), mean = Tensor(zeros: [rows]), rstd = Tensor(zeros: [rows])
+    let y = Tensor(uninitialized: x.shape), mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
     LayerNorm.forward(
       out: y.data, mean: mean.data, rstd: rstd.data, inp: x.data, weight: weight.data, bias: bias.data, rows: rows,
       dim: dim, eps: eps)
@@ -44,10 +44,10 @@ extension LayerNormLayer {
 
   /// dy [..., dim] -> dx (frozen affine: no weight/bias gradient)
   func backward(_ dy: Tensor, _ s: LayerNormSaved) -> Tensor {
-    let dx = Tensor(zeros: dy.shape)
+    let dx = Tensor(uninitialized: dy.shape)
     LayerNorm.backward(
       dinp: dx.data, dweight: nil, dbias: nil, dout: dy.data, inp: s.input.data, mean: s.mean.data,
-      rstd: s.rstd.data, weight: weight.data, rows: dy.count / dim, dim: dim)
+      rstd: s.rstd.data, weight: weight.data, rows: dy.count / dim, dim: dim, accumulate: false)
     return dx
   }
 }

@@ -49,10 +49,10 @@ open class LinearLayer {
   /// dout [..., out], the forward's input [..., in] -> dinput [..., in]. The base weight and bias are frozen
   /// (no gradient); a LoRA subclass overrides this to also accumulate its A/B gradients.
   open func backward(dout: Tensor, input: Tensor) -> Tensor {
-    let dinput = Tensor(zeros: input.shape)
+    let dinput = Tensor(uninitialized: input.shape)  // written by the product (beta 0), never read first
     Linear.backward(
       dinp: dinput.data, dweight: nil, dbias: nil, dout: dout.data, inp: input.data, weight: weight.data,
-      rows: input.count / inFeatures, inFeatures: inFeatures, outFeatures: outFeatures)
+      rows: input.count / inFeatures, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: false)
     return dinput
   }
 
@@ -61,6 +61,11 @@ open class LinearLayer {
 
   /// Backward after `forwardTrain`. A frozen layer needs only `backward(dout:input:)`.
   open func backward(dout: Tensor, input: Tensor, saved: LayerSaved) -> Tensor { backward(dout: dout, input: input) }
+
+  /// What `forwardTrain` on an input of `inputCount` values would save, without computing its output: a
+  /// checkpoint recompute of a layer whose output backward never reads (nothing for a frozen layer; an adapter
+  /// notes its dropout stream, and its backward forms the small down-projection itself).
+  open func savedWithoutOutput(inputCount: Int, ctx: TrainingContext) -> LayerSaved { LayerSaved() }
 
   /// Whether backward reads the forward's input: a frozen Linear's input gradient does not (no weight
   /// gradient), so a caller need not keep or recompute it. A layer with trainable parameters overrides this.

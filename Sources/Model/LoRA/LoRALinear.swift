@@ -38,6 +38,11 @@ public final class LoRALinear: LinearLayer, LoRALayer {
     return (y, saved)
   }
 
+  /// The dropout stream's state the forward drew from (on a recompute, the first draw's); no down-projection.
+  public override func savedWithoutOutput(inputCount: Int, ctx: TrainingContext) -> LayerSaved {
+    lora.inputMask(count: inputCount, ctx: ctx).1
+  }
+
   /// Backward without a training forward: no dropout, the down-projection recomputed.
   public override func backward(dout: Tensor, input: Tensor) -> Tensor {
     backward(dout: dout, input: input, saved: LayerSaved())

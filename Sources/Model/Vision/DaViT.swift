@@ -26,6 +26,12 @@ final class DaViTBlock {
     return (y, Saved(spatial: spatial, channel: channel))
   }
 
+  /// A checkpoint recompute: forwardTrain's Saved without the block's output (the channel block's fc2 is skipped).
+  func savedWithoutOutput(_ x: Tensor, ctx: TrainingContext) -> Saved {
+    let (h, spatial) = spatialBlock.forwardTrain(x, ctx: ctx)
+    return Saved(spatial: spatial, channel: channelBlock.savedWithoutOutput(h, ctx: ctx))
+  }
+
   func backward(_ dy: Tensor, _ s: Saved) -> Tensor {
     spatialBlock.backward(channelBlock.backward(dy, s.channel), s.spatial)
   }
@@ -88,14 +94,19 @@ public final class DaViT {
   }
 
   /// Stage i's forward, keeping what its backward needs. `recompute`: keep only each block's input (and the
-  /// random stream's state), recomputed block by block in backward, so at most one block's activations live.
-  func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext, recompute: Bool = false) -> (Tensor, StageSaved) {
+  /// random stream's state), recomputed block by block in backward, so at most one block's activations live;
+  /// with `keepingLast` too, the last block's activations are kept (the tower's top block: backward reaches it
+  /// first, so recomputing it would only rebuild what the forward just freed).
+  func stageTrain(_ i: Int, _ x: Tensor, ctx: TrainingContext, recompute: Bool = false, keepingLast: Bool = false)
+    -> (Tensor, StageSaved)
+  {
     var (h, embed) = convs[i].forwardTrain(x, ctx: ctx)
     var saved: [LayerActivations<DaViTBlock.Saved>] = []
-    for block in blocks[i] {
-      if recompute { saved.append(.recompute(input: h, rng: ctx.rng)) }
+    for (j, block) in blocks[i].enumerated() {
+      let recomputed = recompute && !(keepingLast && j == blocks[i].count - 1)
+      if recomputed { saved.append(.recompute(input: h, rng: ctx.rng)) }
       let (y, s) = block.forwardTrain(h, ctx: ctx)
-      if !recompute { saved.append(.kept(s)) }
+      if !recomputed { saved.append(.kept(s)) }
       h = y
     }
     return (h, StageSaved(embed: embed, blocks: saved))
@@ -109,7 +120,7 @@ public final class DaViT {
     var d = dy
     for block in blocks[i].reversed() {
       guard let activations = s.blocks.popLast() else { break }
-      d = block.backward(d, activations.saved(ctx) { block.forwardTrain($0, ctx: ctx).1 })
+      d = block.backward(d, activations.saved(ctx) { block.savedWithoutOutput($0, ctx: ctx) })
     }
     return convs[i].backward(d, s.embed, inputGradient: inputGradient)
   }

@@ -75,10 +75,10 @@ public final class ImageProjector {
   func backward(_ dFeatures: Tensor, _ norm: LayerNormSaved, gridSide: Int) -> Tensor {
     let b = dFeatures.shape[0], n = dFeatures.shape[1] - 1, d = visionDim, p = projectionDim
     let dProjected = imageProjNorm.backward(dFeatures, norm)
-    let dPooled = Tensor(zeros: [b, 1 + n, d])
+    let dPooled = Tensor(uninitialized: [b, 1 + n, d])  // written by the product (beta 0)
     // dPooled [B·(1+n), D] = dProjected [B·(1+n), P] · W [D, P]ᵀ
     Gemm.matmul(dProjected.data, imageProjection.data, dPooled.data, m: b * (1 + n), n: d, k: p, transB: true)
-    let dTokens = Tensor(zeros: [b, gridSide, gridSide, d])
+    let dTokens = Tensor(uninitialized: [b, gridSide, gridSide, d])  // every token copied, then the mean's share added
     for bi in 0..<b {
       let src = dPooled.data + bi * (1 + n) * d
       (dTokens.data + bi * n * d).update(from: src + d, count: n * d)

@@ -36,6 +36,15 @@ final class Mlp {
     return (y, Saved(preActivation: pre, fc1: fc1Saved, fc2: fc2Saved))
   }
 
+  /// forwardTrain's Saved without its output: a checkpoint recompute, where backward reads neither the GELU
+  /// output nor fc2's product, so neither is formed (an adapted fc2's backward redraws its mask and forms its
+  /// down-projection from the recomputed input).
+  func savedWithoutOutput(_ x: Tensor, ctx: TrainingContext) -> Saved {
+    let (pre, fc1Saved) = fc1.forwardTrain(x, ctx: ctx)
+    let fc2Saved = fc2.savedWithoutOutput(inputCount: pre.count, ctx: ctx)
+    return Saved(preActivation: pre, fc1: fc1Saved, fc2: fc2Saved)
+  }
+
   /// dy [..., C], the forward's input x (made only if fc1's backward reads it) -> dx
   func backward(_ dy: Tensor, _ s: Saved, input: () -> Tensor) -> Tensor {
     let pre = s.preActivation

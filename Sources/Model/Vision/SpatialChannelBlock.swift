@@ -93,18 +93,37 @@ final class SubBlock<Attention: BlockAttention> {
     return (out, Saved(attention: attention, mlp: mlp))
   }
 
+  /// forwardTrain's Saved without the block's output (a checkpoint recompute: backward reads neither the output
+  /// nor the MLP's fc2 product that forms it, so fc2 does not run). The same draws from the step's stream.
+  func savedWithoutOutput(_ x: Tensor, ctx: TrainingContext) -> Saved {
+    let (h, attention) = halfTrain(x, conv1, attnNorm, ctx) { attn.forwardTrain($0, ctx: ctx) }
+    let (afterConv, normed, norm) = halfInput(h, conv2, ffnNorm)
+    let mlp = HalfSaved(
+      afterConv: afterConv, norm: norm, branch: ffn.savedWithoutOutput(normed, ctx: ctx),
+      drop: ctx.dropPathFactors(batch: h.shape[0], rate: dropPath))
+    return Saved(attention: attention, mlp: mlp)
+  }
+
   /// x += dw(x); x += DP(branch(LN(x))), keeping what `halfBackward` reads.
   private func halfTrain<Branch>(
     _ x: Tensor, _ conv: DepthwiseConvLayer, _ norm: LayerNormLayer, _ ctx: TrainingContext,
     _ branch: (Tensor) -> (Tensor, Branch)
   ) -> (Tensor, HalfSaved<Branch>) {
-    let afterConv = conv.forward(x)
-    addResidual(afterConv, x)
-    let (normed, normSaved) = norm.forwardTrain(afterConv)
+    let (afterConv, normed, normSaved) = halfInput(x, conv, norm)
     let (out, branchSaved) = branch(normed)
     let drop = ctx.dropPath(out, rate: dropPath)
     addResidual(out, afterConv)
     return (out, HalfSaved(afterConv: afterConv, norm: normSaved, branch: branchSaved, drop: drop))
+  }
+
+  /// A half's branch input: afterConv = x + dw(x), and LN(afterConv) with its statistics.
+  private func halfInput(_ x: Tensor, _ conv: DepthwiseConvLayer, _ norm: LayerNormLayer) -> (
+    afterConv: Tensor, normed: Tensor, norm: LayerNormSaved
+  ) {
+    let afterConv = conv.forward(x)
+    addResidual(afterConv, x)
+    let (normed, normSaved) = norm.forwardTrain(afterConv)
+    return (afterConv, normed, normSaved)
   }
 
   /// dy [B, H, W, C] -> dx
