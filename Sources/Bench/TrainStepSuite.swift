@@ -44,11 +44,11 @@ let trainStepSuite = BenchSuite(
   }
   // FLR_POOL_MB: the tensor buffer pool's limit (default 1024), to measure its share of the peak.
   if let mb = Int(environment["FLR_POOL_MB"] ?? "") { TensorBuffer.poolLimitBytes = mb << 20 }
-  // FLR_TRAIN_STEP_MODES: a comma list of checkpointing modes (default all four, lightest first).
+  // FLR_TRAIN_STEP_MODES: a comma list of checkpointing modes (default every mode, lightest first on base).
   let modes =
     (environment["FLR_TRAIN_STEP_MODES"]?.split(separator: ",").compactMap {
       Checkpointing(rawValue: String($0))
-    }).flatMap { $0.isEmpty ? nil : $0 } ?? [.all, .partial, .text, .none]
+    }).flatMap { $0.isEmpty ? nil : $0 } ?? [.all, .partial, .highres, .text, .none]
   // FLR_TRAIN_STEP_LORA=1: the reference script's LoRA (defaults: r=4, the reference script's targets with the patch
   // convs, dropout 0.25) attached and training, as a real LoRA step; otherwise the frozen base alone.
   var reach = GradientReach.pixels

@@ -83,8 +83,12 @@ enum BufferPool {
   private static let lock = NSLock()
   nonisolated(unsafe) private static var free: [(size: Int, pointer: UnsafeMutablePointer<Float>)] = []
   nonisolated(unsafe) private static var heldBytes = 0
-  /// A LoRA step on base with checkpointing=none cycles about 1.7 GB of activations through the pool.
-  nonisolated(unsafe) static var limitBytes = 4 << 30
+  /// A LoRA step on base with checkpointing=none cycles about 1.7 GB of activations per image through the pool
+  /// (a batch of 4, about 6.7 GB): half the machine's memory, at least 4 GiB, so a batch's step keeps its pages
+  /// from step to step instead of mapping (faulting and zeroing) gigabytes afresh. The pool only holds buffers a
+  /// pass gave back, and an idle process empties it.
+  nonisolated(unsafe) static var limitBytes = defaultLimitBytes
+  static let defaultLimitBytes = max(4 << 30, Int(ProcessInfo.processInfo.physicalMemory / 2))
 
   /// Large buffers are their own anonymous mappings: fresh pages are zero (no fill pass), and a freed one the
   /// pool does not keep goes back to the system at once. Through malloc they stayed in glibc's heap after

@@ -136,7 +136,7 @@ extension Florence2 {
     let positioned = encoder.positioned(merge(imageFeatures: imageFeatures, promptIds: ids, rows: b))
     let (encoderEmbedded, encoderEmbedNorm) = encoder.layernormEmbedding.forwardTrain(positioned)
     let encoderEmbedMask = ctx.dropout(encoderEmbedded, p: text.dropout)
-    let textRecompute = options.checkpointing != .none
+    let textRecompute = options.checkpointing.recomputesText
     var h = encoderEmbedded
     // With checkpointing, each layer but the last of the encoder and of the decoder keeps only its input: the
     // last one's activations are what the forward has just made, and its backward comes next (the encoder's after

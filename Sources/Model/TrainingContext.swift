@@ -4,20 +4,24 @@
 import FlrCore
 
 /// Recompute activations during backward instead of keeping them (SPEC-free; PyTorch's
-/// gradient_checkpointing): `text` recomputes each BART layer; `partial` also the DaViT blocks of stages 0-1
-/// (the high-resolution ones: about 40% of the tower's activation memory for 17% of its FLOPs); `all` every
-/// DaViT block (spatial + channel sub-block pair; patch embeddings stay kept).
+/// gradient_checkpointing): `text` recomputes each BART layer; `highres` only the DaViT blocks of stages 0-1
+/// (the high-resolution ones: about 40% of the tower's activation memory for 17% of its FLOPs), keeping the BART
+/// layers, which cost about as many FLOPs to recompute per byte kept; `partial` both; `all` every DaViT block
+/// (spatial + channel sub-block pair; patch embeddings stay kept) and the BART layers.
 public enum Checkpointing: String, Sendable, CaseIterable {
-  case none, text, partial, all
+  case none, text, highres, partial, all
 
   /// Whether DaViT stage `stage`'s blocks are recomputed in backward.
   func recomputes(visionStage stage: Int) -> Bool {
     switch self {
     case .none, .text: false
-    case .partial: stage <= 1
+    case .highres, .partial: stage <= 1
     case .all: true
     }
   }
+
+  /// Whether the BART layers are recomputed in backward.
+  var recomputesText: Bool { self == .text || self == .partial || self == .all }
 }
 
 /// The lowest module that needs gradients; backward stops there. Ordered from the top of the network down.

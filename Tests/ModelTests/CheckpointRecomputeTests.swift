@@ -1,8 +1,9 @@
 // What gradient checkpointing recomputes: only what backward reads. The top DaViT block and the last encoder and
-// decoder layers keep their activations (their backward comes first, right after the forward made them), and a
-// recomputed DaViT block does not form its output (its channel block's fc2 product). Counted as the forward
-// Linear products each mode runs on top of checkpointing=none, from the model's own module list; that the
-// gradients stay the same bits is BackwardTests.testCheckpointingChangesNothing and LoRADropoutCheckpointTests.
+// decoder layers keep their activations (their backward comes first, right after the forward made them), a
+// recomputed DaViT block does not form its output (its channel block's fc2 product), and `highres` recomputes the
+// DaViT stages 0-1 alone. Counted as the forward Linear products each mode runs on top of checkpointing=none, from
+// the model's own module list; that the gradients stay the same bits is
+// BackwardTests.testCheckpointingChangesNothing and LoRADropoutCheckpointTests.
 import FlrCore
 import XCTest
 
@@ -42,6 +43,7 @@ final class CheckpointRecomputeTests: XCTestCase {
     let recomputedBlocks = { (stages: Range<Int>, keepingTop: Bool) in
       stages.reduce(0) { $0 + depths[$1] } - (keepingTop ? 1 : 0)
     }
+    XCTAssertEqual(try forwardProducts(.highres) - none, recomputedBlocks(0..<2, false) * (block - 1))
     XCTAssertEqual(try forwardProducts(.partial) - none, textExtra + recomputedBlocks(0..<2, false) * (block - 1))
     // The tower's top block is not recomputed at all.
     XCTAssertEqual(

@@ -32,8 +32,9 @@ enum TrainCommand {
       OptionSpec("scheduler", .choice(["none", "onecycle"]), default: .string("none"), "Learning-rate schedule"),
       OptionSpec("lora_plus_ratio", .float(0...1e6), "LoRA+: lora_B learns at lr x ratio"),
       OptionSpec(
-        "checkpointing", .choice(["none", "text", "partial", "all"]), default: .string("none"),
-        "Recompute activations in backward: BART layers (text), + DaViT stages 0-1 (partial), + all DaViT (all)"),
+        "checkpointing", .choice(Checkpointing.allCases.map(\.rawValue)), default: .string("none"),
+        "Recompute activations in backward: BART layers (text), DaViT stages 0-1 (highres), both (partial), "
+          + "+ all DaViT (all)"),
       .flag("shuffle_captions", "Shuffle the comma-separated parts of each caption"),
       OptionSpec(
         "frozen_parts", .int(0...1000), default: .int(0), "Leading caption parts kept in place when shuffling"),
