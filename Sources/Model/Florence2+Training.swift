@@ -8,7 +8,8 @@
 // loss, and the backward of all of it down to the image features), then the vision backward from the image
 // features' gradient. A trainer that adapts no vision module and has vision drop path off calls the text step
 // directly with cached features. The activations backward reads are the `Saved` structs each module's
-// forwardTrain returns; with checkpointing, only each layer's input.
+// forwardTrain returns; with checkpointing, only each layer's input (but for the last layers, which backward reaches
+// first).
 import FlrCore
 
 /// Loss and the input-side gradients of one training step (nil where backward did not reach).

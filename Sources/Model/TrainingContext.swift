@@ -6,8 +6,9 @@ import FlrCore
 /// Recompute activations during backward instead of keeping them (SPEC-free; PyTorch's
 /// gradient_checkpointing): `text` recomputes each BART layer; `highres` only the DaViT blocks of stages 0-1
 /// (the high-resolution ones: about 40% of the tower's activation memory for 17% of its FLOPs), keeping the BART
-/// layers, which cost about as many FLOPs to recompute per byte kept; `partial` both; `all` every DaViT block
-/// (spatial + channel sub-block pair; patch embeddings stay kept) and the BART layers.
+/// layers, which cost several times more FLOPs to recompute per byte they free; `partial` both; `all` every DaViT
+/// block (spatial + channel sub-block pair; patch embeddings stay kept) and the BART layers. A recompute runs only
+/// what backward reads (Florence2+Training).
 public enum Checkpointing: String, Sendable, CaseIterable {
   case none, text, highres, partial, all
 
