@@ -1,7 +1,7 @@
 // The machine's limits, measured once per run on the same threads as the figures: the sgemm rate (a
-// 1024x1024x1024 product, best of a few), flr's bf16 and int8 kernels on the same product (vdpbf16ps and
+// 1024x1024x1024 product, best of several), flr's bf16 and int8 kernels on the same product (vdpbf16ps and
 // vpdpbusd where the CPU has them), and the read bandwidth (a sum over an array far larger than the caches,
-// best of a few). Each figure is printed next to the time its FLOPs would take at the rate of the kernels that
+// best of several). Each figure is printed next to the time its FLOPs would take at the rate of the kernels that
 // run them (fp32 ops at the sgemm rate, bf16 products at the bf16 rate, int8 products at the int8 rate) or its
 // bytes at the read bandwidth, whichever is longer (a roofline), so a reader sees the fraction of the limit
 // reached.
@@ -50,7 +50,7 @@ struct Limits {
 
   nonisolated(unsafe) static var measured: Limits?
 
-  /// The limits, measured on first use (about a second).
+  /// The limits, measured on first use (about a second and a half).
   static var current: Limits {
     if let measured { return measured }
     let n = 1024
@@ -87,13 +87,19 @@ struct Limits {
     return [field("model name"), field("cpu family").map { "family \($0)" }].compactMap { $0 }.joined(separator: ", ")
   }
 
+  /// The best time of at least `runs` runs and a quarter of a second (a limit measured low would let figures
+  /// read above 100% of it; on a shared machine the best of many runs is the one least disturbed).
   private static func best(of runs: Int, _ body: () -> Void) -> Double {
     body()
-    return (0..<runs).map { _ in
+    var best = Double.infinity, count = 0
+    let start = Bench.now()
+    while count < runs || Bench.now() - start < 0.25 {
       let t0 = Bench.now()
       body()
-      return Bench.now() - t0
-    }.min()!
+      best = min(best, Bench.now() - t0)
+      count += 1
+    }
+    return best
   }
 }
 
