@@ -25,8 +25,9 @@ struct BenchResult: Codable {
   let threads: Int
   /// Process CPU time per run (all threads): on a busy machine wall time grows, this mostly does not.
   let cpuSeconds: Double
-  /// The time the figure's FLOPs take at this run's sgemm rate, or its bytes at this run's memory bandwidth,
-  /// whichever is longer (Limits.swift); nil when its kernels declare neither.
+  /// The time the figure's FLOPs take at this run's rates for the kernels that run them (sgemm, bf16, int8), or
+  /// its bytes at this run's read bandwidth, whichever is longer (Limits.swift); nil when its kernels declare
+  /// neither.
   var limit: Double? = nil
 }
 
@@ -87,7 +88,10 @@ enum Bench {
     let r = BenchResult(
       suite: currentSuite, name: name, shape: shape, seconds: median, best: best, rate: rate, unit: unit,
       threads: Threads.count, cpuSeconds: cpu,
-      limit: limitOrNil(limits.seconds(flops: flops ?? counted.flops, bytes: bytes ?? counted.bytes)))
+      limit: limitOrNil(
+        flops == nil && bytes == nil
+          ? limits.seconds(counted)
+          : limits.seconds(flops: flops ?? counted.flops, bytes: bytes ?? counted.bytes, like: counted)))
     results.append(r)
     printRow(r)
     if profiling { ProfileTable.print(ProfileTable.profiled(body), title: name) }

@@ -35,36 +35,8 @@ func precisionLimits() {
   Bench.measure("int8 gemm (limit)", shape: "[\(n),\(n),\(n)] \(KernelPath.active)", flops: flops) {
     int8.linearForward(out: c.data, inp: a.data, bias: nil, rows: n)
   }
-  // Read bandwidth: a sum over 256 MiB split across the workers (far past every cache).
-  let count = 1 << 26
-  let big = Tensor(zeros: [count])
-  for i in stride(from: 0, to: count, by: 1024) { big.data[i] = 1 }
-  var sink: Float = 0
-  let values = UnsafePointer(big.data)
-  Bench.measure("stream read (limit)", shape: "256 MiB", bytes: Double(count * 4)) {
-    let workers = Threads.count
-    var partial = [Float](repeating: 0, count: workers)
-    partial.withUnsafeMutableBufferPointer { p in
-      let out = p.baseAddress!
-      Threads.parallelChunks(workers) { range in
-        for w in range {
-          var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-          let lo = w * count / workers, hi = (w + 1) * count / workers
-          var i = lo
-          while i + 4 <= hi {
-            s0 += values[i]
-            s1 += values[i + 1]
-            s2 += values[i + 2]
-            s3 += values[i + 3]
-            i += 4
-          }
-          out[w] = s0 + s1 + s2 + s3
-        }
-      }
-    }
-    sink += partial.reduce(0, +)
-  }
-  if sink < 0 { print(sink) }
+  let stream = StreamRead()
+  Bench.measure("stream read (limit)", shape: "256 MiB", bytes: stream.bytes) { _ = stream.run() }
 }
 
 func benchPrecision(_ precision: WeightPrecision) {

@@ -20,11 +20,12 @@ enum ProfileTable {
     Swift.print(
       "  " + Bench.pad("op", 22) + Bench.pad("pass", 9) + Bench.lpad("calls", 7) + Bench.lpad("wall", 11)
         + Bench.lpad("share", 7) + Bench.lpad("cpu", 11) + Bench.lpad("cores", 6) + Bench.lpad("GFLOP", 9)
-        + Bench.lpad("GFLOP/s", 9) + Bench.lpad("of sgemm", 9) + Bench.lpad("GB", 8) + Bench.lpad("GB/s", 7)
-        + Bench.lpad("of mem", 7) + Bench.lpad("limit", 11))
+        + Bench.lpad("GFLOP/s", 9) + Bench.lpad("of rate", 9) + Bench.lpad("GB", 8) + Bench.lpad("GB/s", 7)
+        + Bench.lpad("of read", 8) + Bench.lpad("limit", 11))
     let rows = report.rows.sorted { $0.figures.wall > $1.figures.wall }
     for (kind, pass, f) in rows {
-      Swift.print(line(kind.name, pass == .forward ? "forward" : "backward", f, total: report.wall, limits: limits))
+      Swift.print(
+        line(kind.name, pass == .forward ? "forward" : "backward", f, total: report.wall, limits: limits, kind: kind))
     }
     var outside = OpFigures()
     outside.wall = max(0, report.wall - report.kernelWall)
@@ -33,11 +34,21 @@ enum ProfileTable {
     var total = OpFigures()
     (total.calls, total.wall, total.cpu) = (rows.reduce(0) { $0 + $1.figures.calls }, report.wall, report.cpu)
     (total.flops, total.bytes) = (report.flops, report.bytes)
-    Swift.print(line("total", "", total, total: report.wall, limits: limits))
+    // The whole run's FLOP rate against the rate its mix of kinds would reach (time at each kind's rate, added).
+    let computeSeconds = report.rows.reduce(0.0) { $0 + $1.figures.flops / (limits.gflops($1.kind) * 1e9) }
+    Swift.print(
+      line(
+        "total", "", total, total: report.wall, limits: limits,
+        rate: computeSeconds > 0 ? report.flops / computeSeconds * 1e-9 : limits.gflops, limit: limits.seconds(report)))
   }
 
-  /// One row; "limit" is the roofline time of the row's FLOPs and bytes (Limits.seconds).
-  static func line(_ name: String, _ pass: String, _ f: OpFigures, total: Double, limits: Limits) -> String {
+  /// One row; "of rate" is its GFLOP/s against `rate` (by default the rate of `kind`'s kernels), "of read" its
+  /// GB/s against the read bandwidth, "limit" the roofline time of its FLOPs and bytes (Limits.seconds).
+  static func line(
+    _ name: String, _ pass: String, _ f: OpFigures, total: Double, limits: Limits, kind: OpKind = .gemm,
+    rate: Double? = nil, limit: Double? = nil
+  ) -> String {
+    let kindRate = rate ?? limits.gflops(kind)
     let gflop = f.flops * 1e-9, gb = f.bytes * 1e-9
     let flopRate = f.wall > 0 && gflop > 0 ? gflop / f.wall : nil
     let byteRate = f.wall > 0 && gb > 0 ? gb / f.wall : nil
@@ -47,10 +58,10 @@ enum ProfileTable {
     s += Bench.lpad(Bench.formatTime(f.cpu), 11) + Bench.lpad(Bench.fixed(f.cpu / max(f.wall, 1e-12), 2), 6)
     s +=
       Bench.lpad(gflop > 0 ? Bench.fixed(gflop, 2) : "", 9) + Bench.lpad(flopRate.map { Bench.fixed($0, 1) } ?? "", 9)
-    s += Bench.lpad(flopRate.map { Bench.fixed($0 / limits.gflops * 100, 0) + "%" } ?? "", 9)
+    s += Bench.lpad(flopRate.map { Bench.fixed($0 / kindRate * 100, 0) + "%" } ?? "", 9)
     s += Bench.lpad(gb > 0 ? Bench.fixed(gb, 2) : "", 8) + Bench.lpad(byteRate.map { Bench.fixed($0, 1) } ?? "", 7)
-    s += Bench.lpad(byteRate.map { Bench.fixed($0 / limits.gbps * 100, 0) + "%" } ?? "", 7)
-    let limit = limits.seconds(flops: f.flops, bytes: f.bytes)
+    s += Bench.lpad(byteRate.map { Bench.fixed($0 / limits.gbps * 100, 0) + "%" } ?? "", 8)
+    let limit = limit ?? max(f.flops / (kindRate * 1e9), f.bytes / (limits.gbps * 1e9))
     s += Bench.lpad(limit > 0 ? Bench.formatTime(limit) : "", 11)
     return s
   }

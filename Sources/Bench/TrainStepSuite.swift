@@ -140,10 +140,10 @@ func timedTrainingSteps(
     return Date().timeIntervalSince(start)
   }
   if let last {
-    let limit = limits.seconds(flops: last.flops, bytes: last.bytes)
+    let limit = limits.seconds(last)
     print(
       "  step: \(Bench.fixed(last.flops * 1e-9, 1)) GFLOP declared by its kernels = \(Bench.formatTime(limit)) at "
-        + "\(Bench.fixed(limits.gflops, 1)) GFLOP/s; best run \(Bench.formatTime(seconds.min() ?? 0)) = "
+        + "this run's rates (sgemm \(Bench.fixed(limits.gflops, 1)) GFLOP/s); best run \(Bench.formatTime(seconds.min() ?? 0)) = "
         + "\(Bench.fixed(limit / (seconds.min() ?? 1) * 100, 0))% of that limit; last run mapped "
         + "\(Bench.fixed(Double(freshBytes) / 1_048_576, 0)) MB of fresh buffers")
     if Bench.profiling { ProfileTable.print(last, title: "the step") }

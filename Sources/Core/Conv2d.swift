@@ -16,6 +16,23 @@ public enum Conv2d {
     bias: UnsafePointer<Float>?, batch: Int, height: Int, width: Int,
     inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
   ) {
+    if batch > 1 {
+      // One image at a time: sgemm's sums depend on where a row falls in its blocks, so an image gets the same
+      // bits in any batch (reduced precisions round the activations again downstream).
+      let (inCount, outCount) = (
+        height * width * inChannels,
+        Geometry(
+          batch: 1, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding
+        ).pixels * outChannels
+      )
+      for b in 0..<batch {
+        forward(
+          out: out + b * outCount, inp: inp + b * inCount, weight: weight, bias: bias, batch: 1, height: height,
+          width: width, inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+          padding: padding)
+      }
+      return
+    }
     let scope = Profile.begin(.patchConv, .forward)
     defer { Profile.end(scope) }
     let g = Geometry(

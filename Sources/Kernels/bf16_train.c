@@ -95,8 +95,7 @@ void flr_bf16_gemm_accumulate(FLR_BF16_ACCUMULATE_ARGS) {
   }
 }
 
-// Repacking and conversion are data movement: AVX-512 shuffles on that path, plain C on the others (AVX2 runs
-// its many-row products through sgemm on decoded tiles and needs them for few rows only).
+// Repacking and conversion are data movement: AVX-512 shuffles on that path, plain C on the others.
 void flr_bf16_pack_transposed(FLR_BF16_TRANSPOSE_ARGS) {
 #if defined(__x86_64__)
   if (flr_kernels_active() == FLR_PATH_AVX512) {

@@ -1,5 +1,5 @@
 // AVX2 + FMA path of the accumulating bf16 product (flr_kernels_train.h): bf16 widened to fp32 in registers,
-// as flr_bf16_gemm_avx2 does, for the few-row products (more rows go through sgemm on decoded tiles).
+// as flr_bf16_gemm_avx2 does, at every row count (a row's sums never depend on the other rows).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>

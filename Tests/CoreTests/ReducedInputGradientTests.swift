@@ -112,9 +112,9 @@ final class ReducedInputGradientTests: XCTestCase {
     }
   }
 
-  /// dinp += dout · W through BF16Weight and Int8Weight, accumulated into what dinp held. With bf16 dot
-  /// products (always on AVX512_BF16; below 64 rows elsewhere) the reference takes bf16(dout) and the repacked
-  /// bf16 weight; otherwise sgemm takes dout and the fp32 decoded weight. Bound as above, over the reduction n.
+  /// dinp += dout · W through BF16Weight and Int8Weight, accumulated into what dinp held: on every path and at
+  /// every row count the reference takes bf16(dout) and the repacked bf16 weight. Bound as above, over the
+  /// reduction n.
   func testInputGradientMatchesFloat64ReferenceOnEveryPath() {
     let tileBytes = ReducedProducts.transposedTileBytes
     defer { ReducedProducts.transposedTileBytes = tileBytes }
@@ -129,7 +129,6 @@ final class ReducedInputGradientTests: XCTestCase {
         ("bf16", bf16, bf16.packTransposed), ("int8", int8, int8.packTransposed),
       ]
       for (name, weight, pack) in weights {
-        let decoded = weight.decoded().toArray()
         var repacked = [UInt16](repeating: 0, count: flr_bf16_packed_count(k, n))
         pack(0, (k + 15) / 16, &repacked)
         var wt = [Float](repeating: 0, count: n * k)  // Wᵀ [k, n] as the bf16 product sees it
@@ -138,17 +137,13 @@ final class ReducedInputGradientTests: XCTestCase {
         BF16Weight.round(dout, into: &rounded, count: dout.count)
         for path in KernelPath.runnable {
           KernelPath.active = path
-          let bf16Product = ReducedProducts.backwardTakesBF16(rows: rows)
           var dinp = dinp0
           weight.linearBackwardInput(dinp: &dinp, dout: dout, rows: rows)
           for i in 0..<rows {
             for t in 0..<k {
               var s = Double(dinp0[i * k + t]), magnitude = abs(s)
               for j in 0..<n {
-                let term =
-                  bf16Product
-                  ? Double(rounded[i * n + j]) * Double(wt[t * n + j])
-                  : Double(dout[i * n + j]) * Double(decoded[j * k + t])
+                let term = Double(rounded[i * n + j]) * Double(wt[t * n + j])
                 s += term
                 magnitude += abs(term)
               }

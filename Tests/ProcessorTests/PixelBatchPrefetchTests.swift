@@ -4,7 +4,7 @@ import FlrProcessor
 import Foundation
 import XCTest
 
-/// The caption command's prefetch thread: batches come in path order with the pixel values the processor gives
+/// The prefetch thread of the caption and features commands: batches come in path order with the pixel values the processor gives
 /// the same images, files that do not decode come with their paths, the thread never runs more than its queue
 /// ahead of the caller, and `stop` ends it mid-run.
 final class PixelBatchPrefetchTests: XCTestCase {

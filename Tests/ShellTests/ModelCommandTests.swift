@@ -132,5 +132,8 @@ final class ModelCommandTests: XCTestCase {
       XCTAssertLessThan(worst, 1e-4, tensor.name)
     }
     XCTAssertTrue(err.text.contains("features: 2 written"), err.text)
+    XCTAssertTrue(err.text.contains("features: skipped"), err.text)
+    // Decoding and resizing ran a batch ahead on the prefetch thread, as caption's do.
+    XCTAssertTrue(err.text.contains("on the prefetch thread"), err.text)
   }
 }

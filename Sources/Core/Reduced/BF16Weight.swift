@@ -1,10 +1,11 @@
 // A frozen weight W [out, in] held as bf16 (half its fp32 bytes), packed for the kernels in Sources/Kernels.
-// On AVX512_BF16 CPUs products round the activations to bf16 as they enter and accumulate in fp32
-// (vdpbf16ps). Elsewhere, few rows (decoding, bound by reading the weight) widen bf16 to fp32 in registers
-// (same rounded inputs: every bf16 x bf16 product is exact in fp32, so only the order of the sums differs),
-// and many rows (bound by arithmetic) multiply fp32 activations with sgemm on the weight widened one L2-sized
-// tile of rows at a time (measured on Zen 5's AVX2 path, 2 threads: 69 GFLOP/s widening in registers, 100 with
-// sgemm).
+// Products round the activations to bf16 as they enter and accumulate in fp32: with vdpbf16ps on AVX512_BF16
+// CPUs, elsewhere widening bf16 to fp32 in registers (every bf16 x bf16 product is exact in fp32, so only the
+// order of the sums differs between paths). Every row count takes the same kernel, whose sums run in one order
+// wherever a row sits, so a row's result does not depend on the rows multiplied with it (a batch of images or
+// beams gives each the bits it gets alone); sgemm on the widened weight would be faster for many rows without
+// bf16 dot products (measured on Zen 5's AVX2 path, 2 threads: 69 GFLOP/s widening in registers, 100 with
+// sgemm) but sums a row differently by its place in sgemm's blocks.
 import CFlrKernels
 
 public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
@@ -40,10 +41,6 @@ public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
       rows: rows, outFeatures: outFeatures, inFeatures: inFeatures, weightBytes: residentBytes, backward: false)
     let scope = Profile.begin(.bf16Product, flops: work.flops, bytes: work.bytes)
     defer { Profile.end(scope) }
-    if rows >= ReducedProducts.rowSplitMinimum && !KernelPath.hasNativeBF16 {
-      widenedForward(out: out, inp: inp, bias: bias, rows: rows)
-      return
-    }
     let (n, k) = (outFeatures, inFeatures)
     let lda = (k + 1) / 2 * 2
     let panels = (n + Int(FLR_PANEL) - 1) / Int(FLR_PANEL)
@@ -72,25 +69,6 @@ public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
   /// Panels [p0, p1) of Wᵀ [in, out] as bf16, packed as flr_bf16_pack packs it (16 input features a panel).
   public func packTransposed(_ p0: Int, _ p1: Int, into out: UnsafeMutablePointer<UInt16>) {
     flr_bf16_pack_transposed(packed, outFeatures, inFeatures, p0, p1, out)
-  }
-
-  /// out = inp · Wᵀ + bias through sgemm, W widened to fp32 a tile of rows at a time (rows [j0, j1) of W give
-  /// columns [j0, j1) of out), the activations unrounded.
-  private func widenedForward(
-    out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int
-  ) {
-    let (n, k) = (outFeatures, inFeatures)
-    if let bias { for r in 0..<rows { (out + r * n).update(from: bias, count: n) } }
-    let tileRows = Swift.min(n, Swift.max(16, ReducedProducts.tileFloats / Swift.max(1, k) / 16 * 16))
-    Scratch.withFloats(tileRows * k) { w in
-      for j0 in stride(from: 0, to: n, by: tileRows) {
-        let count = Swift.min(n, j0 + tileRows) - j0
-        Threads.parallelChunks(count, grain: Swift.max(1, (1 << 14) / Swift.max(1, k))) { range in
-          decodeRows((j0 + range.lowerBound)..<(j0 + range.upperBound), into: w + range.lowerBound * k)
-        }
-        Gemm.matmul(inp, w, out + j0, m: rows, n: count, k: k, transB: true, beta: bias == nil ? 0 : 1, ldc: n)
-      }
-    }
   }
 
   /// x rounded to bf16 and back (nearest even), as the products see their inputs.

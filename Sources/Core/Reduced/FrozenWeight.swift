@@ -1,6 +1,6 @@
 // What a Linear's frozen weight W [out, in] kept in a reduced form (bf16, int8, NF4) offers the layer that
 // holds it (Sources/Model/Quantized): products that never expand the whole weight. bf16 and int8 also decode
-// any rows to fp32 (the whole weight for `save model`; tiles for sgemm where there are no bf16 dot products).
+// any rows to fp32 (the whole weight for `save model`).
 
 public protocol FrozenWeight: Sendable {
   /// out [rows, out] = inp [rows, in] · Wᵀ + bias
@@ -36,8 +36,7 @@ extension RowDecodedWeight {
   }
 
   /// dinp [rows, in] += bf16(dout [rows, out]) · bf16(W) (the input gradient of a frozen base), fp32 sums, Wᵀ
-  /// repacked a tile at a time. Without bf16 dot products many rows take sgemm on W decoded a tile at a time,
-  /// with dout unrounded.
+  /// repacked a tile at a time, the same kernels at every row count.
   public func linearBackwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
     if rows == 0 { return }
     let work = ReducedProducts.profileWork(
@@ -45,11 +44,6 @@ extension RowDecodedWeight {
     let scope = Profile.begin(productKind, flops: work.flops, bytes: work.bytes)
     defer { Profile.end(scope) }
     let (n, k) = (outFeatures, inFeatures)
-    guard ReducedProducts.backwardTakesBF16(rows: rows) else {
-      ReducedProducts.backwardInput(
-        dinp: dinp, dout: dout, rows: rows, outFeatures: n, inFeatures: k, decode: decodeRows)
-      return
-    }
     ReducedProducts.backwardInputBF16(dinp: dinp, dout: dout, rows: rows, outFeatures: n, inFeatures: k) {
       packTransposed($0.lowerBound, $0.upperBound, into: $1)
     }

@@ -1,14 +1,12 @@
 // What bf16 and int8 weights share: splitting a product over the workers, and the input gradient of a frozen
-// base in training, dX += dY · W (the weight is never expanded whole): with bf16 dot products on W repacked
-// as Wᵀ panels a tile at a time, or through sgemm on W decoded to fp32 a tile of rows at a time.
+// base in training, dX += dY · W (the weight is never expanded whole): bf16 products on W repacked as Wᵀ panels
+// a tile at a time, the same kernels at every row count (a row's result does not depend on the other rows).
 import CFlrKernels
 
 enum ReducedProducts {
   /// Rows from which a product is split by rows (each worker converts and multiplies its own rows against
   /// every panel); fewer rows (decoding) are split by panels, each worker reading its share of the weight.
   static let rowSplitMinimum = 64
-  /// Floats of fp32 weight decoded at a time for the sgemm input gradient (1 MiB).
-  static let tileFloats = 1 << 18
   /// Bytes of Wᵀ packed at a time for the bf16 input gradient (the kernel blocks for the caches within a tile;
   /// a Linear up to 2048 x 1024 is one tile). At least two panels; tests lower it to try many tiles.
   nonisolated(unsafe) static var transposedTileBytes = 4 << 20
@@ -41,10 +39,6 @@ enum ReducedProducts {
       }
     }
   }
-
-  /// Whether the input gradient takes bf16 dot products: always where the CPU has them; elsewhere for few rows
-  /// only (bf16 widened in registers), many rows going through sgemm on decoded tiles as the forward does.
-  static func backwardTakesBF16(rows: Int) -> Bool { KernelPath.hasNativeBF16 || rows < rowSplitMinimum }
 
   /// dinp [rows, inF] += bf16(dout) [rows, outF] · W [outF, inF], fp32 sums. `packTransposed(panels, into)`
   /// writes Wᵀ's panels (16 input features each, outF in pairs: what vdpbf16ps pairs in this product) as bf16.
@@ -90,25 +84,6 @@ enum ReducedProducts {
             a + rowRange.lowerBound * lda, lda, rowRange.count, tile, columns, n,
             dinp + rowRange.lowerBound * k + t0 * FLR_PANEL, k, panelRange.lowerBound, panelRange.upperBound)
         }
-      }
-    }
-  }
-
-  /// dinp [rows, inF] += dout [rows, outF] · W [outF, inF], W decoded `decode(weightRows, into)` a tile of rows
-  /// at a time and multiplied with sgemm.
-  static func backwardInput(
-    dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int, outFeatures: Int, inFeatures: Int,
-    decode: (Range<Int>, UnsafeMutablePointer<Float>) -> Void
-  ) {
-    if rows == 0 { return }
-    let tileRows = Swift.min(outFeatures, Swift.max(16, tileFloats / Swift.max(1, inFeatures)))
-    Scratch.withFloats(tileRows * inFeatures) { w in
-      for j0 in stride(from: 0, to: outFeatures, by: tileRows) {
-        let n = Swift.min(outFeatures, j0 + tileRows) - j0
-        Threads.parallelChunks(n, grain: Swift.max(1, (1 << 14) / Swift.max(1, inFeatures))) { range in
-          decode((j0 + range.lowerBound)..<(j0 + range.upperBound), w + range.lowerBound * inFeatures)
-        }
-        Gemm.matmul(dout + j0, w, dinp, m: rows, n: inFeatures, k: n, beta: 1, lda: outFeatures)
       }
     }
   }

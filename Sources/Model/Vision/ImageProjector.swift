@@ -107,8 +107,13 @@ public final class ImageProjector {
       (dst + d).update(from: x.data + bi * n * d, count: n * d)
     }
     let projected = Tensor(uninitialized: [b, 1 + n, projectionDim])
-    // [B·(1+n), D] · [D, P]
-    Gemm.matmul(pooled.data, imageProjection.data, projected.data, m: b * (1 + n), n: projectionDim, k: d)
+    // [1+n, D] · [D, P] per image: sgemm's sums depend on where a row falls in its blocks, so one image's
+    // tokens get the same bits in any batch (reduced precisions round them again downstream).
+    for bi in 0..<b {
+      Gemm.matmul(
+        pooled.data + bi * (1 + n) * d, imageProjection.data, projected.data + bi * (1 + n) * projectionDim,
+        m: 1 + n, n: projectionDim, k: d)
+    }
     return projected
   }
 }

@@ -20,7 +20,9 @@ enum FeaturesCommand {
     details: """
       Each tensor is named by the image's file name (photos/cat.jpg -> cat.jpg) and has shape [577, d] \
       (d = 768 for base, 1024 for large). Two images with the same file name are an error. An unreadable \
-      image is reported and skipped; Ctrl-C writes the features finished so far.
+      image is reported and skipped; Ctrl-C writes the features finished so far. The next batch's images are \
+      decoded and resized on a thread of their own while one batch is encoded, as caption does; the summary \
+      says how long that took and how long the model waited for it.
       """,
     run: { try run($0, $1) })
 
@@ -39,28 +41,37 @@ enum FeaturesCommand {
     let progress = Progress("features", total: images.count, unit: "img", session: session)
     var tensors: [(name: String, tensor: Tensor)] = []
     var failed = 0, interrupted = false
-    for start in stride(from: 0, to: images.count, by: batchSize) {
+    // The next batch's images are decoded and resized on a thread of their own while this one is encoded.
+    let prefetch = PixelBatchPrefetch(paths: images, batchSize: batchSize)
+    defer { prefetch.stop() }
+    while let prepared = prefetch.next() {
       if session.cancellation.isCancelled {
         interrupted = true
         break
       }
-      let slice = images[start..<min(start + batchSize, images.count)]
-      let batch = ImagePaths.decodeBatch(
-        slice, command: "features", failed: &failed, progress: progress, session: session)
-      if !batch.isEmpty {
-        // [B, 577, d]
-        let features = try model.model.imageFeatures(
-          pixelValues: Florence2Processor.pixelValues(batch.map(\.image)))
-        for (index, item) in batch.enumerated() {
-          tensors.append(((item.path as NSString).lastPathComponent, features[index: index].copy()))
+      // Files that did not decode are reported in path order, as their batch comes up.
+      for (_, error) in prepared.failures {
+        failed += 1
+        session.note("features: skipped \(describeError(error))")
+      }
+      if let pixelValues = prepared.pixelValues {
+        let features = try model.model.imageFeatures(pixelValues: pixelValues)  // [B, 577, d]
+        for (index, path) in prepared.decoded.enumerated() {
+          tensors.append(((path as NSString).lastPathComponent, features[index: index].copy()))
         }
       }
-      progress.advance(by: slice.count)
+      progress.advance(by: prepared.paths.count)
     }
+    prefetch.stop()
     progress.finish()
     try SafetensorsWriter.write(tensors, to: out)
+    let (waited, preparedSeconds) = prefetch.seconds
     let summary = "features: \(tensors.count) written to \(out)" + (failed > 0 ? ", \(failed) unreadable" : "")
-    session.note(summary + String(format: " in %.1f s", progress.elapsed))
+    session.note(
+      summary
+        + String(
+          format: " in %.1f s (decode + resize %.2f s on the prefetch thread, %.2f s waited for it)", progress.elapsed,
+          preparedSeconds, waited))
     if interrupted { throw ShellError.interrupted }
   }
 }

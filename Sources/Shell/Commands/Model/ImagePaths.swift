@@ -6,23 +6,6 @@ import Foundation
 // `shard=I/N` selection, so N processes given the same words split the work with no overlap.
 
 enum ImagePaths {
-  /// Decodes one batch of paths; an unreadable image is reported (`command: skipped ...`, above the progress
-  /// bar), counted in `failed` and left out, so the run goes on (caption, features).
-  static func decodeBatch(
-    _ paths: ArraySlice<String>, command: String, failed: inout Int, progress: Progress, session: Session
-  ) -> [(path: String, image: RGBImage)] {
-    var batch: [(path: String, image: RGBImage)] = []
-    for path in paths {
-      do {
-        batch.append((path, try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))))
-      } catch {
-        failed += 1
-        session.note("\(command): skipped \(describeError(error))")
-      }
-    }
-    return batch
-  }
-
   static func expand(_ words: [String], recursive: Bool) throws -> [String] {
     var found: [String] = []
     for word in words {
