@@ -2,11 +2,12 @@
 // attentions and LayerNorms of a few microseconds to a millisecond each, and a fork/join hand-off per op
 // (Threads.parallelFor) costs microseconds each, a visible share of a 3 ms step.
 //
-// Items are numbered through all stages in order and claimed from one counter; an item of stage s waits
-// (spinning, then sleeping) until every item of the earlier stages has finished, counted by a second counter.
-// A worker only ever waits for items already claimed by a running worker, so there is no deadlock whatever
-// the number of workers that actually start: a worker that starts late, or never, leaves its items to the
-// others (a core taken by another process then slows the step, but does not stall it).
+// Items are numbered through all stages in order. A worker looks at the next unclaimed item, waits (spinning,
+// then sleeping) until every item of the stages before that item's has finished, counted by a second counter,
+// and only then claims it (compare-and-swap; if another worker took it, it looks again). A worker only ever
+// waits for items already claimed by a running worker, so there is no deadlock whatever the number of workers
+// that actually start; and a waiting worker holds no item, so one that sleeps, starts late or never starts
+// leaves the work to the others (a core taken by another process slows the step but does not stall it).
 // Each item runs marked as a worker (Threads.serially), so the kernels it calls run serially on it.
 import COpenBLAS
 import Dispatch
@@ -49,11 +50,11 @@ public struct Stages {
     let regionStart = timing == nil ? 0 : Profile.wallNow(), callerCPU = timing == nil ? 0 : Profile.threadCPUNow()
     if workers <= 1 || Threads.insideRegion {
       var item = 0
-      work(
-        claim: { () -> Int in
-          defer { item += 1 }
-          return item
-        }, finished: { _ in }, awaited: { _ in }, starts: starts, timing: timing)
+      let claim = { (_: Int) -> Bool in
+        item += 1
+        return true
+      }
+      work(next: { item }, claim: claim, finished: {}, awaited: { _ in }, starts: starts, timing: timing)
     } else {
       let counters = StageCounters()
       let blasThreaded = Threads.gemmThreading == .openBLAS
@@ -64,9 +65,8 @@ public struct Stages {
         let cpu0 = onWorker ? Profile.threadCPUNow() : 0
         Threads.serially {
           work(
-            claim: { counters.next.add(1, ordering: .relaxed).oldValue },
-            finished: { _ in counters.finish() },
-            awaited: { needed in counters.wait(until: needed) }, starts: starts, timing: timing)
+            next: { counters.next.load(ordering: .relaxed) }, claim: counters.claim, finished: counters.finish,
+            awaited: counters.wait(until:), starts: starts, timing: timing)
         }
         if onWorker {
           let seconds = Profile.threadCPUNow() - cpu0
@@ -82,17 +82,20 @@ public struct Stages {
     }
   }
 
-  /// One worker's loop: claim the next item, wait for the stages before its own, run it, count it done.
+  /// One worker's loop: look at the next item, wait for the stages before its own, claim it, run it, count it
+  /// done.
   private func work(
-    claim: () -> Int, finished: (Int) -> Void, awaited: (Int) -> Void, starts: [Int], timing: StageTiming?
+    next: () -> Int, claim: (Int) -> Bool, finished: () -> Void, awaited: (Int) -> Void, starts: [Int],
+    timing: StageTiming?
   ) {
     var stage = 0
     let total = starts[starts.count - 1]
     while true {
-      let item = claim()
+      let item = next()
       if item >= total { return }
       while item >= starts[stage + 1] { stage += 1 }
       awaited(starts[stage])
+      guard claim(item) else { continue }
       if let timing {
         let (wall0, cpu0) = (Profile.wallNow(), Profile.threadCPUNow())
         list[stage].body(item - starts[stage])
@@ -100,7 +103,7 @@ public struct Stages {
       } else {
         list[stage].body(item - starts[stage])
       }
-      finished(item)
+      finished()
     }
   }
 }
@@ -112,9 +115,10 @@ private final class StageCounters: @unchecked Sendable {
   private let sleepers = Atomic<Int>(0)
   private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
   private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-  /// How long a waiting worker spins before it sleeps: longer than a stage's usual imbalance between the
-  /// workers, shorter than a time slice of another process that preempted the worker it waits for.
-  static let spinSeconds = 30e-6
+  /// How long a waiting worker spins (a stage's usual imbalance between the workers is a few microseconds),
+  /// then how long it keeps checking between yields of its core (to a thread queued behind it, maybe the one it
+  /// waits for, preempted by another process), before it sleeps.
+  static let spinSeconds = 5e-6, yieldSeconds = 100e-6
 
   init() {
     pthread_mutex_init(mutex, nil)
@@ -128,6 +132,11 @@ private final class StageCounters: @unchecked Sendable {
     condition.deallocate()
   }
 
+  /// Claims `item` if it is still the next one.
+  func claim(_ item: Int) -> Bool {
+    next.compareExchange(expected: item, desired: item + 1, ordering: .relaxed).exchanged
+  }
+
   /// Counts an item finished and wakes sleeping workers. (Sequentially consistent, with the sleepers count:
   /// either the sleeper sees the new count before it sleeps or this sees the sleeper.)
   func finish() {
@@ -139,22 +148,26 @@ private final class StageCounters: @unchecked Sendable {
     }
   }
 
-  /// Waits until `needed` items have finished: spins (the other worker is usually microseconds from done), then
-  /// sleeps, giving the core back (the worker waited for may have been preempted by another process).
+  /// Waits until `needed` items have finished: spins, then yields between checks, then sleeps (see spinSeconds).
   func wait(until needed: Int) {
     if done.load(ordering: .acquiring) >= needed { return }
-    let deadline = Self.now() + Self.spinSeconds
+    let start = Self.now()
     var spins = 0
     while done.load(ordering: .acquiring) < needed {
       spins += 1
-      if spins & 63 == 0 && Self.now() > deadline {
-        sleepers.add(1, ordering: .sequentiallyConsistent)
-        pthread_mutex_lock(mutex)
-        while done.load(ordering: .sequentiallyConsistent) < needed { pthread_cond_wait(condition, mutex) }
-        pthread_mutex_unlock(mutex)
-        sleepers.subtract(1, ordering: .sequentiallyConsistent)
-        return
+      if spins & 63 != 0 { continue }
+      let waited = Self.now() - start
+      if waited < Self.spinSeconds { continue }
+      if waited < Self.yieldSeconds {
+        sched_yield()
+        continue
       }
+      sleepers.add(1, ordering: .sequentiallyConsistent)
+      pthread_mutex_lock(mutex)
+      while done.load(ordering: .sequentiallyConsistent) < needed { pthread_cond_wait(condition, mutex) }
+      pthread_mutex_unlock(mutex)
+      sleepers.subtract(1, ordering: .sequentiallyConsistent)
+      return
     }
   }
 
