@@ -284,6 +284,30 @@ extension Attention {
       while c0 < hd {
         let c1 = min(hd, c0 + group), first = c0 == 0, last = c1 == hd
         var j = 0
+        // One or three queries (greedy decoding, three beams) keep no sums for repeated rows.
+        while n == 1 && j < padded {
+          let row = scores + i0 * padded + j
+          var s0 = first ? F16x() : load16(row)
+          for c in c0..<c1 { s0 = fma16(F16x(repeating: q0[c]), keys(c * padded + j), s0) }
+          store16(last ? s0 * F16x(repeating: scale) : s0, row)
+          j += 16
+        }
+        while n == 3 && j < padded {
+          let row = scores + i0 * padded + j
+          var s0 = first ? F16x() : load16(row), s1 = first ? F16x() : load16(row + padded)
+          var s2 = first ? F16x() : load16(row + 2 * padded)
+          for c in c0..<c1 {
+            let kv = keys(c * padded + j)
+            s0 = fma16(F16x(repeating: q0[c]), kv, s0)
+            s1 = fma16(F16x(repeating: q1[c]), kv, s1)
+            s2 = fma16(F16x(repeating: q2[c]), kv, s2)
+          }
+          let vs = F16x(repeating: scale)
+          store16(last ? s0 * vs : s0, row)
+          store16(last ? s1 * vs : s1, row + padded)
+          store16(last ? s2 * vs : s2, row + 2 * padded)
+          j += 16
+        }
         while j < padded {
           let row = scores + i0 * padded + j
           var s0 = first ? F16x() : load16(row)
