@@ -10,6 +10,7 @@ let allSuites: [BenchSuite] = [
   trainNF4Suite,
   tokenizerSuite,
   generateSuite,
+  decodeStepSuite,
   captionFolderSuite,
   optimSuite,
   trainStepSuite,

@@ -239,30 +239,8 @@ extension Attention {
       .attention, .forward, flops: 4 * (queries * keyLength * headDim), bytes: 4 * (2 * keyLength * headDim))
     defer { Profile.end(scope) }
     let hd = headDim, padded = paddedLength(keyLength)
-    // scores [queries, padded]: four queries at a time against 16 keys, one load of keysT for all four.
-    var i0 = 0
-    while i0 < queries {
-      let n = min(4, queries - i0)
-      let q0 = q + i0 * qStride, q1 = q + (i0 + min(1, n - 1)) * qStride
-      let q2 = q + (i0 + min(2, n - 1)) * qStride, q3 = q + (i0 + min(3, n - 1)) * qStride
-      var j = 0
-      while j < padded {
-        var s0 = F16x(), s1 = F16x(), s2 = F16x(), s3 = F16x()
-        for c in 0..<hd {
-          let kv = load16(keysT + c * padded + j)
-          s0 = fma16(F16x(repeating: q0[c]), kv, s0)
-          s1 = fma16(F16x(repeating: q1[c]), kv, s1)
-          s2 = fma16(F16x(repeating: q2[c]), kv, s2)
-          s3 = fma16(F16x(repeating: q3[c]), kv, s3)
-        }
-        let vs = F16x(repeating: scale), row = scores + i0 * padded + j
-        store16(s0 * vs, row)
-        if n > 1 { store16(s1 * vs, row + padded) }
-        if n > 2 { store16(s2 * vs, row + 2 * padded) }
-        if n > 3 { store16(s3 * vs, row + 3 * padded) }
-        j += 16
-      }
-      i0 += 4
+    sharedKeyScores(scores, q: q, qStride: qStride, queries: queries, headDim: hd, padded: padded, scale: scale) {
+      load16(keysT + $0)
     }
     for i in 0..<queries {
       let p = scores + i * padded
@@ -285,6 +263,78 @@ extension Attention {
     for p in 0..<keyLength { scores[p] = scale * Softmax.rowDot(q, k + rowOffsets[p], headDim) }
     Softmax.row(scores, scores, keyLength)
     weightedSum(out, probs: scores, v: v, rowOffsets: rowOffsets, vStride: 0, count: keyLength, headDim: headDim)
+  }
+
+  /// scores [queries, padded] = scale · q_i · keysT (keysT [hd, padded], 16 keys at keysT offset c·padded + j
+  /// read by `keys`): four queries at a time, so each key vector is read once for all four. The channels c run
+  /// in groups of eight over all the keys (eight sequential streams through keysT, which the prefetchers follow;
+  /// one key block's 64 channels at once would be 64 streams), the running sums kept in `scores` between groups:
+  /// each score is still Σ_c in increasing c, one fused multiply-add at a time, then scaled.
+  @inline(__always) static func sharedKeyScores(
+    _ scores: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, qStride: Int, queries: Int, headDim hd: Int,
+    padded: Int, scale: Float, keys: (Int) -> F16x
+  ) {
+    let group = 8
+    var i0 = 0
+    while i0 < queries {
+      let n = min(4, queries - i0)
+      let q0 = q + i0 * qStride, q1 = q + (i0 + min(1, n - 1)) * qStride
+      let q2 = q + (i0 + min(2, n - 1)) * qStride, q3 = q + (i0 + min(3, n - 1)) * qStride
+      var c0 = 0
+      while c0 < hd {
+        let c1 = min(hd, c0 + group), first = c0 == 0, last = c1 == hd
+        var j = 0
+        // One or three queries (greedy decoding, three beams) keep no sums for repeated rows.
+        while n == 1 && j < padded {
+          let row = scores + i0 * padded + j
+          var s0 = first ? F16x() : load16(row)
+          for c in c0..<c1 { s0 = fma16(F16x(repeating: q0[c]), keys(c * padded + j), s0) }
+          store16(last ? s0 * F16x(repeating: scale) : s0, row)
+          j += 16
+        }
+        while n == 3 && j < padded {
+          let row = scores + i0 * padded + j
+          var s0 = first ? F16x() : load16(row), s1 = first ? F16x() : load16(row + padded)
+          var s2 = first ? F16x() : load16(row + 2 * padded)
+          for c in c0..<c1 {
+            let kv = keys(c * padded + j)
+            s0 = fma16(F16x(repeating: q0[c]), kv, s0)
+            s1 = fma16(F16x(repeating: q1[c]), kv, s1)
+            s2 = fma16(F16x(repeating: q2[c]), kv, s2)
+          }
+          let vs = F16x(repeating: scale)
+          store16(last ? s0 * vs : s0, row)
+          store16(last ? s1 * vs : s1, row + padded)
+          store16(last ? s2 * vs : s2, row + 2 * padded)
+          j += 16
+        }
+        while j < padded {
+          let row = scores + i0 * padded + j
+          var s0 = first ? F16x() : load16(row)
+          var s1 = first || n < 2 ? F16x() : load16(row + padded)
+          var s2 = first || n < 3 ? F16x() : load16(row + 2 * padded)
+          var s3 = first || n < 4 ? F16x() : load16(row + 3 * padded)
+          for c in c0..<c1 {
+            let kv = keys(c * padded + j)
+            s0 = fma16(F16x(repeating: q0[c]), kv, s0)
+            s1 = fma16(F16x(repeating: q1[c]), kv, s1)
+            s2 = fma16(F16x(repeating: q2[c]), kv, s2)
+            s3 = fma16(F16x(repeating: q3[c]), kv, s3)
+          }
+          if last {
+            let vs = F16x(repeating: scale)
+            (s0, s1, s2, s3) = (s0 * vs, s1 * vs, s2 * vs, s3 * vs)
+          }
+          store16(s0, row)
+          if n > 1 { store16(s1, row + padded) }
+          if n > 2 { store16(s2, row + 2 * padded) }
+          if n > 3 { store16(s3, row + 3 * padded) }
+          j += 16
+        }
+        c0 = c1
+      }
+      i0 += 4
+    }
   }
 
   /// Keys padded to a multiple of 16 for `stepSharedKeys`' transposed layout.

@@ -35,29 +35,8 @@ extension Attention {
       .attention, .forward, flops: 4 * (queries * keyLength * headDim), bytes: 2 * (2 * keyLength * headDim))
     defer { Profile.end(scope) }
     let hd = headDim, padded = paddedLength(keyLength)
-    var i0 = 0
-    while i0 < queries {
-      let n = min(4, queries - i0)
-      let q0 = q + i0 * qStride, q1 = q + (i0 + min(1, n - 1)) * qStride
-      let q2 = q + (i0 + min(2, n - 1)) * qStride, q3 = q + (i0 + min(3, n - 1)) * qStride
-      var j = 0
-      while j < padded {
-        var s0 = F16x(), s1 = F16x(), s2 = F16x(), s3 = F16x()
-        for c in 0..<hd {
-          let kv = widen16(keysT + c * padded + j)
-          s0 = fma16(F16x(repeating: q0[c]), kv, s0)
-          s1 = fma16(F16x(repeating: q1[c]), kv, s1)
-          s2 = fma16(F16x(repeating: q2[c]), kv, s2)
-          s3 = fma16(F16x(repeating: q3[c]), kv, s3)
-        }
-        let vs = F16x(repeating: scale), row = scores + i0 * padded + j
-        store16(s0 * vs, row)
-        if n > 1 { store16(s1 * vs, row + padded) }
-        if n > 2 { store16(s2 * vs, row + 2 * padded) }
-        if n > 3 { store16(s3 * vs, row + 3 * padded) }
-        j += 16
-      }
-      i0 += 4
+    sharedKeyScores(scores, q: q, qStride: qStride, queries: queries, headDim: hd, padded: padded, scale: scale) {
+      widen16(keysT + $0)
     }
     for i in 0..<queries {
       let p = scores + i * padded

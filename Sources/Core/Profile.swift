@@ -27,6 +27,9 @@ public enum OpKind: Int, CaseIterable, Sendable {
     embedding, crossEntropy, optimizer, allocation, parallelLoop
   /// Products with a frozen weight held in reduced precision (`load … precision=`), apart from fp32 GEMMs.
   case bf16Product, int8Product
+  /// Time inside a parallel region of dependent stages (Stages) between one stage's last item and the next
+  /// stage's first: the waits and hand-offs that replace a fork/join per op.
+  case stageHandOff
 
   public var name: String {
     switch self {
@@ -48,6 +51,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
     case .parallelLoop: "other parallel loops"
     case .bf16Product: "bf16 products"
     case .int8Product: "int8 products"
+    case .stageHandOff: "stage hand-offs"
     }
   }
 }
@@ -173,6 +177,24 @@ public enum Profile {
     table[i].cpu += cpu
     table[i].flops += openWork.flops
     table[i].bytes += openWork.bytes
+  }
+
+  /// Whether a scope opened now on this thread would be the timed one (the profiling thread, no scope open, not
+  /// inside a parallel region): then work that times its own parts (Stages) records them with `record`.
+  static var recordsOutermost: Bool {
+    isOn && depth == 0 && !Threads.insideRegion && pthread_equal(pthread_self(), owner) != 0
+  }
+
+  /// Adds figures measured by the caller to the (kind, pass) row, as if an outermost scope had timed them.
+  static func record(
+    _ kind: OpKind, _ pass: Pass? = nil, calls: Int, wall: Double, cpu: Double, flops: Double, bytes: Double
+  ) {
+    let i = index(kind, pass ?? self.pass)
+    table[i].calls += calls
+    table[i].wall += wall
+    table[i].cpu += cpu
+    table[i].flops += flops
+    table[i].bytes += bytes
   }
 
   /// Called by a parallel region's worker, on a thread other than the caller's, with the thread CPU seconds

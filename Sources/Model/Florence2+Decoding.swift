@@ -38,6 +38,7 @@ extension Florence2 {
     if let bad = tokens.first(where: { $0 < 0 || $0 >= v }) {
       throw ModelError(file: "decoder step", "token id \(bad) is outside the vocabulary (ids 0 to \(v - 1))")
     }
+    if let logits = try languageModel.stagedStep(tokens, state: &state) { return logits }
     let hidden = try languageModel.decoder.step(tokens, state: &state, shared: languageModel.shared)
     return languageModel.logits(hidden)
   }

@@ -64,6 +64,24 @@ public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {
     }
   }
 
+  /// Block `block` of `blocks` of `linearForward` for a few rows (fewer than ReducedProducts.rowSplitMinimum),
+  /// on the calling thread: the panels `ReducedProducts.panels(block, of: blocks, outFeatures)` of out, the rows
+  /// rounded to bf16 here (each block rounds them again). Same bits as linearForward.
+  public func linearForwardPanels(
+    block: Int, of blocks: Int, out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rows: Int
+  ) {
+    let (n, k) = (outFeatures, inFeatures)
+    let panels = ReducedProducts.panels(block, of: blocks, outFeatures: n)
+    if rows == 0 || panels.isEmpty { return }
+    let lda = (k + 1) / 2 * 2
+    Scratch.withFloats((rows * lda + 1) / 2) { raw in
+      let a = UnsafeMutableRawPointer(raw).bindMemory(to: UInt16.self, capacity: rows * lda)
+      flr_bf16_from_f32_rows(inp, rows, k, k, a, lda)
+      flr_bf16_gemm(a, lda, rows, packed, n, k, bias, out, n, panels.lowerBound, panels.upperBound)
+    }
+  }
+
   public var productKind: OpKind { .bf16Product }
 
   /// Panels [p0, p1) of Wᵀ [in, out] as bf16, packed as flr_bf16_pack packs it (16 input features a panel).

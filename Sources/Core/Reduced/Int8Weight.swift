@@ -69,6 +69,27 @@ public final class Int8Weight: RowDecodedWeight, @unchecked Sendable {
     }
   }
 
+  /// Block `block` of `blocks` of `linearForward` for a few rows (fewer than ReducedProducts.rowSplitMinimum),
+  /// on the calling thread: the panels `ReducedProducts.panels(block, of: blocks, outFeatures)` of out, the rows
+  /// quantized here (each block quantizes them again: a few microseconds, no hand-off). Same bits as
+  /// linearForward.
+  public func linearForwardPanels(
+    block: Int, of blocks: Int, out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rows: Int
+  ) {
+    let (n, k) = (outFeatures, inFeatures)
+    let panels = ReducedProducts.panels(block, of: blocks, outFeatures: n)
+    if rows == 0 || panels.isEmpty { return }
+    let lda = (k + 3) / 4 * 4, codeFloats = (rows * lda + 3) / 4
+    Scratch.withFloats(codeFloats + rows) { raw in
+      let a = UnsafeMutableRawPointer(raw).bindMemory(to: Int8.self, capacity: rows * lda)
+      flr_int8_quantize_rows(inp, rows, k, a, lda, raw + codeFloats)
+      flr_int8_gemm(
+        a, lda, raw + codeFloats, rows, packed, scales, columnSums, n, k, bias, out, n, panels.lowerBound,
+        panels.upperBound)
+    }
+  }
+
   public var productKind: OpKind { .int8Product }
 
   /// Panels [p0, p1) of Wᵀ [in, out] as bf16, packed as flr_bf16_pack packs it (16 input features a panel).

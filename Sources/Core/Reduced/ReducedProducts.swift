@@ -3,10 +3,10 @@
 // a tile at a time, the same kernels at every row count (a row's result does not depend on the other rows).
 import CFlrKernels
 
-enum ReducedProducts {
+public enum ReducedProducts {
   /// Rows from which a product is split by rows (each worker converts and multiplies its own rows against
   /// every panel); fewer rows (decoding) are split by panels, each worker reading its share of the weight.
-  static let rowSplitMinimum = 64
+  public static let rowSplitMinimum = 64
   /// Bytes of Wᵀ packed at a time for the bf16 input gradient (the kernel blocks for the caches within a tile;
   /// a Linear up to 2048 x 1024 is one tile). At least two panels; tests lower it to try many tiles.
   nonisolated(unsafe) static var transposedTileBytes = 4 << 20
@@ -20,6 +20,18 @@ enum ReducedProducts {
       let grain = Swift.max(1, 65536 / Swift.max(1, FLR_PANEL * inFeatures * rows))
       Threads.parallelChunks(panels, grain: grain) { body(0..<rows, $0) }
     }
+  }
+
+  /// Panels of block `block` of `blocks` over a weight of `outFeatures` rows (FLR_PANEL columns of out each).
+  public static func panels(_ block: Int, of blocks: Int, outFeatures n: Int) -> Range<Int> {
+    let count = (n + FLR_PANEL - 1) / FLR_PANEL
+    return (block * count / Swift.max(1, blocks))..<((block + 1) * count / Swift.max(1, blocks))
+  }
+
+  /// Output columns of `panels(block, of: blocks, outFeatures:)`.
+  public static func columns(_ block: Int, of blocks: Int, outFeatures n: Int) -> Range<Int> {
+    let p = panels(block, of: blocks, outFeatures: n)
+    return Swift.min(n, p.lowerBound * FLR_PANEL)..<Swift.min(n, p.upperBound * FLR_PANEL)
   }
 
   /// `body(block, a)` over blocks of `range`'s rows, each first converted from `source` [.., count] to bf16

@@ -71,18 +71,18 @@ final class BartDecoderLayer {
     let crossAttended = Tensor(uninitialized: [rows, d])
     Threads.parallelFor(runs.count * heads) { item in
       let run = runs[item / heads], head = item % heads, c = head * hd, image = imageOfRow[run.lowerBound]
-      let keysAt = (image * heads + head) * hd * padded, valuesAt = image * s * d + c
+      let keysAt = (image * heads + head) * hd * padded, valuesAt = (image * heads + head) * s * hd
       let out = crossAttended.data + run.lowerBound * d + c, q = cq.data + run.lowerBound * d + c
       Scratch.withFloats(run.count * padded) { scores in
         if bf16 {
           Attention.stepSharedKeysBF16(
             out: out, outStride: d, q: q, qStride: d, queries: run.count,
-            keysT: Attention.bf16Values(keysT) + keysAt, v: Attention.bf16Values(values) + valuesAt, vStride: d,
+            keysT: Attention.bf16Values(keysT) + keysAt, v: Attention.bf16Values(values) + valuesAt, vStride: hd,
             keyLength: s, headDim: hd, scale: encoderAttn.scale, scores: scores)
         } else {
           Attention.stepSharedKeys(
             out: out, outStride: d, q: q, qStride: d, queries: run.count, keysT: keysT.data + keysAt,
-            v: values.data + valuesAt, vStride: d, keyLength: s, headDim: hd, scale: encoderAttn.scale,
+            v: values.data + valuesAt, vStride: hd, keyLength: s, headDim: hd, scale: encoderAttn.scale,
             scores: scores)
         }
       }

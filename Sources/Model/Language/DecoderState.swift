@@ -20,7 +20,8 @@ public struct DecoderState {
   /// Per layer [images, heads, hd, paddedS]: each head's cross keys transposed (Attention.stepSharedKeys),
   /// shared by all rows of an image, never copied per beam.
   let crossKeysT: [Tensor]
-  /// Per layer [images, S, d].
+  /// Per layer [images, heads, S, hd]: each head's values in one contiguous block (a step reads them as one
+  /// stream per head).
   let crossValues: [Tensor]
   /// Whether crossKeysT and crossValues hold bf16 values (Attention.bf16Packed, read through bf16Values): the
   /// cache of a bf16 model, half the bytes every step reads for them.
@@ -42,7 +43,8 @@ public struct DecoderState {
   ) {
     let keysT = crossKeys.map { Self.transposedPerHead($0, keyLength: encoderLength, dim: dim, heads: heads) }
     crossKeysT = bf16CrossCache ? keysT.map(Attention.bf16Packed) : keysT
-    self.crossValues = bf16CrossCache ? crossValues.map(Attention.bf16Packed) : crossValues
+    let valuesPerHead = crossValues.map { Self.perHead($0, keyLength: encoderLength, dim: dim, heads: heads) }
+    self.crossValues = bf16CrossCache ? valuesPerHead.map(Attention.bf16Packed) : valuesPerHead
     crossCacheIsBF16 = bf16CrossCache
     self.imageOfRow = imageOfRow
     rows = imageOfRow.count
@@ -66,6 +68,17 @@ public struct DecoderState {
       for p in 0..<s {
         for c in 0..<hd { target[c * padded + p] = source[p * dim + c] }
       }
+    }
+    return out
+  }
+
+  /// values [images, S, d] -> [images, heads, S, hd].
+  static func perHead(_ values: Tensor, keyLength s: Int, dim: Int, heads: Int) -> Tensor {
+    let images = values.count / max(1, s * dim), hd = dim / heads
+    let out = Tensor(uninitialized: [images, heads, s, hd])
+    Threads.parallelFor(images * heads) { ih in
+      let source = values.data + (ih / heads) * s * dim + (ih % heads) * hd, target = out.data + ih * s * hd
+      for p in 0..<s { (target + p * hd).update(from: source + p * dim, count: hd) }
     }
     return out
   }
