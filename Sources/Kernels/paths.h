@@ -27,8 +27,8 @@ void flr_int8_gemm_portable(FLR_INT8_ARGS);
 void flr_bf16_gemm_avx2(FLR_BF16_ARGS);
 void flr_int8_gemm_avx2(FLR_INT8_ARGS);
 /// flr_bf16_gemm_avx2 for many rows (the same sums in the same order, so the same bits): c = sums (+ bias), or
-/// c += sums when `accumulate` (flr_bf16_gemm_accumulate_avx2).
-void flr_bf16_gemm_widened_avx2(FLR_BF16_WIDENED_ARGS);
+/// c += sums when `accumulate` (flr_bf16_gemm_accumulate_avx2). 0 when its buffer could not be allocated.
+int flr_bf16_gemm_widened_avx2(FLR_BF16_WIDENED_ARGS);
 void flr_bf16_gemm_avx512(FLR_BF16_ARGS);
 void flr_int8_gemm_avx512(FLR_INT8_ARGS);
 /// flr_int8_quantize_rows with the same results bit for bit (the same fp32 product, rounded to nearest even).

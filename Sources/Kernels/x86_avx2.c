@@ -95,10 +95,8 @@ static inline int panel_columns(size_t n, size_t p) {
 }
 
 TARGET_AVX2 void flr_bf16_gemm_avx2(FLR_BF16_ARGS) {
-  if (m >= FLR_AVX2_WIDENED_ROWS) {
-    flr_bf16_gemm_widened_avx2(a, lda, m, packed, n, k, bias, 0, c, ldc, p0, p1);
+  if (m >= FLR_AVX2_WIDENED_ROWS && flr_bf16_gemm_widened_avx2(a, lda, m, packed, n, k, bias, 0, c, ldc, p0, p1))
     return;
-  }
   size_t pairs = (k + 1) / 2, block = flr_row_block(lda * 2, TILE_ROWS);
   for (size_t i0 = 0; i0 < m; i0 += block) {
     size_t i1 = i0 + block < m ? i0 + block : m;

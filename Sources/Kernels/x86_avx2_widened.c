@@ -15,9 +15,14 @@
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define TILE_ROWS 6
 #define K_BLOCK 256  // k values of a widened panel block: 16 KiB of fp32, in L1 beside a tile's rows
+// Rows widened at a time: about 512 KiB of fp32 (an L2's share), at least 24 rows so that a widened weight
+// block serves several tiles even for long rows (k = 4096).
+#define BLOCK_BYTES (512 * 1024)
+#define MIN_BLOCK_ROWS 24
 #define MAX_BLOCK_ROWS 96
 
-// The calling thread's widened rows (about 256 KiB, kept for its next call: no allocation per product).
+// The calling thread's widened rows (BLOCK_BYTES or 24 rows at most), kept for its next call: no allocation
+// per product.
 static _Thread_local float *widened_rows;
 static _Thread_local size_t widened_capacity;
 
@@ -95,15 +100,17 @@ static TARGET_AVX2 void fma_tile_rows(
   }
 }
 
-// sums [rows, 16] = x [rows, kk] · panel's columns, a K-block of the panel widened at a time into w.
+// sums [rows, 16] = x [rows, kk] · panel's columns, a K-block of the panel widened at a time into w. The rows
+// are cut into tiles of as even sizes as 6 allows (32 rows: 6, 6, 5, 5, 5, 5 rather than a tail of 2).
 static __attribute__((noinline)) TARGET_AVX2 void panel_sums(
   const float *x, size_t rows, size_t kk, const uint16_t *panel, float *w, float *sums) {
+  size_t tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
   for (size_t k0 = 0; k0 < kk; k0 += K_BLOCK) {
     size_t count = kk - k0 < K_BLOCK ? kk - k0 : K_BLOCK;
     widen_panel(panel, k0 / 2, count, w);
-    for (size_t i = 0; i < rows; i += TILE_ROWS) {
-      int tile = (int)(rows - i < TILE_ROWS ? rows - i : TILE_ROWS);
-      fma_tile_rows(x + i * kk + k0, kk, tile, w, count, sums + i * FLR_PANEL, k0 == 0);
+    for (size_t t = 0; t < tiles; t++) {
+      size_t i = rows * t / tiles, tile = rows * (t + 1) / tiles - i;
+      fma_tile_rows(x + i * kk + k0, kk, (int)tile, w, count, sums + i * FLR_PANEL, k0 == 0);
     }
   }
 }
@@ -123,16 +130,17 @@ static __attribute__((noinline)) void store_sums(
   }
 }
 
-TARGET_AVX2 void flr_bf16_gemm_widened_avx2(FLR_BF16_WIDENED_ARGS) {
+TARGET_AVX2 int flr_bf16_gemm_widened_avx2(FLR_BF16_WIDENED_ARGS) {
   size_t pairs = (k + 1) / 2, kk = 2 * pairs;
-  size_t block = (256 * 1024) / (kk * sizeof(float)) / TILE_ROWS * TILE_ROWS;
-  block = block < TILE_ROWS ? TILE_ROWS : block > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : block;
-  float *x = rows_buffer(block * kk);
-  if (!x) return;
+  size_t most = BLOCK_BYTES / (kk * sizeof(float));
+  most = most < MIN_BLOCK_ROWS ? MIN_BLOCK_ROWS : most > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : most;
+  size_t blocks = (m + most - 1) / most;
+  float *x = rows_buffer(most * kk);
+  if (!x) return 0;
   float w[K_BLOCK * FLR_PANEL] __attribute__((aligned(64)));
   float sums[MAX_BLOCK_ROWS * FLR_PANEL] __attribute__((aligned(64)));
-  for (size_t i0 = 0; i0 < m; i0 += block) {
-    size_t rows = m - i0 < block ? m - i0 : block;
+  for (size_t b = 0; b < blocks; b++) {
+    size_t i0 = m * b / blocks, rows = m * (b + 1) / blocks - i0;
     widen_rows(a + i0 * lda, lda, rows, kk, x);
     for (size_t p = p0; p < p1; p++) {
       panel_sums(x, rows, kk, packed + p * pairs * 2 * FLR_PANEL, w, sums);
@@ -141,5 +149,6 @@ TARGET_AVX2 void flr_bf16_gemm_widened_avx2(FLR_BF16_WIDENED_ARGS) {
         sums, rows, cols, bias ? bias + p * FLR_PANEL : NULL, accumulate, c + i0 * ldc + p * FLR_PANEL, ldc);
     }
   }
+  return 1;
 }
 #endif
