@@ -1,7 +1,8 @@
 // AVX2 + FMA paths for CPUs without AVX-512 (Zen 2/3, Haswell on): bf16 weights widened to fp32 in registers
 // (a shift or a mask per pair) and multiplied with FMA; int8 with vpmaddubsw on |x| and sign(w, x), which
 // never saturates since both are in [-127, 127] (as llama.cpp's Q8_0 does). Tiles of up to 4 rows x 1 panel
-// (two ymm halves): 8 accumulators within AVX2's 16 registers.
+// (two ymm halves): 8 accumulators within AVX2's 16 registers. bf16 products of many rows go to
+// x86_avx2_widened.c, which sums in the same order.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -94,6 +95,8 @@ static inline int panel_columns(size_t n, size_t p) {
 }
 
 TARGET_AVX2 void flr_bf16_gemm_avx2(FLR_BF16_ARGS) {
+  if (m >= FLR_AVX2_WIDENED_ROWS && flr_bf16_gemm_widened_avx2(a, lda, m, packed, n, k, bias, 0, c, ldc, p0, p1))
+    return;
   size_t pairs = (k + 1) / 2, block = flr_row_block(lda * 2, TILE_ROWS);
   for (size_t i0 = 0; i0 < m; i0 += block) {
     size_t i1 = i0 + block < m ? i0 + block : m;

@@ -57,6 +57,8 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void accumulate_tile(
   }
 
 TARGET_AVX2 void flr_bf16_gemm_accumulate_avx2(FLR_BF16_ACCUMULATE_ARGS) {
+  if (m >= FLR_AVX2_WIDENED_ROWS && flr_bf16_gemm_widened_avx2(a, lda, m, packed, n, k, NULL, 1, c, ldc, p0, p1))
+    return;
   size_t pairs = (k + 1) / 2, block = flr_row_block(lda * 2, TILE_ROWS);
   for (size_t i0 = 0; i0 < m; i0 += block) {
     size_t i1 = i0 + block < m ? i0 + block : m;

@@ -3,13 +3,14 @@
 // it gets alone. Every path this CPU runs (always including the portable one); row counts across decoding's
 // few-rows tiles (up to 4), the tiles of many rows, and the split over workers by panels (below 64 rows) and
 // by rows (from 64); k not a multiple of the bf16 pair or the int8 quad, n not a multiple of the panel, and
-// an output dimension long enough for the input gradient's chunked reduction.
+// sums long enough to cross the AVX2 many-rows kernel's K-blocks (k = 531 forward, n = 530 for the input
+// gradient), an output dimension long enough for the input gradient's chunked reduction.
 import XCTest
 
 @testable import FlrCore
 
 final class ReducedRowIndependenceTests: XCTestCase {
-  static let shapes = [(n: 83, k: 77), (n: 530, k: 45)]
+  static let shapes = [(n: 83, k: 77), (n: 530, k: 45), (n: 37, k: 531)]
   static let rowCounts = [1, 2, 3, 4, 5, 12, 64, 300]
 
   override func tearDown() { KernelPath.active = .supported }

@@ -3,9 +3,9 @@
 // CPUs, elsewhere widening bf16 to fp32 in registers (every bf16 x bf16 product is exact in fp32, so only the
 // order of the sums differs between paths). Every row count takes the same kernel, whose sums run in one order
 // wherever a row sits, so a row's result does not depend on the rows multiplied with it (a batch of images or
-// beams gives each the bits it gets alone); sgemm on the widened weight would be faster for many rows without
-// bf16 dot products (measured on Zen 5's AVX2 path, 2 threads: 69 GFLOP/s widening in registers, 100 with
-// sgemm) but sums a row differently by its place in sgemm's blocks.
+// beams gives each the bits it gets alone); sgemm on the widened weight would sum a row differently by its place
+// in sgemm's blocks. Without bf16 dot products many rows widen blocks of rows and weight to fp32 once
+// (x86_avx2_widened.c: about 0.9x sgemm's rate per core on Zen 5's AVX2 path).
 import CFlrKernels
 
 public final class BF16Weight: RowDecodedWeight, @unchecked Sendable {

@@ -87,8 +87,8 @@ enum LoadCommand {
               + "than fp32; load without precision= for speed")
         } else if !KernelPath.hasNativeBF16 {
           session.note(
-            "no AVX512_BF16 kernels in use (CPU or FLR_KERNELS): bf16 products widen the weights to fp32 in registers "
-              + "(half the bytes, below fp32 speed for many rows)")
+            "no AVX512_BF16 kernels in use (CPU or FLR_KERNELS): bf16 products widen the weights to fp32 "
+              + "(half the bytes, about 0.9x fp32 speed for many rows)")
         }
       }
       if loaded.checkpointDType != "float32" && loadedPrecision(loaded) == .fp32 {
