@@ -13,7 +13,7 @@ let decodeStepSuite = BenchSuite(
 ) {
   let environment = ProcessInfo.processInfo.environment
   let bandwidth = streamReadBandwidth()
-  print("  stream read: \(Bench.fixed(bandwidth / 1e9, 1)) GB/s (best of 5, 256 MiB, \(Threads.count) thread(s))")
+  print("  stream read: \(Bench.fixed(bandwidth / 1e9, 1)) GB/s (best of 6, 256 MiB, \(Threads.count) thread(s))")
   let rounds = environment["FLR_DECODE_STEP_ROUNDS"].flatMap(Int.init) ?? 3
   for name in (environment["FLR_BENCH_PRECISIONS"] ?? "fp32,bf16,int8").split(separator: ",") {
     guard let precision = WeightPrecision(name: String(name)) else { continue }
@@ -84,38 +84,16 @@ func stepWeightBytes(_ model: Florence2) -> Int {
   return bytes
 }
 
-/// Bytes per second of a sum over 256 MiB split across the workers (the precision suite's `stream read`).
+/// Bytes per second of a sum over 256 MiB split across the workers (the precision suite's `stream read`), best
+/// of six.
 func streamReadBandwidth() -> Double {
-  let count = 1 << 26
-  let big = Tensor(zeros: [count])
-  for i in stride(from: 0, to: count, by: 1024) { big.data[i] = 1 }
-  let values = UnsafePointer(big.data)
+  let stream = StreamRead()
   var sink: Float = 0, best = Double.infinity
   for _ in 0..<6 {
-    let workers = Threads.count
-    var partial = [Float](repeating: 0, count: workers)
     let t0 = Bench.now()
-    partial.withUnsafeMutableBufferPointer { p in
-      let out = p.baseAddress!
-      Threads.parallelChunks(workers) { range in
-        for w in range {
-          var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-          let lo = w * count / workers, hi = (w + 1) * count / workers
-          var i = lo
-          while i + 4 <= hi {
-            s0 += values[i]
-            s1 += values[i + 1]
-            s2 += values[i + 2]
-            s3 += values[i + 3]
-            i += 4
-          }
-          out[w] = s0 + s1 + s2 + s3
-        }
-      }
-    }
+    sink += stream.run()
     best = min(best, Bench.now() - t0)
-    sink += partial.reduce(0, +)
   }
   if sink < 0 { print(sink) }
-  return Double(count * 4) / best
+  return stream.bytes / best
 }
