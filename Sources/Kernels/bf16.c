@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "flr_kernels.h"
+#include "flr_kernels_train.h"
 #include "paths.h"
+#include "paths_train.h"
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -56,7 +58,10 @@ void flr_bf16_unpack_rows(const uint16_t *packed, size_t n, size_t k, size_t n0,
   }
 }
 
-void flr_bf16_gemm_portable(FLR_BF16_ARGS) {
+// c = sums (+ bias), or c += sums when `accumulate` (the frozen base's input gradient in training).
+static void bf16_product_portable(
+  const uint16_t *a, size_t lda, size_t m, const uint16_t *packed, size_t n, size_t k, const float *bias,
+  int accumulate, float *c, size_t ldc, size_t p0, size_t p1) {
   size_t pairs = (k + 1) / 2;
   for (size_t p = p0; p < p1; p++) {
     const uint16_t *panel = packed + p * pairs * 2 * FLR_PANEL;
@@ -73,9 +78,18 @@ void flr_bf16_gemm_portable(FLR_BF16_ARGS) {
         }
       }
       float *y = c + r * ldc + p * FLR_PANEL;
-      for (size_t j = 0; j < cols; j++) y[j] = bias ? acc[j] + bias[p * FLR_PANEL + j] : acc[j];
+      if (accumulate)
+        for (size_t j = 0; j < cols; j++) y[j] += acc[j];
+      else
+        for (size_t j = 0; j < cols; j++) y[j] = bias ? acc[j] + bias[p * FLR_PANEL + j] : acc[j];
     }
   }
+}
+
+void flr_bf16_gemm_portable(FLR_BF16_ARGS) { bf16_product_portable(a, lda, m, packed, n, k, bias, 0, c, ldc, p0, p1); }
+
+void flr_bf16_gemm_accumulate_portable(FLR_BF16_ACCUMULATE_ARGS) {
+  bf16_product_portable(a, lda, m, packed, n, k, NULL, 1, c, ldc, p0, p1);
 }
 
 void flr_bf16_gemm(FLR_BF16_ARGS) {

@@ -1,18 +1,12 @@
 // The frozen base's input gradient in training (flr_kernels_train.h): Wᵀ packed a tile of panels at a time
-// from the bf16 or int8 weight, activations rows to bf16, and the portable accumulating product.
+// from the bf16 or int8 weight, and activation rows to bf16. The accumulating product shares the forward's
+// kernels (bf16.c and the path files).
 #include "flr_kernels.h"
 #include "flr_kernels_train.h"
 #include "paths.h"
 #include "paths_train.h"
 
 #pragma STDC FP_CONTRACT OFF
-
-static inline float from_bf16(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float x;
-  __builtin_memcpy(&x, &u, 4);
-  return x;
-}
 
 size_t flr_bf16_transposed_panel_count(size_t n) { return (n + 1) / 2 * 2 * FLR_PANEL; }
 
@@ -59,29 +53,6 @@ void flr_bf16_from_f32_rows_portable(FLR_BF16_ROWS_ARGS) {
     uint16_t *y = dst + r * ldd;
     for (size_t i = 0; i < k; i++) y[i] = flr_bf16_bits(x[i]);
     for (size_t i = k; i < ldd; i++) y[i] = 0;
-  }
-}
-
-// The order of flr_bf16_gemm_portable (pair by pair, even then odd), added to c at the end.
-void flr_bf16_gemm_accumulate_portable(FLR_BF16_ACCUMULATE_ARGS) {
-  size_t pairs = (k + 1) / 2;
-  for (size_t p = p0; p < p1; p++) {
-    const uint16_t *panel = packed + p * pairs * 2 * FLR_PANEL;
-    size_t cols = n - p * FLR_PANEL < FLR_PANEL ? n - p * FLR_PANEL : FLR_PANEL;
-    for (size_t r = 0; r < m; r++) {
-      float acc[FLR_PANEL] = {0};
-      const uint16_t *x = a + r * lda;
-      for (size_t q = 0; q < pairs; q++) {
-        float x0 = from_bf16(x[2 * q]), x1 = from_bf16(x[2 * q + 1]);
-        const uint16_t *w = panel + q * 2 * FLR_PANEL;
-        for (size_t j = 0; j < FLR_PANEL; j++) {
-          acc[j] += x0 * from_bf16(w[2 * j]);
-          acc[j] += x1 * from_bf16(w[2 * j + 1]);
-        }
-      }
-      float *y = c + r * ldc + p * FLR_PANEL;
-      for (size_t j = 0; j < cols; j++) y[j] += acc[j];
-    }
   }
 }
 

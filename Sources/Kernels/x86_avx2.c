@@ -2,13 +2,16 @@
 // (a shift or a mask per pair) and multiplied with FMA; int8 with vpmaddubsw on |x| and sign(w, x), which
 // never saturates since both are in [-127, 127] (as llama.cpp's Q8_0 does). Tiles of up to 4 rows x 1 panel
 // (two ymm halves): 8 accumulators within AVX2's 16 registers. bf16 products of many rows go to
-// x86_avx2_widened.c, which sums in the same order.
+// x86_avx2_widened.c, which sums in the same order. The frozen base's input gradient in training takes the same
+// bf16 product, adding into c.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
 
 #include "flr_kernels.h"
+#include "flr_kernels_train.h"
 #include "paths.h"
+#include "paths_train.h"
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -21,9 +24,10 @@ static inline TARGET_AVX2 __m256i broadcast32(const void *p) {
   return _mm256_set1_epi32(v);
 }
 
+// c = sums (+ bias), or c += sums when `accumulate` (the frozen base's input gradient in training).
 static inline __attribute__((always_inline)) TARGET_AVX2 void bf16_tile(
-  const uint16_t *a, size_t lda, const int rows, const uint16_t *w, size_t pairs, const float *bias, float *c,
-  size_t ldc, int cols) {
+  const uint16_t *a, size_t lda, const int rows, const uint16_t *w, size_t pairs, const float *bias,
+  int accumulate, float *c, size_t ldc, int cols) {
   __m256 acc[TILE_ROWS][2];
   for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
@@ -47,7 +51,10 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void bf16_tile(
     _mm256_storeu_ps(tmp, acc[r][0]);
     _mm256_storeu_ps(tmp + 8, acc[r][1]);
     float *y = c + r * ldc;
-    for (int j = 0; j < cols; j++) y[j] = bias ? tmp[j] + bias[j] : tmp[j];
+    if (accumulate)
+      for (int j = 0; j < cols; j++) y[j] += tmp[j];
+    else
+      for (int j = 0; j < cols; j++) y[j] = bias ? tmp[j] + bias[j] : tmp[j];
   }
 }
 
@@ -94,8 +101,11 @@ static inline int panel_columns(size_t n, size_t p) {
   return left < FLR_PANEL ? (int)left : FLR_PANEL;
 }
 
-TARGET_AVX2 void flr_bf16_gemm_avx2(FLR_BF16_ARGS) {
-  if (m >= FLR_AVX2_WIDENED_ROWS && flr_bf16_gemm_widened_avx2(a, lda, m, packed, n, k, bias, 0, c, ldc, p0, p1))
+static TARGET_AVX2 void bf16_product(
+  const uint16_t *a, size_t lda, size_t m, const uint16_t *packed, size_t n, size_t k, const float *bias,
+  int accumulate, float *c, size_t ldc, size_t p0, size_t p1) {
+  if (m >= FLR_AVX2_WIDENED_ROWS
+      && flr_bf16_gemm_widened_avx2(a, lda, m, packed, n, k, bias, accumulate, c, ldc, p0, p1))
     return;
   size_t pairs = (k + 1) / 2, block = flr_row_block(lda * 2, TILE_ROWS);
   for (size_t i0 = 0; i0 < m; i0 += block) {
@@ -106,12 +116,18 @@ TARGET_AVX2 void flr_bf16_gemm_avx2(FLR_BF16_ARGS) {
       for (size_t i = i0; i < i1; i += TILE_ROWS) {
         int rows = (int)(i1 - i < TILE_ROWS ? i1 - i : TILE_ROWS);
         const float *b = bias ? bias + p * FLR_PANEL : NULL;
-#define BF16_CALL(R) bf16_tile(a + i * lda, lda, R, w, pairs, b, c + i * ldc + p * FLR_PANEL, ldc, cols)
+#define BF16_CALL(R) bf16_tile(a + i * lda, lda, R, w, pairs, b, accumulate, c + i * ldc + p * FLR_PANEL, ldc, cols)
         ROWS_CASES(BF16_CALL)
 #undef BF16_CALL
       }
     }
   }
+}
+
+TARGET_AVX2 void flr_bf16_gemm_avx2(FLR_BF16_ARGS) { bf16_product(a, lda, m, packed, n, k, bias, 0, c, ldc, p0, p1); }
+
+TARGET_AVX2 void flr_bf16_gemm_accumulate_avx2(FLR_BF16_ACCUMULATE_ARGS) {
+  bf16_product(a, lda, m, packed, n, k, NULL, 1, c, ldc, p0, p1);
 }
 
 TARGET_AVX2 void flr_int8_gemm_avx2(FLR_INT8_ARGS) {
