@@ -112,6 +112,38 @@ let opsSuite = BenchSuite(name: "ops", summary: "core ops on Florence-2 base sha
     }
   }
 
+  // Cross-attention of one decoding step: 6 layers x 12 heads of one image's 590-token cache (21 MB at fp32, out
+  // of cache as in a real step), 1 and 3 queries (greedy, the beams of one image), fp32 and bf16 cache.
+  do {
+    let s = 590, padded = Attention.paddedLength(s), hd = 64, layers = 6, blocks = layers * heads
+    let keysT = Bench.random([blocks * hd * padded]), values = Bench.random([blocks * s * hd], seed: 2)
+    let keysT16 = Attention.bf16Packed(keysT), values16 = Attention.bf16Packed(values)
+    let q = Bench.random([3, d]), out = Tensor(zeros: [3, d]), scores = Tensor(zeros: [3 * padded])
+    for queries in [1, 3] {
+      for bf16 in [false, true] {
+        let shape = "\(queries) q, Tk=\(s), 6x12 heads, \(bf16 ? "bf16" : "fp32")"
+        Bench.measure(
+          "attention cross step", shape: shape, bytes: Double((bf16 ? 2 : 4) * 2 * blocks * s * hd)
+        ) {
+          for b in 0..<blocks {
+            let c = (b % heads) * hd
+            if bf16 {
+              Attention.stepSharedKeysBF16(
+                out: out.data + c, outStride: d, q: q.data + c, qStride: d, queries: queries,
+                keysT: Attention.bf16Values(keysT16) + b * hd * padded, v: Attention.bf16Values(values16) + b * s * hd,
+                vStride: hd, keyLength: s, headDim: hd, scale: 0.125, scores: scores.data)
+            } else {
+              Attention.stepSharedKeys(
+                out: out.data + c, outStride: d, q: q.data + c, qStride: d, queries: queries,
+                keysT: keysT.data + b * hd * padded, v: values.data + b * s * hd, vStride: hd, keyLength: s,
+                headDim: hd, scale: 0.125, scores: scores.data)
+            }
+          }
+        }
+      }
+    }
+  }
+
   // Linear forward/backward on BART's attention projection.
   do {
     let x = Bench.random([t, d]), w = Bench.random([d, d]), bias = Bench.random([d]), y = Tensor(zeros: [t, d])
