@@ -2,7 +2,8 @@
 // inputs, and every output written to one safetensors file. Driven by the environment (the script sets it):
 //   FLR_DUMP_MODEL  model folder          FLR_DUMP_INPUTS  safetensors: pixel_values [B,3,768,768],
 //   FLR_DUMP_OUT    output safetensors                     prompt_ids [B,T], decoder_input_ids [B,75] (as float)
-// Writes per precision P: features_P [B,577,d], logits_P [B,75,V] (teacher forced), greedy_P and beam3_P
+// Writes per precision P: features_P [B,577,d], logits_P [B,75,V] (teacher forced, one decoder forward),
+// step_logits_P (the same through the decoding step and its caches), greedy_P and beam3_P
 // [B, ≤76] (75 new tokens at most; ids as float, exact below 2^24).
 import FlrCheckpoints
 import FlrCore
@@ -39,6 +40,7 @@ func dumpPrecisions(folder: String, inputs: String, out: String) throws {
     let logits = try model.decode(decoderInputIds: decoderIds, encoderOutput: encoded)
     entries.append(.float("features_\(precision.rawValue)", features))
     entries.append(.float("logits_\(precision.rawValue)", logits))
+    entries.append(.float("step_logits_\(precision.rawValue)", try stepLogits(model, decoderIds, encoded)))
     let generator = Generator(model: model)
     for beams in [1, 3] {
       let settings = GenerationSettings.florence2.with(numBeams: beams, maxNewTokens: 75)
@@ -51,4 +53,17 @@ func dumpPrecisions(folder: String, inputs: String, out: String) throws {
     print("precision-dump: \(precision.rawValue) done in \(Bench.fixed(Date().timeIntervalSince(start), 1)) s")
   }
   try SafetensorsWriter.write(entries: entries, to: out)
+}
+
+/// Teacher-forced logits [B, T, V] through the decoding step (the key/value caches captioning reads), one
+/// position at a time.
+func stepLogits(_ model: Florence2, _ decoderIds: [[Int32]], _ encoded: Tensor) throws -> Tensor {
+  let b = decoderIds.count, t = decoderIds.first?.count ?? 0, v = model.config.text.vocabSize
+  var state = model.prepareDecoding(encoderOutput: encoded, capacity: t)
+  let out = Tensor(zeros: [b, t, v])
+  for i in 0..<t {
+    let logits = try model.decoderStep(tokens: decoderIds.map { $0[i] }, state: &state)
+    for r in 0..<b { (out.data + (r * t + i) * v).update(from: logits.data + r * v, count: v) }
+  }
+  return out
 }

@@ -6,6 +6,8 @@
 // Heads are split as channel = head·headDim + j; q/k/v/out are read and written at a row stride so a
 // packed qkv [T, 3C] can be passed as q = p, k = p + C, v = p + 2C with stride 3C.
 
+import CFlrKernels
+
 public enum Attention {
   /// scores = scale · q·kᵀ (+ mask) (+ causal), probs [B, H, Tq, Tk] = softmax(scores),
   /// out [B, Tq, H·hd] (row stride outStride) = probs · v.
@@ -223,7 +225,8 @@ public enum Attention {
 
 extension Attention {
   /// Cross-attention of one decoding step for one head: `queries` rows that share one image's keys and values
-  /// (the beams of that image) read each key once for all of them, from a layout made once per image.
+  /// (the beams of that image) read each key and each value once for all of them, from a layout made once per
+  /// image (flr_attention_step_shared, on the run-time dispatched kernel path; every path gives the same bits).
   ///   q [queries, ·] at stride qStride, this head's hd channels at q; out likewise (outStride)
   ///   keysT [hd, paddedKeys]: this head's keys transposed, columns keyLength..<paddedKeys zero
   ///   (paddedKeys = keyLength rounded up to 16, see `paddedLength`)
@@ -238,15 +241,8 @@ extension Attention {
     let scope = Profile.begin(
       .attention, .forward, flops: 4 * (queries * keyLength * headDim), bytes: 4 * (2 * keyLength * headDim))
     defer { Profile.end(scope) }
-    let hd = headDim, padded = paddedLength(keyLength)
-    sharedKeyScores(scores, q: q, qStride: qStride, queries: queries, headDim: hd, padded: padded, scale: scale) {
-      load16(keysT + $0)
-    }
-    for i in 0..<queries {
-      let p = scores + i * padded
-      Softmax.row(p, p, keyLength)
-      weightedSum(out + i * outStride, probs: p, v: v, rowOffsets: nil, vStride: vStride, count: keyLength, headDim: hd)
-    }
+    flr_attention_step_shared(
+      out, outStride, q, qStride, queries, keysT, v, vStride, 0, keyLength, headDim, scale, scores)
   }
 
   /// Self-attention of one decoding step for one head and one sequence whose cached keys/values sit at
@@ -260,120 +256,9 @@ extension Attention {
     let scope = Profile.begin(
       .attention, .forward, flops: 4 * (keyLength * headDim), bytes: 4 * (2 * keyLength * headDim))
     defer { Profile.end(scope) }
-    for p in 0..<keyLength { scores[p] = scale * Softmax.rowDot(q, k + rowOffsets[p], headDim) }
-    Softmax.row(scores, scores, keyLength)
-    weightedSum(out, probs: scores, v: v, rowOffsets: rowOffsets, vStride: 0, count: keyLength, headDim: headDim)
-  }
-
-  /// scores [queries, padded] = scale · q_i · keysT (keysT [hd, padded], 16 keys at keysT offset c·padded + j
-  /// read by `keys`): four queries at a time, so each key vector is read once for all four. The channels c run
-  /// in groups of eight over all the keys (eight sequential streams through keysT, which the prefetchers follow;
-  /// one key block's 64 channels at once would be 64 streams), the running sums kept in `scores` between groups:
-  /// each score is still Σ_c in increasing c, one fused multiply-add at a time, then scaled.
-  @inline(__always) static func sharedKeyScores(
-    _ scores: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, qStride: Int, queries: Int, headDim hd: Int,
-    padded: Int, scale: Float, keys: (Int) -> F16x
-  ) {
-    let group = 8
-    var i0 = 0
-    while i0 < queries {
-      let n = min(4, queries - i0)
-      let q0 = q + i0 * qStride, q1 = q + (i0 + min(1, n - 1)) * qStride
-      let q2 = q + (i0 + min(2, n - 1)) * qStride, q3 = q + (i0 + min(3, n - 1)) * qStride
-      var c0 = 0
-      while c0 < hd {
-        let c1 = min(hd, c0 + group), first = c0 == 0, last = c1 == hd
-        var j = 0
-        // One or three queries (greedy decoding, three beams) keep no sums for repeated rows.
-        while n == 1 && j < padded {
-          let row = scores + i0 * padded + j
-          var s0 = first ? F16x() : load16(row)
-          for c in c0..<c1 { s0 = fma16(F16x(repeating: q0[c]), keys(c * padded + j), s0) }
-          store16(last ? s0 * F16x(repeating: scale) : s0, row)
-          j += 16
-        }
-        while n == 3 && j < padded {
-          let row = scores + i0 * padded + j
-          var s0 = first ? F16x() : load16(row), s1 = first ? F16x() : load16(row + padded)
-          var s2 = first ? F16x() : load16(row + 2 * padded)
-          for c in c0..<c1 {
-            let kv = keys(c * padded + j)
-            s0 = fma16(F16x(repeating: q0[c]), kv, s0)
-            s1 = fma16(F16x(repeating: q1[c]), kv, s1)
-            s2 = fma16(F16x(repeating: q2[c]), kv, s2)
-          }
-          let vs = F16x(repeating: scale)
-          store16(last ? s0 * vs : s0, row)
-          store16(last ? s1 * vs : s1, row + padded)
-          store16(last ? s2 * vs : s2, row + 2 * padded)
-          j += 16
-        }
-        while j < padded {
-          let row = scores + i0 * padded + j
-          var s0 = first ? F16x() : load16(row)
-          var s1 = first || n < 2 ? F16x() : load16(row + padded)
-          var s2 = first || n < 3 ? F16x() : load16(row + 2 * padded)
-          var s3 = first || n < 4 ? F16x() : load16(row + 3 * padded)
-          for c in c0..<c1 {
-            let kv = keys(c * padded + j)
-            s0 = fma16(F16x(repeating: q0[c]), kv, s0)
-            s1 = fma16(F16x(repeating: q1[c]), kv, s1)
-            s2 = fma16(F16x(repeating: q2[c]), kv, s2)
-            s3 = fma16(F16x(repeating: q3[c]), kv, s3)
-          }
-          if last {
-            let vs = F16x(repeating: scale)
-            (s0, s1, s2, s3) = (s0 * vs, s1 * vs, s2 * vs, s3 * vs)
-          }
-          store16(s0, row)
-          if n > 1 { store16(s1, row + padded) }
-          if n > 2 { store16(s2, row + 2 * padded) }
-          if n > 3 { store16(s3, row + 3 * padded) }
-          j += 16
-        }
-        c0 = c1
-      }
-      i0 += 4
-    }
+    flr_attention_step_gathered(out, q, k, v, rowOffsets, keyLength, headDim, scale, scores)
   }
 
   /// Keys padded to a multiple of 16 for `stepSharedKeys`' transposed layout.
   public static func paddedLength(_ keyLength: Int) -> Int { (keyLength + 15) / 16 * 16 }
-
-  /// out [hd] = Σ_p probs[p] · v_p, v_p at v + rowOffsets[p] (or v + p·vStride).
-  @inline(__always) static func weightedSum(
-    _ out: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, v: UnsafePointer<Float>,
-    rowOffsets: UnsafePointer<Int>?, vStride: Int, count: Int, headDim hd: Int
-  ) {
-    @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { v + (rowOffsets?[p] ?? p * vStride) }
-    if hd == 64 {  // BART base/large: four accumulators in registers
-      var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
-      for p in 0..<count {
-        let w = F16x(repeating: probs[p]), vp = row(p)
-        a0 = fma16(w, load16(vp), a0)
-        a1 = fma16(w, load16(vp + 16), a1)
-        a2 = fma16(w, load16(vp + 32), a2)
-        a3 = fma16(w, load16(vp + 48), a3)
-      }
-      store16(a0, out)
-      store16(a1, out + 16)
-      store16(a2, out + 32)
-      store16(a3, out + 48)
-      return
-    }
-    out.update(repeating: 0, count: hd)
-    let hd16 = hd / 16 * 16
-    for p in 0..<count {
-      let w = probs[p], vp = row(p)
-      var c = 0
-      while c < hd16 {
-        store16(fma16(F16x(repeating: w), load16(vp + c), load16(out + c)), out + c)
-        c += 16
-      }
-      while c < hd {
-        out[c] += w * vp[c]
-        c += 1
-      }
-    }
-  }
 }

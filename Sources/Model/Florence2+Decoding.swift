@@ -17,16 +17,16 @@
 import FlrCore
 
 extension Florence2 {
-  /// Computes every layer's cross-attention keys/values for encoder output [images, S, d]. A bf16 model keeps them
-  /// as bf16 (rounded as they enter the attention products, as its Linears round their inputs); int8 keeps fp32:
-  /// on the tiny model the rounding moved int8's step logits by about a third of int8's own error.
+  /// Computes every layer's cross-attention keys/values for encoder output [images, S, d]. A bf16 or int8 model
+  /// keeps them as bf16, half the bytes a step reads besides the weights (scripts/precision_check.py's "step err"
+  /// measures the decoding step with them: on base it stays at the forward's logits error).
   public func prepareDecoding(encoderOutput: Tensor, beamsPerImage: Int = 1, capacity: Int = 32) -> DecoderState {
     let images = encoderOutput.shape[0], s = encoderOutput.shape[1]
     let (keys, values) = languageModel.decoder.crossKeysValues(encoderOutput)
     let imageOfRow = (0..<images).flatMap { Array(repeating: $0, count: max(1, beamsPerImage)) }
     return DecoderState(
       crossKeys: keys, crossValues: values, imageOfRow: imageOfRow, encoderLength: s, dim: languageModel.dim,
-      heads: config.text.decoderAttentionHeads, capacity: capacity, bf16CrossCache: weightPrecision == .bf16)
+      heads: config.text.decoderAttentionHeads, capacity: capacity, bf16CrossCache: weightPrecision != .fp32)
   }
 
   /// Feeds one token per row at position state.length -> logits [rows, V] of that position.

@@ -7,6 +7,8 @@ import FlrCore
 import XCTest
 
 final class AttentionStepTests: XCTestCase {
+  override func tearDown() { KernelPath.active = .supported }
+
   func random(_ count: Int, seed: UInt64) -> [Float] {
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
     return (0..<count).map { _ in
@@ -145,6 +147,53 @@ final class AttentionStepTests: XCTestCase {
         out: &got, outStride: d, q: q, qStride: d, k: k, kStride: d, v: v, vStride: d, batch: batch, heads: heads,
         queryLength: tq, keyLength: tk, headDim: hd, scale: scale, causal: causal)
       XCTAssertLessThan(relativeError(got, want), 1e-5, "B \(batch) H \(heads) hd \(hd) \(tq)x\(tk) causal \(causal)")
+    }
+  }
+
+  /// Every kernel path the CPU runs gives the portable path's bits: shared keys (fp32 and bf16 cache, 1 to 5
+  /// queries) and gathered rows, at head sizes 64 (the register sums) and 24 (the generic path with a tail).
+  func testEveryKernelPathGivesTheSameBits() {
+    func run(_ path: KernelPath, heads: Int, hd: Int, keys: Int, queries: Int) -> [Float] {
+      KernelPath.active = path
+      let d = heads * hd, padded = Attention.paddedLength(keys), scale = 1 / Float(hd).squareRoot()
+      let q = random(queries * d, seed: 11), keysT = random(heads * hd * padded, seed: 12)
+      let v = random(keys * d, seed: 13)
+      let keysHalf = Attention.bf16Packed(Tensor(shape: [keysT.count], values: keysT))
+      let valuesHalf = Attention.bf16Packed(Tensor(shape: [v.count], values: v))
+      let offsets = (0..<keys).map { ($0 * 5 % keys) * d }
+      var out = [Float](repeating: 0, count: 3 * queries * d)
+      var scores = [Float](repeating: 0, count: queries * padded)
+      for h in 0..<heads {
+        q.withUnsafeBufferPointer { qp in
+          keysT.withUnsafeBufferPointer { kt in
+            v.withUnsafeBufferPointer { vp in
+              Attention.stepSharedKeys(
+                out: &out[h * hd], outStride: d, q: qp.baseAddress! + h * hd, qStride: d, queries: queries,
+                keysT: kt.baseAddress! + h * hd * padded, v: vp.baseAddress! + h * hd, vStride: d, keyLength: keys,
+                headDim: hd, scale: scale, scores: &scores)
+              Attention.stepGathered(
+                out: &out[queries * d + h * hd], q: qp.baseAddress! + h * hd, k: kt.baseAddress! + h * hd,
+                v: vp.baseAddress! + h * hd, rowOffsets: offsets, keyLength: keys, headDim: hd, scale: scale,
+                scores: &scores)
+            }
+          }
+          Attention.stepSharedKeysBF16(
+            out: &out[2 * queries * d + h * hd], outStride: d, q: qp.baseAddress! + h * hd, qStride: d,
+            queries: queries, keysT: Attention.bf16Values(keysHalf) + h * hd * padded,
+            v: Attention.bf16Values(valuesHalf) + h * hd, vStride: d, keyLength: keys, headDim: hd, scale: scale,
+            scores: &scores)
+        }
+      }
+      return out
+    }
+    for (heads, hd, keys) in [(12, 64, 590), (3, 24, 33)] {
+      for queries in 1...5 {
+        let want = run(.portable, heads: heads, hd: hd, keys: keys, queries: queries)
+        for path in KernelPath.runnable where path != .portable {
+          let got = run(path, heads: heads, hd: hd, keys: keys, queries: queries)
+          XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(path) hd \(hd) queries \(queries)")
+        }
+      }
     }
   }
 }

@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flr_gelu.h"  // fp32 kernels with the same dispatch
+#include "flr_attention_step.h"  // fp32 kernels with the same dispatch
+#include "flr_gelu.h"
 #include "flr_kernels_train.h"
 #include "flr_rows.h"
 #include "flr_softmax.h"

@@ -43,7 +43,8 @@ enum LoadCommand {
       them, else the weights are widened in registers), decoding's cross-attention keys/values included. \
       precision=int8 holds the text side (BART Linears, \
       lm_head) as int8 with per-channel scales, activations quantized per row on the fly (VNNI or AVX2 \
-      integer dot products), and the vision side as in bf16. LayerNorm, softmax, attention scores, GELU, \
+      integer dot products), and the vision side and the cross-attention keys/values as in bf16. LayerNorm, \
+      softmax, attention scores, GELU, \
       residuals and embeddings stay fp32. fp32 is exact; the reduced precisions trade a small error \
       (README) for speed and memory. LoRA trains on a reduced base (fp32 adapters); `merge` needs fp32; \
       `save model` writes fp32 (or bf16 with dtype=bf16). precision does not combine with quantize=nf4.
