@@ -25,14 +25,69 @@ final class PrecisionModelTests: XCTestCase {
     }
   }
 
-  func testBF16ConvertsEveryLinearAndRoundsTheConvs() throws {
+  func convs(_ model: Florence2) -> [(path: String, layer: Conv2dLayer)] {
+    model.namedModules().compactMap { entry in
+      guard case .conv2d(let slot) = entry.kind else { return nil }
+      return (entry.path, slot.get())
+    }
+  }
+
+  func testBF16ConvertsEveryLinearAndConv() throws {
     let model = try Florence2.load(folder: folder, precision: .bf16)
     XCTAssertEqual(model.weightPrecision, .bf16)
     for (path, layer) in linears(model) { XCTAssertTrue(layer is BF16LinearLayer, path) }
-    for entry in model.namedModules() {
-      guard case .conv2d(let slot) = entry.kind else { continue }
-      let w = slot.get().weight
-      for i in 0..<w.count { XCTAssertEqual(w.data[i].bitPattern & 0xffff, 0, entry.path) }
+    let fp32 = convs(try Florence2.load(folder: folder))
+    let converted = convs(model)
+    XCTAssertEqual(converted.count, 4)
+    for ((path, layer), (_, original)) in zip(converted, fp32) {
+      guard let conv = layer as? BF16Conv2dLayer else { return XCTFail("\(path) holds \(type(of: layer))") }
+      XCTAssertEqual(conv.weight.count, 0, path)  // no fp32 copy kept
+      var rounded = [Float](repeating: 0, count: original.weight.count)
+      BF16Weight.round(original.weight.data, into: &rounded, count: rounded.count)
+      let decoded = conv.decodedWeight
+      XCTAssertEqual(decoded.shape, original.weight.shape, path)
+      XCTAssertEqual((0..<decoded.count).map { decoded.data[$0] }, rounded, path)
+    }
+  }
+
+  /// A bf16 conv is the fp32 conv of the bf16-rounded input and weight (fp32 sums of exact products, in another
+  /// order: within 1e-5 relative), forward and input gradient (the output gradient rounded too), on every kernel
+  /// path; a batch of two gives each image the bits it gets alone.
+  func testBF16ConvIsTheConvOfRoundedInputsAndWeights() throws {
+    let fp32 = convs(try Florence2.load(folder: folder))
+    func rounded(_ t: Tensor) -> Tensor {
+      let r = Tensor(uninitialized: t.shape)
+      BF16Weight.round(t.data, into: r.data, count: t.count)
+      return r
+    }
+    for (path, base) in fp32 {
+      let conv = BF16Conv2dLayer(converting: base)
+      let (h, w) = (13, 11)
+      let x = Tensor(
+        shape: [2, h, w, base.inChannels],
+        values: (0..<(2 * h * w * base.inChannels)).map {
+          Float(($0 * 7919) % 2001 - 1000) / 1000
+        })
+      let roundedBase = Conv2dLayer(
+        weight: rounded(base.weight), bias: base.bias, in: base.inChannels, out: base.outChannels,
+        kernel: base.kernel, stride: base.stride, padding: base.padding)
+      let want = roundedBase.forward(rounded(x))
+      let dout = Tensor(shape: want.shape, values: (0..<want.count).map { Float(($0 * 104_729) % 2001 - 1000) / 1000 })
+      let wantGradient = roundedBase.backward(dout: rounded(dout), input: x)
+      for kernels in KernelPath.runnable {
+        KernelPath.active = kernels
+        let got = conv.forward(x)
+        XCTAssertLessThan(relativeError(got, want), 1e-5, "\(path) on \(kernels)")
+        XCTAssertLessThan(relativeError(conv.backward(dout: dout, input: x), wantGradient), 1e-5, "\(path)")
+        let perImage = want.count / 2, perInput = x.count / 2
+        let second = conv.forward(
+          Tensor(
+            shape: [1, h, w, base.inChannels],
+            values: Array(UnsafeBufferPointer(start: x.data + perInput, count: perInput))))
+        XCTAssertEqual(
+          (0..<perImage).map { got.data[perImage + $0].bitPattern }, (0..<perImage).map { second.data[$0].bitPattern },
+          "\(path) on \(kernels): the second image alone")
+      }
     }
   }
 

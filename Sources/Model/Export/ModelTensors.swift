@@ -56,18 +56,19 @@ extension Florence2 {
         let lora = layer as? LoRAConv2d
         let base = lora?.base ?? layer
         add(entry.path + ".bias", base.bias)
+        let weight = (base as? BF16Conv2dLayer)?.decodedWeight ?? base.weight
         if let p = lora?.lora {
           summary.mergedModules += 1
           let rows = base.outChannels, cols = base.inChannels * base.kernel * base.kernel
           entries.append(
-            SafetensorsEntry(name: entry.path + ".weight", dtype: .f32, shape: base.weight.shape) { out in
+            SafetensorsEntry(name: entry.path + ".weight", dtype: .f32, shape: weight.shape) { out in
               let w = out.assumingMemoryBound(to: Float.self)
-              w.update(from: base.weight.data, count: base.weight.count)
+              w.update(from: weight.data, count: weight.count)
               // W [out, in·k·k] += s · B [out, r] · A [r, in·k·k]  (LoRAConv2d.foldIntoBase)
               Gemm.matmul(p.loraB.data, p.loraA.data, w, m: rows, n: cols, k: p.rank, alpha: p.scaling, beta: 1)
             })
         } else {
-          add(entry.path + ".weight", base.weight)
+          add(entry.path + ".weight", weight)
         }
       case .other:
         break

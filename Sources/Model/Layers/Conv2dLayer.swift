@@ -25,6 +25,16 @@ open class Conv2dLayer {
     (stride, padding, weight, bias) = (base.stride, base.padding, base.weight, base.bias)
   }
 
+  /// From a weight held elsewhere: `weight` may be empty when a subclass keeps W in another form.
+  public init(
+    weight: Tensor, bias: Tensor, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int, padding: Int
+  ) {
+    (self.inChannels, self.outChannels, self.kernel, self.stride, self.padding) = (
+      inChannels, outChannels, kernel, stride, padding
+    )
+    (self.weight, self.bias) = (weight, bias)
+  }
+
   /// x [B, H, W, in] -> [B, Ho, Wo, out]
   open func forward(_ x: Tensor) -> Tensor {
     let (b, h, wd) = (x.shape[0], x.shape[1], x.shape[2])

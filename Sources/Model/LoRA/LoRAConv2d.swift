@@ -92,7 +92,7 @@ public final class LoRAConv2d: Conv2dLayer, LoRALayer {
     withExtendedLifetime((xd, down, ddown, dxd, redrawn)) {}
   }
 
-  public var canMerge: Bool { true }
+  public var canMerge: Bool { weight.count == outChannels * inChannels * kernel * kernel }
 
   public func foldIntoBase(sign: Float) {
     // W [out, in·k·k] += sign · s · B [out, r] · A [r, in·k·k]

@@ -1,12 +1,13 @@
 // `load MODEL precision=fp32|bf16|int8`: the frozen weights in reduced precision, converted in one pass over
 // the Linear and Conv2d slots of `namedModules()` after an fp32 load.
-//   bf16: every Linear (DaViT, BART, lm_head) as BF16LinearLayer; the Conv2d weights rounded to bf16.
+//   bf16: every Linear (DaViT, BART, lm_head) as BF16LinearLayer, every Conv2d (the patch embeddings) as
+//         BF16Conv2dLayer.
 //   int8: the text side (BART Linears and lm_head: memory-bound decoding, where a quarter of the bytes pays)
 //         as Int8LinearLayer; the vision side (compute-bound, where bf16 dot products run at twice the fp32
 //         rate and keep the image features closer) as in bf16.
 // LayerNorm, softmax, attention scores, GELU, residuals, embeddings, the depthwise convs and image_projection
-// stay fp32. lm_head gets its own reduced copy of the tied embedding; the embedding lookups keep fp32. bf16
-// decoding keeps the cross-attention keys/values as bf16 (prepareDecoding).
+// stay fp32. lm_head gets its own reduced copy of the tied embedding; the embedding lookups keep fp32. bf16 and
+// int8 decoding keep the cross-attention keys/values as bf16 (prepareDecoding).
 import FlrCheckpoints
 import FlrCore
 
@@ -28,8 +29,8 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 /// What a conversion changed.
 public struct PrecisionSummary: Sendable, CustomStringConvertible {
   public var precision = WeightPrecision.fp32
-  public var bf16Layers = 0, int8Layers = 0, roundedConvs = 0
-  public var fp32Bytes = 0  // the converted Linear weights as fp32
+  public var bf16Layers = 0, int8Layers = 0, bf16Convs = 0
+  public var fp32Bytes = 0  // the converted Linear and Conv2d weights as fp32
   public var storedBytes = 0  // the same weights as stored now
 
   public var description: String {
@@ -37,7 +38,7 @@ public struct PrecisionSummary: Sendable, CustomStringConvertible {
     var parts: [String] = []
     if bf16Layers > 0 { parts.append("\(bf16Layers) Linear weights as bf16") }
     if int8Layers > 0 { parts.append("\(int8Layers) as int8") }
-    if roundedConvs > 0 { parts.append("\(roundedConvs) conv weights rounded to bf16") }
+    if bf16Convs > 0 { parts.append("\(bf16Convs) conv weights as bf16") }
     return parts.joined(separator: ", ") + ": \(mb(storedBytes)) (fp32 \(mb(fp32Bytes)))"
   }
 }
@@ -76,8 +77,16 @@ extension Florence2 {
         slot.set(converted)
       case .conv2d(let slot):
         let conv = slot.get()
-        BF16Weight.round(conv.weight.data, into: conv.weight.data, count: conv.weight.count)
-        summary.roundedConvs += 1
+        guard type(of: conv) == Conv2dLayer.self else {
+          throw ModelError(
+            file: entry.path,
+            "holds \(type(of: conv)); precision=\(precision.rawValue) converts an fp32 model before any adapter")
+        }
+        let h = BF16Conv2dLayer(converting: conv)
+        summary.bf16Convs += 1
+        summary.storedBytes += h.stored.residentBytes
+        summary.fp32Bytes += conv.weight.count * 4
+        slot.set(h)
       case .other:
         break
       }

@@ -38,7 +38,7 @@ enum LoadCommand {
       load is refused while one of them holds training not yet saved (save it, or give discard). One line per \
       adapter says which happened.
 
-      precision=bf16 holds every Linear weight (vision, BART, lm_head) as bf16 and rounds the conv weights to \
+      precision=bf16 holds every Linear and patch-embedding conv weight (vision, BART, lm_head) as \
       bf16; products take bf16 inputs and accumulate in fp32 (AVX512_BF16 dot products where the CPU has \
       them, else the weights are widened in registers), decoding's cross-attention keys/values included. \
       precision=int8 holds the text side (BART Linears, \
