@@ -38,33 +38,25 @@ public enum Conv2d {
     let g = Geometry(
       batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
     let colWidth = inChannels * kernel * kernel
-    let chunk = max(1, min(g.pixels, chunkFloats / colWidth))
-    Scratch.withFloats(chunk * colWidth) { col in
-      var p0 = 0
-      while p0 < g.pixels {
-        let n = min(chunk, g.pixels - p0)
-        let o = out + p0 * outChannels
-        // o [n, Cout] = col [n, CinKK] · weight [Cout, CinKK]ᵀ + bias, the columns of each block of pixels
-        // built (and the bias written) by the worker that multiplies them, just before, while they are cached.
-        let first = p0
-        // Column blocks (fewer pixels than channels) all read every column: those are built up front.
-        let perBlock = Gemm.cutsRows(m: n, n: outChannels)
-        if !perBlock { g.im2col(col, inp, pixels: p0..<(p0 + n)) }
-        Gemm.matmulBlocks(
-          col, weight, o, m: n, n: outChannels, k: colWidth, transB: true, beta: bias == nil ? 0 : 1,
-          before: { rows, cols in
-            if perBlock {
-              g.im2col(
-                col + rows.lowerBound * colWidth, inp, pixels: (first + rows.lowerBound)..<(first + rows.upperBound))
+    g.forEachPixelChunk { col, p0, n in
+      let o = out + p0 * outChannels
+      // o [n, Cout] = col [n, CinKK] · weight [Cout, CinKK]ᵀ + bias, the columns of each block of pixels
+      // built (and the bias written) by the worker that multiplies them, just before, while they are cached.
+      // Column blocks (fewer pixels than channels) all read every column: those are built up front.
+      let perBlock = Gemm.cutsRows(m: n, n: outChannels)
+      if !perBlock { g.im2col(col, inp, pixels: p0..<(p0 + n)) }
+      Gemm.matmulBlocks(
+        col, weight, o, m: n, n: outChannels, k: colWidth, transB: true, beta: bias == nil ? 0 : 1,
+        before: { rows, cols in
+          if perBlock {
+            g.im2col(col + rows.lowerBound * colWidth, inp, pixels: (p0 + rows.lowerBound)..<(p0 + rows.upperBound))
+          }
+          if let bias {
+            for r in rows {
+              (o + r * outChannels + cols.lowerBound).update(from: bias + cols.lowerBound, count: cols.count)
             }
-            if let bias {
-              for r in rows {
-                (o + r * outChannels + cols.lowerBound).update(from: bias + cols.lowerBound, count: cols.count)
-              }
-            }
-          }, after: nil)
-        p0 += n
-      }
+          }
+        }, after: nil)
     }
   }
 
@@ -81,23 +73,17 @@ public enum Conv2d {
     let colWidth = inChannels * kernel * kernel
     if let dbias { Reduce.addColumnSums(into: dbias, dout, rows: g.pixels, cols: outChannels) }
     if dinp == nil && dweight == nil { return }
-    let chunk = max(1, min(g.pixels, chunkFloats / colWidth))
-    Scratch.withFloats(chunk * colWidth) { col in
-      var p0 = 0
-      while p0 < g.pixels {
-        let n = min(chunk, g.pixels - p0)
-        let d = dout + p0 * outChannels
-        if let dweight {
-          g.im2col(col, inp, pixels: p0..<(p0 + n))
-          // dweight [Cout, CinKK] += d [n, Cout]ᵀ · col [n, CinKK]
-          Gemm.matmul(d, col, dweight, m: outChannels, n: colWidth, k: n, transA: true, beta: 1)
-        }
-        if let dinp {
-          // dcol [n, CinKK] = d [n, Cout] · weight [Cout, CinKK], then scattered back onto the input
-          Gemm.matmul(d, weight, col, m: n, n: colWidth, k: outChannels)
-          g.col2imAdd(dinp, col, pixels: p0..<(p0 + n))
-        }
-        p0 += n
+    g.forEachPixelChunk { col, p0, n in
+      let d = dout + p0 * outChannels
+      if let dweight {
+        g.im2col(col, inp, pixels: p0..<(p0 + n))
+        // dweight [Cout, CinKK] += d [n, Cout]ᵀ · col [n, CinKK]
+        Gemm.matmul(d, col, dweight, m: outChannels, n: colWidth, k: n, transA: true, beta: 1)
+      }
+      if let dinp {
+        // dcol [n, CinKK] = d [n, Cout] · weight [Cout, CinKK], then scattered back onto the input
+        Gemm.matmul(d, weight, col, m: n, n: colWidth, k: outChannels)
+        g.col2imAdd(dinp, col, pixels: p0..<(p0 + n))
       }
     }
   }
@@ -117,6 +103,21 @@ public enum Conv2d {
       outH = Conv2d.outputSize(height, kernel: kernel, stride: stride, padding: padding)
       outW = Conv2d.outputSize(width, kernel: kernel, stride: stride, padding: padding)
       pixels = batch * outH * outW
+    }
+
+    /// body(col, p0, n) for the runs of output pixels p0..<p0+n whose im2col columns fit `chunkFloats`, with a
+    /// scratch `col` for them (a few MB: big GEMMs, no giant temporaries).
+    func forEachPixelChunk(_ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
+      let colWidth = cin * kernel * kernel
+      let chunk = max(1, min(pixels, Conv2d.chunkFloats / colWidth))
+      Scratch.withFloats(chunk * colWidth) { col in
+        var p0 = 0
+        while p0 < pixels {
+          let n = min(chunk, pixels - p0)
+          body(col, p0, n)
+          p0 += n
+        }
+      }
     }
 
     /// col [pixels.count, Cin·k·k]: row = output pixel, column (ci, ky, kx); zeros where the window is padding.

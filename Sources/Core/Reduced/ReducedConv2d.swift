@@ -12,20 +12,13 @@ extension Conv2d {
   ) {
     let g = Geometry(
       batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
-    let colWidth = inChannels * kernel * kernel
-    let chunk = max(1, min(g.pixels, chunkFloats / colWidth))
-    Scratch.withFloats(chunk * colWidth) { col in
-      var p0 = 0
-      while p0 < g.pixels {
-        let n = min(chunk, g.pixels - p0)
-        do {
-          let scope = Profile.begin(.patchConv, .forward)
-          defer { Profile.end(scope) }
-          g.im2col(col, inp, pixels: p0..<(p0 + n))
-        }
-        weight.linearForward(out: out + p0 * outChannels, inp: col, bias: bias, rows: n)
-        p0 += n
+    g.forEachPixelChunk { col, p0, n in
+      do {
+        let scope = Profile.begin(.patchConv, .forward)
+        defer { Profile.end(scope) }
+        g.im2col(col, inp, pixels: p0..<(p0 + n))
       }
+      weight.linearForward(out: out + p0 * outChannels, inp: col, bias: bias, rows: n)
     }
   }
 
@@ -36,19 +29,12 @@ extension Conv2d {
   ) {
     let g = Geometry(
       batch: batch, height: height, width: width, cin: inChannels, kernel: kernel, stride: stride, padding: padding)
-    let colWidth = inChannels * kernel * kernel
-    let chunk = max(1, min(g.pixels, chunkFloats / colWidth))
-    Scratch.withFloats(chunk * colWidth) { col in
-      var p0 = 0
-      while p0 < g.pixels {
-        let n = min(chunk, g.pixels - p0)
-        col.update(repeating: 0, count: n * colWidth)
-        weight.linearBackwardInput(dinp: col, dout: dout + p0 * outChannels, rows: n)
-        let scope = Profile.begin(.patchConv, .backward)
-        g.col2imAdd(dinp, col, pixels: p0..<(p0 + n))
-        Profile.end(scope)
-        p0 += n
-      }
+    g.forEachPixelChunk { col, p0, n in
+      col.update(repeating: 0, count: n * inChannels * kernel * kernel)
+      weight.linearBackwardInput(dinp: col, dout: dout + p0 * outChannels, rows: n)
+      let scope = Profile.begin(.patchConv, .backward)
+      g.col2imAdd(dinp, col, pixels: p0..<(p0 + n))
+      Profile.end(scope)
     }
   }
 }
