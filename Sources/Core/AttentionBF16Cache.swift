@@ -1,7 +1,7 @@
-// Cross-attention of a decoding step against keys/values held as bf16: the cache of a bf16 model,
-// half the bytes every step reads (the keys and values of 577+ encoder tokens per layer and image, read from
-// memory at each step). Each key and value is widened to fp32 as it is read; widening is exact, so the result
-// is Attention.stepSharedKeys' on the bf16-rounded keys and values, bit for bit (the same kernel).
+// Cross-attention of a decoding step against keys/values held as bf16: the cache of a bf16 or int8 model, half
+// the bytes every step reads (the keys and values of 577+ encoder tokens per layer and image, read from memory at
+// each step). Each key and value is widened to fp32 as it is read; widening is exact, so the result is
+// Attention.stepSharedKeys' on the bf16-rounded keys and values, bit for bit (the same kernel).
 import CFlrKernels
 
 extension Attention {
