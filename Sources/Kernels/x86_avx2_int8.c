@@ -85,13 +85,15 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void int8_tile(
     // int8.c's epilogue: sum · (a_scale · w_scale), then + bias, each rounded to fp32.
     int left = cols - 8 * h;
     if (left <= 0) continue;
+    // (vmaskmovps is slow on Zen: a whole half is loaded and stored plainly)
     __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    __m256 ws = _mm256_maskload_ps(w_scales + 8 * h, mask);
-    __m256 b = bias ? _mm256_maskload_ps(bias + 8 * h, mask) : _mm256_setzero_ps();
+    __m256 ws = left >= 8 ? _mm256_loadu_ps(w_scales + 8 * h) : _mm256_maskload_ps(w_scales + 8 * h, mask);
+    __m256 b = !bias ? _mm256_setzero_ps() : left >= 8 ? _mm256_loadu_ps(bias + 8 * h) : _mm256_maskload_ps(bias + 8 * h, mask);
     for (int r = 0; r < rows; r++) {
       __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][h]), _mm256_mul_ps(_mm256_set1_ps(a_scales[r]), ws));
       if (bias) v = _mm256_add_ps(v, b);
-      _mm256_maskstore_ps(c + r * ldc + 8 * h, mask, v);
+      if (left >= 8) _mm256_storeu_ps(c + r * ldc + 8 * h, v);
+      else _mm256_maskstore_ps(c + r * ldc + 8 * h, mask, v);
     }
   }
 }

@@ -52,8 +52,11 @@ static inline __attribute__((always_inline)) TARGET_512 void bf16_tile(
   for (int p = 0; p < panels; p++) {
     __mmask16 mask = p == panels - 1 ? (__mmask16)((1u << cols) - 1) : 0xffff;
     __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + p * FLR_PANEL) : _mm512_setzero_ps();
-    for (int r = 0; r < rows; r++)
-      _mm512_mask_storeu_ps(c + r * ldc + p * FLR_PANEL, mask, _mm512_add_ps(acc[r][p], b));
+    for (int r = 0; r < rows; r++) {
+      __m512 v = _mm512_add_ps(acc[r][p], b);
+      if (mask == 0xffff) _mm512_storeu_ps(c + r * ldc + p * FLR_PANEL, v);  // (masked stores are slow on Zen)
+      else _mm512_mask_storeu_ps(c + r * ldc + p * FLR_PANEL, mask, v);
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 // The bf16 and int8 kernels (Sources/Kernels) on every path this CPU runs, always including the portable one,
 // against a float64 reference computed from the same rounded / quantized inputs. Shapes cover partial
 // panels (n not a multiple of 16), odd k (bf16 pairs) and k not a multiple of 4 (int8 quads), tiles with
-// fewer rows than the tile, decoding's row counts (1-6 rows: tiles of 4 panels; up to 12: tiles of 2), and both
-// ways of splitting over workers (by panels below 64 rows, by rows above).
+// fewer rows than the tile, decoding's row counts (each of its tile shapes, up to 12 rows), and both ways of
+// splitting over workers (by panels below 64 rows, by rows above).
 import CFlrKernels
 import XCTest
 
@@ -13,8 +13,10 @@ final class ReducedKernelTests: XCTestCase {
     (rows: 1, n: 37, k: 77), (rows: 5, n: 16, k: 64), (rows: 13, n: 50, k: 130), (rows: 70, n: 33, k: 31),
     // Decoding rows (up to 4: tiles of 4 panels, then the panels left over), split over workers by panels.
     (rows: 1, n: 200, k: 768), (rows: 3, n: 130, k: 70), (rows: 4, n: 96, k: 36), (rows: 2, n: 72, k: 3072),
-    // 5-6 rows (4-panel tiles), 7-12 (tiles of 2 panels: 4 images x 3 beams), 13 (a 12-row tile and a 1-row one).
-    (rows: 6, n: 100, k: 66), (rows: 9, n: 50, k: 768), (rows: 12, n: 83, k: 130), (rows: 13, n: 40, k: 45),
+    // 5-12 rows (tiles of 4 panels up to 6 rows, of 2 for more; int8: one panel with alternate quads in
+    // separate sums up to 10 rows, a sum not a multiple of those quads), 13 (a 12-row tile and a 1-row one).
+    (rows: 1, n: 20, k: 54), (rows: 6, n: 100, k: 66), (rows: 9, n: 50, k: 768), (rows: 11, n: 37, k: 130),
+    (rows: 12, n: 83, k: 130), (rows: 13, n: 40, k: 45),
   ]
 
   override func tearDown() { KernelPath.active = .supported }
