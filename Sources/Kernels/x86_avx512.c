@@ -1,11 +1,12 @@
 // AVX-512 bf16 path: bf16 x bf16 -> fp32 with vdpbf16ps (AVX512_BF16); the int8 path is x86_avx512_int8.c. A tile
 // is up to 12 rows x 2 panels (24 zmm accumulators: every weight vector loaded once feeds 12 rows, so 4 images x
-// 3 beams of decoding share each pass over the weight), or up to 6 rows x 4 panels (a greedy or beam step: four
-// independent accumulator chains per row hide the dot-product latency, and each broadcast row feeds four
-// products); A rows are broadcast one k pair at a time against the panel loads, the layout of a classic
-// outer-product micro-kernel. While a tile multiplies it prefetches the next tile's panels (with several rows the
-// dot products would otherwise leave too few loads in flight to stream the weights at the read bandwidth). Every
-// column's sum runs over k in the same order in every tile, so results are identical bit for bit.
+// 3 beams of decoding share each pass over the weight), 2 to 10 rows x 1 panel (beams, a few images: the weights
+// read as one stream, the rows' sums independent chains), or 1 row x 4 panels (greedy: four independent chains
+// hide the dot-product latency); A rows are broadcast one k pair at a time against the panel loads, the layout of
+// a classic outer-product micro-kernel. While a tile of several rows multiplies it prefetches the next tile's
+// panels (the dot products would otherwise leave too few loads in flight to stream the weights at the read
+// bandwidth). Every column's sum runs over k in the same order in every tile, so results are identical bit for
+// bit.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 
 #define TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,avx2,fma")))
 #define TILE_ROWS 12  // rows of a tile of 2 panels
-#define WIDE_ROWS 6   // at most this many rows: tiles of 4 panels
+#define STREAM_ROWS 10  // at most this many rows (from 2): tiles of one panel
 
 static inline TARGET_512 __m512i broadcast32(const void *p) {
   int32_t v;
@@ -83,7 +84,7 @@ static inline int panel_columns(size_t n, size_t p) {
 
 TARGET_512 void flr_bf16_gemm_avx512(FLR_BF16_ARGS) {
   size_t pairs = (k + 1) / 2, block = flr_row_block(lda * 2, TILE_ROWS);
-  const size_t group = m <= WIDE_ROWS ? 4 : 2;  // panels a tile
+  const size_t group = m == 1 ? 4 : m <= STREAM_ROWS ? 1 : 2;  // panels a tile
   for (size_t i0 = 0; i0 < m; i0 += block) {
     size_t i1 = i0 + block < m ? i0 + block : m;
     for (size_t p = p0; p < p1; p += group) {
@@ -98,7 +99,7 @@ TARGET_512 void flr_bf16_gemm_avx512(FLR_BF16_ARGS) {
           const uint16_t *x = a + i * lda;
           float *y = c + i * ldc + pp * FLR_PANEL;
 #define BF16_CALL(R)                                                                                           \
-  if (panels == 4 && (R) <= WIDE_ROWS) bf16_tile(x, lda, R, 4, w, pairs, b, y, ldc, cols);                     \
+  if (panels == 4 && (R) == 1) bf16_tile(x, lda, R, 4, w, pairs, b, y, ldc, cols);                     \
   else if (panels == 2) bf16_tile(x, lda, R, 2, w, pairs, b, y, ldc, cols);                                    \
   else bf16_tile(x, lda, R, 1, w, pairs, b, y, ldc, cols)
           ROWS_CASES(BF16_CALL)
