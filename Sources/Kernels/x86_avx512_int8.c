@@ -1,11 +1,11 @@
 // AVX-512 int8 path: u8 x s8 -> s32 with vpdpbusd (AVX512_VNNI). The activation rows (s8 codes) are turned
 // into u8 (+128) once per block of rows, into a buffer of the calling thread's own; the epilogue subtracts
-// 128 · Σ w. A tile is up to 12 rows x 2 panels (24 zmm accumulators; every weight vector loaded once feeds 12
-// rows, so 4 images x 3 beams of decoding share each pass over the weight), or, up to 10 rows (greedy, beams,
-// a few images), those rows x 1 panel with two or four accumulators a row over alternate quads: the weights are
-// then read as one stream. While a tile multiplies, it prefetches the next tile's panels: with several rows the dot products
-// would otherwise leave too few loads in flight to stream the weights at the read bandwidth.
-// Integer sums are exact, so every tile shape, and every path, gives the same bits.
+// 128 · Σ w. Up to 10 rows (greedy, beams, a few images) a tile is those rows x 1 panel with two or four
+// accumulators a row over alternate quads, so the weights are read as one stream; from 11 rows, 12 rows x 2
+// panels (24 zmm accumulators: every weight vector loaded once feeds 12 rows, 4 images x 3 beams of decoding
+// included). While a tile multiplies, it prefetches the next tile's panels: with several rows the dot products
+// would otherwise leave too few loads in flight to stream the weights at the read bandwidth. Integer sums are
+// exact, so every tile shape, and every path, gives the same bits.
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -17,9 +17,9 @@
 #pragma STDC FP_CONTRACT OFF
 
 #define TARGET_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,avx2,fma")))
-#define TILE_ROWS 12  // rows of a tile of 2 panels
-#define STREAM_ROWS 10  // at most this many rows: tiles of one panel (more spill registers)
-#define BLOCK_BYTES 49152 // u8 rows converted at a time (L1-sized), at least TILE_ROWS rows
+#define TILE_ROWS 12       // rows of a tile of 2 panels
+#define STREAM_ROWS 10     // at most this many rows: tiles of one panel (more spill registers)
+#define BLOCK_BYTES 49152  // u8 rows converted at a time (L1-sized), at least TILE_ROWS rows
 
 static inline TARGET_512 __m512i broadcast32(const void *p) {
   int32_t v;
@@ -195,7 +195,6 @@ TARGET_512 void flr_int8_gemm_avx512(FLR_INT8_ARGS) {
     flr_int8_gemm_portable(a, lda, a_scales, m, packed, w_scales, column_sums, n, k, bias, c, ldc, p0, p1);
     return;
   }
-  const size_t group = 2;  // panels a tile
   const __m512i flip = _mm512_set1_epi8((char)0x80);
   for (size_t i0 = 0; i0 < m; i0 += block) {
     size_t i1 = i0 + block < m ? i0 + block : m, bytes = (i1 - i0) * lda;
@@ -216,24 +215,21 @@ TARGET_512 void flr_int8_gemm_avx512(FLR_INT8_ARGS) {
       }
       continue;
     }
-    for (size_t p = p0; p < p1; p += group) {
-      // A whole group of panels, or what is left of the range one panel at a time.
-      size_t panels = p1 - p < group ? 1 : group, end = p1 - p < group ? p1 : p + group;
-      for (size_t pp = p; pp < end; pp += panels) {
-        const int8_t *w = packed + pp * quads * 4 * FLR_PANEL;
-        const float *ws = w_scales + pp * FLR_PANEL, *b = bias ? bias + pp * FLR_PANEL : NULL;
-        const int32_t *sums = column_sums + pp * FLR_PANEL;
-        int cols = panel_columns(n, pp + panels - 1);
-        for (size_t i = i0; i < i1; i += TILE_ROWS) {
-          int rows = (int)(i1 - i < TILE_ROWS ? i1 - i : TILE_ROWS);
-          const uint8_t *x = u + (i - i0) * lda;
-          float *y = c + i * ldc + pp * FLR_PANEL;
+    for (size_t p = p0; p < p1; p += 2) {
+      int panels = p1 - p < 2 ? 1 : 2;  // two panels, or the range's last one alone
+      const int8_t *w = packed + p * quads * 4 * FLR_PANEL;
+      const float *ws = w_scales + p * FLR_PANEL, *b = bias ? bias + p * FLR_PANEL : NULL;
+      const int32_t *sums = column_sums + p * FLR_PANEL;
+      int cols = panel_columns(n, p + (size_t)panels - 1);
+      for (size_t i = i0; i < i1; i += TILE_ROWS) {
+        int rows = (int)(i1 - i < TILE_ROWS ? i1 - i : TILE_ROWS);
+        const uint8_t *x = u + (i - i0) * lda;
+        float *y = c + i * ldc + p * FLR_PANEL;
 #define INT8_CALL(R)                                                                                           \
-  if (panels == 2) int8_tile(x, lda, a_scales + i, R, 2, w, quads, ws, sums, b, y, ldc, cols);            \
+  if (panels == 2) int8_tile(x, lda, a_scales + i, R, 2, w, quads, ws, sums, b, y, ldc, cols);                 \
   else int8_tile(x, lda, a_scales + i, R, 1, w, quads, ws, sums, b, y, ldc, cols)
-          ROWS_CASES(INT8_CALL)
+        ROWS_CASES(INT8_CALL)
 #undef INT8_CALL
-        }
       }
     }
   }
