@@ -9,6 +9,7 @@ let allSuites: [BenchSuite] = [
   precisionDumpSuite,
   trainNF4Suite,
   tokenizerSuite,
+  decodeProductsSuite,
   generateSuite,
   decodeStepSuite,
   captionFolderSuite,

@@ -70,9 +70,9 @@ void flr_int8_quantize_rows_portable(const float *x, size_t m, size_t k, int8_t 
 
 void flr_int8_quantize_rows(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales) {
 #if defined(__x86_64__)
-  if (flr_kernels_active() == FLR_PATH_AVX512) {
-    flr_int8_quantize_rows_avx512(x, m, k, q, lda, scales);
-    return;
+  switch (flr_kernels_active()) {
+  case FLR_PATH_AVX512: flr_int8_quantize_rows_avx512(x, m, k, q, lda, scales); return;
+  case FLR_PATH_AVX2: flr_int8_quantize_rows_avx2(x, m, k, q, lda, scales); return;
   }
 #endif
   flr_int8_quantize_rows_portable(x, m, k, q, lda, scales);

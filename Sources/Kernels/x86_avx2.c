@@ -1,7 +1,6 @@
-// AVX2 + FMA paths for CPUs without AVX-512 (Zen 2/3, Haswell on): bf16 weights widened to fp32 in registers
-// (a shift or a mask per pair) and multiplied with FMA; int8 with vpmaddubsw on |x| and sign(w, x), which
-// never saturates since both are in [-127, 127] (as llama.cpp's Q8_0 does). Tiles of up to 4 rows x 1 panel
-// (two ymm halves): 8 accumulators within AVX2's 16 registers. bf16 products of many rows go to
+// AVX2 + FMA bf16 path for CPUs without AVX-512 (Zen 2/3, Haswell on; the int8 path is x86_avx2_int8.c): bf16
+// weights widened to fp32 in registers (a shift or a mask per pair) and multiplied with FMA. Tiles of up to 4
+// rows x 1 panel (two ymm halves): 8 accumulators within AVX2's 16 registers. bf16 products of many rows go to
 // x86_avx2_widened.c, which sums in the same order. The frozen base's input gradient in training takes the same
 // bf16 product, adding into c.
 #if defined(__x86_64__)
@@ -32,6 +31,7 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void bf16_tile(
   for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
   for (size_t q = 0; q < pairs; q++) {
+    _mm_prefetch((const char *)(w + (pairs + q) * 2 * FLR_PANEL), _MM_HINT_T1);  // the next panel, into L2
     __m256i v0 = _mm256_loadu_si256((const __m256i *)(w + q * 2 * FLR_PANEL));
     __m256i v1 = _mm256_loadu_si256((const __m256i *)(w + q * 2 * FLR_PANEL + FLR_PANEL));
     // even k: the low bf16 of each 32-bit pair; odd k: the high one
@@ -55,36 +55,6 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void bf16_tile(
       for (int j = 0; j < cols; j++) y[j] += tmp[j];
     else
       for (int j = 0; j < cols; j++) y[j] = bias ? tmp[j] + bias[j] : tmp[j];
-  }
-}
-
-static inline __attribute__((always_inline)) TARGET_AVX2 void int8_tile(
-  const int8_t *a, size_t lda, const float *a_scales, const int rows, const int8_t *w, size_t quads,
-  const float *w_scales, const float *bias, float *c, size_t ldc, int cols) {
-  __m256i acc[TILE_ROWS][2];
-  for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (size_t q = 0; q < quads; q++) {
-    __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + q * 4 * FLR_PANEL));
-    __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + q * 4 * FLR_PANEL + 32));
-    for (int r = 0; r < rows; r++) {
-      __m256i x = broadcast32(a + r * lda + 4 * q), ax = _mm256_abs_epi8(x);
-      __m256i p0 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, x));
-      __m256i p1 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, x));
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, ones));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, ones));
-    }
-  }
-  int32_t tmp[FLR_PANEL];
-  for (int r = 0; r < rows; r++) {
-    _mm256_storeu_si256((__m256i *)tmp, acc[r][0]);
-    _mm256_storeu_si256((__m256i *)(tmp + 8), acc[r][1]);
-    float *y = c + r * ldc;
-    for (int j = 0; j < cols; j++) {
-      float scale = a_scales[r] * w_scales[j];
-      float v = (float)tmp[j] * scale;
-      y[j] = bias ? v + bias[j] : v;
-    }
   }
 }
 
@@ -130,24 +100,4 @@ TARGET_AVX2 void flr_bf16_gemm_accumulate_avx2(FLR_BF16_ACCUMULATE_ARGS) {
   bf16_product(a, lda, m, packed, n, k, NULL, 1, c, ldc, p0, p1);
 }
 
-TARGET_AVX2 void flr_int8_gemm_avx2(FLR_INT8_ARGS) {
-  (void)column_sums;
-  size_t quads = (k + 3) / 4, block = flr_row_block(lda, TILE_ROWS);
-  for (size_t i0 = 0; i0 < m; i0 += block) {
-    size_t i1 = i0 + block < m ? i0 + block : m;
-    for (size_t p = p0; p < p1; p++) {
-      const int8_t *w = packed + p * quads * 4 * FLR_PANEL;
-      int cols = panel_columns(n, p);
-      for (size_t i = i0; i < i1; i += TILE_ROWS) {
-        int rows = (int)(i1 - i < TILE_ROWS ? i1 - i : TILE_ROWS);
-        const float *b = bias ? bias + p * FLR_PANEL : NULL;
-#define INT8_CALL(R)                                                                                           \
-  int8_tile(a + i * lda, lda, a_scales + i, R, w, quads, w_scales + p * FLR_PANEL, b, c + i * ldc + p * FLR_PANEL, \
-    ldc, cols)
-        ROWS_CASES(INT8_CALL)
-#undef INT8_CALL
-      }
-    }
-  }
-}
 #endif

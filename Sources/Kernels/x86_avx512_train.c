@@ -1,5 +1,5 @@
-// AVX-512 paths of flr_kernels_train.h: the accumulating bf16 product (vdpbf16ps, the forward's 8 rows x 2
-// panels tile, adding into c), and the repacking of W into Wᵀ panels with shuffles: a 16 x 16 block of W is 8
+// AVX-512 paths of flr_kernels_train.h: the accumulating bf16 product (vdpbf16ps, tiles of 8 rows x 2 panels,
+// adding into c), and the repacking of W into Wᵀ panels with shuffles: a 16 x 16 block of W is 8
 // zmm (bf16: one per pair of input features) or 4 (int8: one per quad), transposed in registers.
 #if defined(__x86_64__)
 #include <immintrin.h>

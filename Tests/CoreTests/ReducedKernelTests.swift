@@ -1,8 +1,8 @@
 // The bf16 and int8 kernels (Sources/Kernels) on every path this CPU runs, always including the portable one,
 // against a float64 reference computed from the same rounded / quantized inputs. Shapes cover partial
 // panels (n not a multiple of 16), odd k (bf16 pairs) and k not a multiple of 4 (int8 quads), tiles with
-// fewer rows than the tile, decoding's few rows (their own tiles), and both ways of splitting over workers (by
-// panels below 64 rows, by rows above).
+// fewer rows than the tile, decoding's row counts (each of its tile shapes, up to 12 rows), and both ways of
+// splitting over workers (by panels below 64 rows, by rows above).
 import CFlrKernels
 import XCTest
 
@@ -13,6 +13,10 @@ final class ReducedKernelTests: XCTestCase {
     (rows: 1, n: 37, k: 77), (rows: 5, n: 16, k: 64), (rows: 13, n: 50, k: 130), (rows: 70, n: 33, k: 31),
     // Decoding rows (up to 4: tiles of 4 panels, then the panels left over), split over workers by panels.
     (rows: 1, n: 200, k: 768), (rows: 3, n: 130, k: 70), (rows: 4, n: 96, k: 36), (rows: 2, n: 72, k: 3072),
+    // 5-12 rows (tiles of 4 panels up to 6 rows, of 2 for more; int8: one panel with alternate quads in
+    // separate sums up to 10 rows, a sum not a multiple of those quads), 13 (a 12-row tile and a 1-row one).
+    (rows: 1, n: 20, k: 54), (rows: 6, n: 100, k: 66), (rows: 9, n: 50, k: 768), (rows: 11, n: 37, k: 130),
+    (rows: 12, n: 83, k: 130), (rows: 13, n: 40, k: 45),
   ]
 
   override func tearDown() { KernelPath.active = .supported }
@@ -112,6 +116,32 @@ final class ReducedKernelTests: XCTestCase {
         results.append(y)
       }
       for y in results.dropFirst() { XCTAssertEqual(y, results[0], "paths differ at [\(rows),\(n),\(k)]") }
+    }
+  }
+
+  /// The activation rows' quantization gives the same codes and scales on every path: lengths with and without
+  /// a vector tail, a row of repeated values whose largest magnitude is negative, a zero row, one huge value.
+  func testInt8RowQuantizationIsTheSameOnEveryPath() {
+    for k in [1, 7, 8, 31, 32, 45, 768] {
+      let rows = 4, lda = (k + 3) / 4 * 4
+      var x = random(rows * k, seed: UInt64(20 + k))
+      for t in 0..<k {
+        x[t] = Float(t % 9) - 4.5
+        x[2 * k + t] = 0
+      }
+      x[3 * k + k / 2] = 1e30
+      var reference: (codes: [Int8], scales: [Float])?
+      for path in KernelPath.runnable {
+        KernelPath.active = path
+        var codes = [Int8](repeating: 99, count: rows * lda), scales = [Float](repeating: .nan, count: rows)
+        flr_int8_quantize_rows(x, rows, k, &codes, lda, &scales)
+        if let reference {
+          XCTAssertEqual(codes, reference.codes, "\(path) codes, k = \(k)")
+          XCTAssertEqual(scales, reference.scales, "\(path) scales, k = \(k)")
+        } else {
+          reference = (codes, scales)
+        }
+      }
     }
   }
 

@@ -1,17 +1,19 @@
 // A row's result from a bf16 or int8 product does not depend on how many rows share the product nor on the
 // row's position: batch decoding (beams x images in one step) and batched images must give each row the bits
 // it gets alone. Every path this CPU runs (always including the portable one); row counts across decoding's
-// few-rows tiles (up to 4), the tiles of many rows, and the split over workers by panels (below 64 rows) and
-// by rows (from 64); k not a multiple of the bf16 pair or the int8 quad, n not a multiple of the panel, and
-// sums long enough to cross the AVX2 many-rows kernel's K-blocks (k = 531 forward, n = 530 for the input
-// gradient), an output dimension long enough for the input gradient's chunked reduction.
+// tiles (bf16: up to 6 rows x 4 panels, up to 12 x 2; int8: up to 10 rows x 1 panel, up to 12 x 2), the tiles
+// of many rows, the AVX2 bf16 product's change from widening in registers to widening blocks (32 rows), and the
+// split over workers by panels (below 64 rows) and by rows (from 64); k not a multiple of the bf16 pair or the
+// int8 quad, n not a multiple of the panel, and sums long enough to cross the AVX2 many-rows kernel's K-blocks
+// (k = 531 forward, n = 530 for the input gradient), an output dimension long enough for the input gradient's
+// chunked reduction.
 import XCTest
 
 @testable import FlrCore
 
 final class ReducedRowIndependenceTests: XCTestCase {
   static let shapes = [(n: 83, k: 77), (n: 530, k: 45), (n: 37, k: 531)]
-  static let rowCounts = [1, 2, 3, 4, 5, 12, 64, 300]
+  static let rowCounts = [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 31, 32, 64, 300]
 
   override func tearDown() { KernelPath.active = .supported }
 
