@@ -17,6 +17,12 @@ struct TopCandidates {
 
   var isFull: Bool { scores.count == capacity }
 
+  /// Empties the list, keeping its storage (a row's list is refilled every step).
+  mutating func removeAll() {
+    scores.removeAll(keepingCapacity: true)
+    indices.removeAll(keepingCapacity: true)
+  }
+
   /// The score a new candidate must beat (strictly) once the list is full.
   var threshold: Float { isFull ? scores[capacity - 1] : -.infinity }
 
@@ -49,5 +55,18 @@ struct TopCandidates {
       offer(row[x] + offset, index: base + x)
       x += 1
     }
+  }
+
+  /// The `capacity` best of the rows' lists, each list the best of a row whose flat indices all lie below the next
+  /// row's: what one scan over all the rows in index order gives, since every candidate of the whole is among its
+  /// own row's best (NaN scores aside). Each list is offered in index order.
+  static func merged(_ rows: UnsafeBufferPointer<TopCandidates>, capacity: Int) -> TopCandidates {
+    var top = TopCandidates(capacity: capacity)
+    for row in rows {
+      for rank in row.indices.indices.sorted(by: { row.indices[$0] < row.indices[$1] }) {
+        top.offer(row.scores[rank], index: row.indices[rank])
+      }
+    }
+    return top
   }
 }

@@ -10,6 +10,7 @@
 
 #include "flr_gelu.h"  // fp32 kernels with the same dispatch
 #include "flr_kernels_train.h"
+#include "flr_log_softmax.h"
 #include "flr_rows.h"
 #include "flr_softmax.h"
 
