@@ -53,18 +53,27 @@ extension LanguageModel {
         file: "decoder",
         "position \(state.length) is past max_position_embeddings \(decoder.embedPositions.maxPositions)")
     }
-    let x = decoder.embed(tokens, rows: rows, firstPosition: state.length, shared: shared)
+    let position = state.length
     state.beginStep()
     let d = dim, ffn = layers.first?.fc1.outFeatures ?? 0
     // Activations of one layer [rows, d] (fc1's [rows, ffn]), reused by every layer: stages never overlap.
-    let names = 9
+    let names = 10
     let buffers = Tensor(uninitialized: [names * rows * d + rows * ffn])
     let buffer = { (i: Int) in buffers.data + i * rows * d }
     let (q, attended, a, h1, cq, crossAttended, c, h2, f) =
       (buffer(0), buffer(1), buffer(2), buffer(3), buffer(4), buffer(5), buffer(6), buffer(7), buffer(8))
-    let hidden = x.data, f1 = buffers.data + names * rows * d  // hidden: the embeddings, then each layer's output
+    let hidden = buffer(9), f1 = buffers.data + names * rows * d  // hidden: the embeddings, then each layer's output
     let context = StepContext(state: state, rows: rows, dim: d)
     var stages = Stages()
+    // The embeddings (before their LayerNorm in q, which the first product overwrites), a run of rows per worker.
+    let embedRuns = min(rows, workers), decoder = decoder, shared = shared
+    stages.add(embedRuns, .embedding, bytes: 16 * rows * d) { run in
+      tokens.withUnsafeBufferPointer {
+        decoder.embedStep(
+          $0.baseAddress!, rows: (run * rows / embedRuns)..<((run + 1) * rows / embedRuns), position: position,
+          shared: shared, e: q, out: hidden)
+      }
+    }
     for (l, layer) in decoder.layers.enumerated() {
       let lin = layers[l], b = Array(blocks[(8 * l)..<(8 * l + 8)])
       let keysOut = state.selfKeys[l].data + state.length * state.slots * d
@@ -89,7 +98,7 @@ extension LanguageModel {
       let v = vocabSize
       stages.add(rows, .search) { r in eachRow(r, logits.data + r * v) }
     }
-    withExtendedLifetime((buffers, x, extra)) { stages.run() }
+    withExtendedLifetime((buffers, extra)) { stages.run() }
     state.length += 1
     return logits
   }
