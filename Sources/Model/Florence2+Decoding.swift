@@ -8,6 +8,7 @@
 //   var logits = try model.decoderStep(tokens: [2, 2, 2, …], state: &state)  // [rows, V], the new position's
 //   try state.reorder(beamIndices)   // new row i continues old row beamIndices[i] (HF _reorder_cache)
 //   logits = try model.decoderStep(tokens: nextTokens, state: &state)
+//   logits = try model.decoderStep(tokens: t, state: &state) { row, rowLogits in … }  // + per-row work, in the step
 //
 // Row r of every call belongs to image r / beamsPerImage (after reorder: state.imageOfRow[r]). Cross-attention
 // keys/values are computed once per image in prepareDecoding and shared by its beams; self-attention keys and
