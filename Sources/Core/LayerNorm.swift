@@ -13,36 +13,70 @@ public enum LayerNorm {
     defer { Profile.end(scope) }
     Threads.parallelChunks(rows, grain: max(1, 4096 / max(dim, 1))) { range in
       for r in range {
-        let x = inp + r * dim, o = out + r * dim
-        let m = sum(x, dim) / Float(dim)
-        let vm = F16x(repeating: m)
-        var acc = F16x()
-        var i = 0
-        while i + 16 <= dim {
-          let d = load16(x + i) - vm
-          acc = fma16(d, d, acc)
-          i += 16
-        }
-        var v = sumLanes(acc)
-        while i < dim {
-          v += (x[i] - m) * (x[i] - m)
-          i += 1
-        }
-        let s = 1 / (v / Float(dim) + eps).squareRoot()
-        let vs = F16x(repeating: s)
-        i = 0
-        while i + 16 <= dim {
-          store16(fma16((load16(x + i) - vm) * vs, load16(weight + i), load16(bias + i)), o + i)
-          i += 16
-        }
-        while i < dim {
-          o[i] = (x[i] - m) * s * weight[i] + bias[i]
-          i += 1
-        }
-        mean?[r] = m
-        rstd?[r] = s
+        let s = normalize(out: out + r * dim, inp: inp + r * dim, sum: sum(inp + r * dim, dim), weight, bias, dim, eps)
+        mean?[r] = s.mean
+        rstd?[r] = s.rstd
       }
     }
+  }
+
+  /// sum [rows, dim] += residual [rows, dim], then out = LN(sum), row after row on the calling thread (an item of a
+  /// decoding step's stage): the bits of Elementwise.addInPlace and then forward, the add fused into the mean's pass.
+  public static func forwardAddingResidual(
+    out: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float
+  ) {
+    for r in 0..<rows {
+      let x = sum + r * dim, y = residual + r * dim
+      var acc = F16x()
+      var i = 0
+      while i + 16 <= dim {
+        let v = load16(x + i) + load16(y + i)
+        store16(v, x + i)
+        acc += v
+        i += 16
+      }
+      var total = sumLanes(acc)
+      while i < dim {
+        x[i] = x[i] + y[i]
+        total += x[i]
+        i += 1
+      }
+      _ = normalize(out: out + r * dim, inp: x, sum: total, weight, bias, dim, eps)
+    }
+  }
+
+  /// One row: mean = sum / dim, the centred variance in a second pass, out = (x - mean) · rstd · weight + bias.
+  @inline(__always) static func normalize(
+    out o: UnsafeMutablePointer<Float>, inp x: UnsafePointer<Float>, sum: Float, _ weight: UnsafePointer<Float>,
+    _ bias: UnsafePointer<Float>, _ dim: Int, _ eps: Float
+  ) -> (mean: Float, rstd: Float) {
+    let m = sum / Float(dim)
+    let vm = F16x(repeating: m)
+    var acc = F16x()
+    var i = 0
+    while i + 16 <= dim {
+      let d = load16(x + i) - vm
+      acc = fma16(d, d, acc)
+      i += 16
+    }
+    var v = sumLanes(acc)
+    while i < dim {
+      v += (x[i] - m) * (x[i] - m)
+      i += 1
+    }
+    let s = 1 / (v / Float(dim) + eps).squareRoot()
+    let vs = F16x(repeating: s)
+    i = 0
+    while i + 16 <= dim {
+      store16(fma16((load16(x + i) - vm) * vs, load16(weight + i), load16(bias + i)), o + i)
+      i += 16
+    }
+    while i < dim {
+      o[i] = (x[i] - m) * s * weight[i] + bias[i]
+      i += 1
+    }
+    return (m, s)
   }
 
   /// With n = (x - mean)·rstd and g = dout·weight:

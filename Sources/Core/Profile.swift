@@ -30,6 +30,9 @@ public enum OpKind: Int, CaseIterable, Sendable {
   /// Time inside a parallel region of dependent stages (Stages) between one stage's last item and the next
   /// stage's first: the waits and hand-offs that replace a fork/join per op.
   case stageHandOff
+  /// A decoding step's per-row work on its logits after the LM head (log-softmax, logits processors, a beam's
+  /// candidates or greedy's argmax), each row on one worker.
+  case search
 
   public var name: String {
     switch self {
@@ -52,6 +55,7 @@ public enum OpKind: Int, CaseIterable, Sendable {
     case .bf16Product: "bf16 products"
     case .int8Product: "int8 products"
     case .stageHandOff: "stage hand-offs"
+    case .search: "search (logits rows)"
     }
   }
 }

@@ -14,10 +14,13 @@ struct BeamSearchState {
   private(set) var finished: BeamHypotheses
   private(set) var isDone = false
 
+  let processors: LogitsProcessors
+
   init(settings: GenerationSettings, vocabularySize: Int) {
     numBeams = settings.numBeams
     self.vocabularySize = vocabularySize
     self.settings = settings
+    processors = LogitsProcessors(settings: settings)
     beams = Array(repeating: [settings.decoderStartTokenId] + settings.decoderPrefix, count: numBeams)
     // Only copies of beam 0 can win the first step.
     beamScores = [0] + Array(repeating: -1e9, count: numBeams - 1)
@@ -26,22 +29,25 @@ struct BeamSearchState {
 
   var length: Int { beams[0].count }
 
-  /// One step. `logits` holds this image's k rows of V last-position logits (float32) and is overwritten
-  /// with the processed log-probabilities. Returns, for each new running beam, the beam it continues
-  /// (the self-attention cache rows to gather).
-  mutating func step(logits: UnsafeMutablePointer<Float>) -> [Int] {
+  /// Beam b's share of a step, on its own (the rows of every image run concurrently, each on one worker, while
+  /// the LM head's output is in cache). `row` holds the beam's V last-position logits (float32) and is overwritten
+  /// with its processed log-probabilities (steps 2-3); `top` becomes the beam's 2k best candidates of step 4,
+  /// c[b, x] = logProb[b, x] + beamScores[b] at flat index b·V + x.
+  func scoreRow(_ b: Int, logits row: UnsafeMutablePointer<Float>, into top: inout TopCandidates) {
+    let V = vocabularySize
+    LogSoftmax.inPlace(row, count: V)
+    processors.apply(row, vocabularySize: V, tokens: beams[b])
+    top.removeAll()
+    top.scan(row, count: V, adding: beamScores[b], base: b * V)
+  }
+
+  /// The rest of the step once every beam's row is scored (scoreRow, `rows[b]` for beam b). Returns, for each
+  /// new running beam, the beam it continues (the self-attention cache rows to gather).
+  mutating func advance(_ rows: UnsafeBufferPointer<TopCandidates>) -> [Int] {
     let k = numBeams
     let V = vocabularySize
-    let processors = LogitsProcessors(settings: settings), history = beams
-    // Rows are independent (a few passes over V values each): one per worker.
-    Threads.parallelFor(k) { b in
-      let row = logits + b * V
-      LogSoftmax.inPlace(row, count: V)
-      processors.apply(row, vocabularySize: V, tokens: history[b])
-    }
-    // Step 4: the 2k best of c[b, x] = logProb[b, x] + beamScores[b], flat index b·V + x.
-    var top = TopCandidates(capacity: 2 * k)
-    for b in 0..<k { top.scan(logits + b * V, count: V, adding: beamScores[b], base: b * V) }
+    // Step 4: the 2k best of all c[b, x].
+    let top = TopCandidates.merged(rows, capacity: 2 * k)
 
     // Step 5: the candidate walk.
     let L = length

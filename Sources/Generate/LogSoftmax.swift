@@ -2,6 +2,10 @@
 // `_vec_log_softmax_lastdim`): out = (x - max) - log(Σ exp(x - max)), float32 throughout, the sum
 // accumulated in 16 vector lanes. The vector exp is the Cephes expf scheme (as FlrCore's kernels use; a few
 // ulps, like PyTorch's own vectorised exp); libm's scalar expf made this 2.4 ms of a beam-3 step at V = 51289.
+// On the avx512 kernel path the C row (Sources/Kernels/log_softmax.c: each SIMD16 step in one register where this
+// x86-64-v3 build takes two); else these SIMD16 loops. Same bits (LogSoftmaxKernelTests).
+import CFlrKernels
+import FlrCore
 
 #if canImport(Glibc)
   import Glibc
@@ -13,6 +17,15 @@ enum LogSoftmax {
   typealias Lanes = SIMD16<Float>
 
   static func inPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
+    if KernelPath.active == .avx512 {
+      flr_log_softmax_row(row, count)
+    } else {
+      simd16InPlace(row, count: count)
+    }
+  }
+
+  /// The row in Swift SIMD16 (what AVX2, aarch64 and FLR_KERNELS=portable run).
+  static func simd16InPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
     guard count > 0 else { return }
     let vectorEnd = count - count % 16
     var maxLanes = Lanes(repeating: -.infinity)

@@ -17,6 +17,12 @@ struct TopCandidates {
 
   var isFull: Bool { scores.count == capacity }
 
+  /// Empties the list, keeping its storage (a row's list is refilled every step).
+  mutating func removeAll() {
+    scores.removeAll(keepingCapacity: true)
+    indices.removeAll(keepingCapacity: true)
+  }
+
   /// The score a new candidate must beat (strictly) once the list is full.
   var threshold: Float { isFull ? scores[capacity - 1] : -.infinity }
 
@@ -33,15 +39,24 @@ struct TopCandidates {
   }
 
   /// Offers row[x] + offset for x in 0..<count with index base + x, in increasing x. One float32 add per
-  /// element, as PyTorch's `log_probs + running_beam_scores[:, :, None]`. Blocks of 16 that cannot beat
-  /// the threshold are skipped with one vector compare, so the scan costs about one pass over the row.
+  /// element, as PyTorch's `log_probs + running_beam_scores[:, :, None]`. Once the list is full only a score above
+  /// its last one can enter (offering any other changes nothing), so blocks of 16 without one are skipped with one
+  /// vector compare and only the lanes above it are offered: about one pass over the row.
   mutating func scan(_ row: UnsafePointer<Float>, count: Int, adding offset: Float, base: Int) {
     var x = 0
+    while x < count && !isFull {
+      offer(row[x] + offset, index: base + x)
+      x += 1
+    }
     let offsets = SIMD16<Float>(repeating: offset)
+    var bar = threshold
     while x + 16 <= count {
       let block = UnsafeRawPointer(row + x).loadUnaligned(as: SIMD16<Float>.self) + offsets
-      if !isFull || any(block .> SIMD16<Float>(repeating: threshold)) {
-        for lane in 0..<16 { offer(block[lane], index: base + x + lane) }
+      if any(block .> SIMD16<Float>(repeating: bar)) {
+        for lane in 0..<16 where block[lane] > bar {
+          offer(block[lane], index: base + x + lane)
+          bar = threshold
+        }
       }
       x += 16
     }
@@ -49,5 +64,18 @@ struct TopCandidates {
       offer(row[x] + offset, index: base + x)
       x += 1
     }
+  }
+
+  /// The `capacity` best of the rows' lists, each list the best of a row whose flat indices all lie below the next
+  /// row's: what one scan over all the rows in index order gives, since every candidate of the whole is among its
+  /// own row's best (NaN scores aside). Each list is offered in index order.
+  static func merged(_ rows: UnsafeBufferPointer<TopCandidates>, capacity: Int) -> TopCandidates {
+    var top = TopCandidates(capacity: capacity)
+    for row in rows {
+      for rank in row.indices.indices.sorted(by: { row.indices[$0] < row.indices[$1] }) {
+        top.offer(row.scores[rank], index: row.indices[rank])
+      }
+    }
+    return top
   }
 }

@@ -8,6 +8,7 @@
 //   var logits = try model.decoderStep(tokens: [2, 2, 2, …], state: &state)  // [rows, V], the new position's
 //   try state.reorder(beamIndices)   // new row i continues old row beamIndices[i] (HF _reorder_cache)
 //   logits = try model.decoderStep(tokens: nextTokens, state: &state)
+//   logits = try model.decoderStep(tokens: t, state: &state) { row, rowLogits in … }  // + per-row work, in the step
 //
 // Row r of every call belongs to image r / beamsPerImage (after reorder: state.imageOfRow[r]). Cross-attention
 // keys/values are computed once per image in prepareDecoding and shared by its beams; self-attention keys and
@@ -31,6 +32,16 @@ extension Florence2 {
 
   /// Feeds one token per row at position state.length -> logits [rows, V] of that position.
   public func decoderStep(tokens: [Int32], state: inout DecoderState) throws -> Tensor {
+    try decoderStep(tokens: tokens, state: &state, eachRow: nil)
+  }
+
+  /// decoderStep, then `eachRow(r, logits + r·V)` for every row r, rows concurrently (each on one worker, so the
+  /// kernels it calls run serially there): in the step's parallel region right after the LM head where the step runs
+  /// as one, else a parallel loop after the step. The search's per-row work (log-softmax, processors, candidates)
+  /// then needs no fork/join of its own and reads the logits while they are in cache.
+  public func decoderStep(
+    tokens: [Int32], state: inout DecoderState, eachRow: ((Int, UnsafeMutablePointer<Float>) -> Void)?
+  ) throws -> Tensor {
     guard tokens.count == state.rows else {
       throw ModelError(file: "decoder step", "\(tokens.count) tokens for \(state.rows) rows")
     }
@@ -38,8 +49,15 @@ extension Florence2 {
     if let bad = tokens.first(where: { $0 < 0 || $0 >= v }) {
       throw ModelError(file: "decoder step", "token id \(bad) is outside the vocabulary (ids 0 to \(v - 1))")
     }
-    if let logits = try languageModel.stagedStep(tokens, state: &state) { return logits }
+    if let logits = try languageModel.stagedStep(tokens, state: &state, eachRow: eachRow) { return logits }
     let hidden = try languageModel.decoder.step(tokens, state: &state, shared: languageModel.shared)
-    return languageModel.logits(hidden)
+    let logits = languageModel.logits(hidden)
+    if let eachRow {
+      let scope = Profile.begin(.search)
+      defer { Profile.end(scope) }
+      let n = languageModel.vocabSize
+      Threads.parallelFor(logits.shape[0]) { eachRow($0, logits.data + $0 * n) }
+    }
+    return logits
   }
 }

@@ -37,6 +37,27 @@ final class NormActivationTests: XCTestCase {
 
   /// erf/exp approximations against libm in double. erf: absolute 1e-6 (GELU multiplies it by x/2, so
   /// this is ~1e-6 relative on GELU where it is not tiny); exp: 4 float ulps (2.4e-7) relative.
+  /// The decoding step's residual add fused into LayerNorm: the bits of addInPlace then forward, the sum kept.
+  func testForwardAddingResidualIsAddThenForward() {
+    var data = TestData(seed: 22)
+    for dim in [1, 15, 16, 37, 768] {
+      let rows = 3, eps: Float = 1e-5
+      let sum = data.tensor([rows, dim], scale: 2), residual = data.tensor([rows, dim], scale: 3)
+      let w = data.tensor([dim]), b = data.tensor([dim])
+      let wantSum = Tensor(shape: [rows, dim], values: sum.toArray()), want = Tensor(zeros: [rows, dim])
+      Elementwise.addInPlace(wantSum.data, residual.data, count: rows * dim)
+      LayerNorm.forward(
+        out: want.data, mean: nil, rstd: nil, inp: wantSum.data, weight: w.data, bias: b.data, rows: rows, dim: dim,
+        eps: eps)
+      let got = Tensor(zeros: [rows, dim])
+      LayerNorm.forwardAddingResidual(
+        out: got.data, sum: sum.data, residual: residual.data, weight: w.data, bias: b.data, rows: rows, dim: dim,
+        eps: eps)
+      XCTAssertEqual(got.toArray().map(\.bitPattern), want.toArray().map(\.bitPattern), "out dim \(dim)")
+      XCTAssertEqual(sum.toArray().map(\.bitPattern), wantSum.toArray().map(\.bitPattern), "sum dim \(dim)")
+    }
+  }
+
   func testVectorMath() {
     let xs = stride(from: -9.0, through: 9.0, by: 0.0137).map { Float($0) }
     for x in xs {

@@ -27,4 +27,38 @@ final class TopCandidatesTests: XCTestCase {
       XCTAssertEqual(top.scores, sorted.map(\.score), "trial \(trial)")
     }
   }
+
+  /// Each row's own best (a beam's share of a step), merged: the list one scan over all the rows gives.
+  func testMergedRowListsMatchOneScan() {
+    var rng = SystemRandomNumberGenerator()
+    for trial in 0..<200 {
+      let beams = 1 + trial % 4, vocab = 5 + trial % 40
+      let rows = (0..<beams).map { _ in
+        (0..<vocab).map { _ -> Float in
+          Int.random(in: 0..<10, using: &rng) == 0 ? -.infinity : Float(Int.random(in: -3...0, using: &rng))
+        }
+      }
+      let offsets = (0..<beams).map { _ in Float(Int.random(in: -1...0, using: &rng)) }
+      var whole = TopCandidates(capacity: 2 * beams)
+      var lists: [TopCandidates] = []
+      for b in 0..<beams {
+        var own = TopCandidates(capacity: 2 * beams)
+        rows[b].withUnsafeBufferPointer {
+          whole.scan($0.baseAddress!, count: vocab, adding: offsets[b], base: b * vocab)
+          own.scan($0.baseAddress!, count: vocab, adding: offsets[b], base: b * vocab)
+        }
+        lists.append(own)
+      }
+      let merged = lists.withUnsafeBufferPointer { TopCandidates.merged($0, capacity: 2 * beams) }
+      XCTAssertEqual(merged.indices, whole.indices, "trial \(trial)")
+      XCTAssertEqual(merged.scores, whole.scores, "trial \(trial)")
+      // A list refilled after removeAll is the list of its new row.
+      var reused = lists[0]
+      reused.removeAll()
+      rows[beams - 1].withUnsafeBufferPointer {
+        reused.scan($0.baseAddress!, count: vocab, adding: offsets[beams - 1], base: (beams - 1) * vocab)
+      }
+      XCTAssertEqual(reused.indices, lists[beams - 1].indices, "trial \(trial) reused")
+    }
+  }
 }

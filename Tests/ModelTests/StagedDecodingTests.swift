@@ -54,6 +54,38 @@ final class StagedDecodingTests: XCTestCase {
     }
   }
 
+  /// decoderStep's eachRow sees every row once, with the logits the step returns, in the region (profiled as the
+  /// search row, no region of its own) or after the op-by-op step, and changes nothing of the step.
+  func testEachRowSeesEveryRowOfItsStep() throws {
+    let encoderOutput = try ModelFixtures.reference().float("encoder_output")
+    Threads.count = 2
+    for precision in WeightPrecision.allCases {
+      let model = try Florence2.load(folder: folder, precision: precision)
+      let v = model.languageModel.vocabSize
+      for oneRegion in [true, false] {
+        LanguageModel.decodesInOneRegion = oneRegion
+        var plain = model.prepareDecoding(encoderOutput: encoderOutput, beamsPerImage: 3)
+        var seen = model.prepareDecoding(encoderOutput: encoderOutput, beamsPerImage: 3)
+        let rows = Tensor(zeros: [6, v]), calls = Tensor(zeros: [6])
+        for tokens: [Int32] in [[2, 2, 2, 2, 2, 2], [0, 5, 0, 9, 3, 4]] {
+          let want = try model.decoderStep(tokens: tokens, state: &plain).toArray()
+          Profile.start()
+          let got = try model.decoderStep(tokens: tokens, state: &seen) { r, row in
+            (rows.data + r * v).update(from: row, count: v)
+            calls.data[r] += 1
+          }
+          let kinds = Set(Profile.stop().rows.map(\.kind))
+          let label = "\(precision) one region \(oneRegion)"
+          XCTAssertEqual(got.toArray(), want, label)
+          XCTAssertEqual(rows.toArray(), want, label)
+          XCTAssertTrue(kinds.contains(.search), label)
+          if oneRegion { XCTAssertFalse(kinds.contains(.parallelLoop), label) }
+        }
+        XCTAssertEqual(calls.toArray(), Array(repeating: 2, count: 6), "\(precision) one region \(oneRegion)")
+      }
+    }
+  }
+
   /// Profiled, a step is stages: rows for its products, attention and LayerNorms, the hand-offs between them,
   /// and no "other parallel loops" (a fork/join region per op). An adapter falls back to the op-by-op step.
   func testAStepIsOneRegionOfStages() throws {

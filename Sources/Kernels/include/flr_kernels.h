@@ -11,6 +11,7 @@
 #include "flr_attention_step.h"  // fp32 kernels with the same dispatch
 #include "flr_gelu.h"
 #include "flr_kernels_train.h"
+#include "flr_log_softmax.h"
 #include "flr_rows.h"
 #include "flr_softmax.h"
 

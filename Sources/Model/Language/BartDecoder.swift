@@ -34,6 +34,24 @@ public final class BartDecoder {
     return layernormEmbedding.forward(e)
   }
 
+  /// Rows `rows` of embed(tokens, rows: tokens.count, firstPosition: position) (one token per row) into out
+  /// [tokens.count, d], `e` [tokens.count, d] holding the rows before their LayerNorm, on the calling thread: each
+  /// row's lookup, scale, position add and LayerNorm are the whole call's, so the same bits (a decoding step's first
+  /// stage, a run of rows per worker).
+  func embedStep(
+    _ tokens: UnsafePointer<Int32>, rows: Range<Int>, position: Int, shared: Tensor, e: UnsafeMutablePointer<Float>,
+    out: UnsafeMutablePointer<Float>
+  ) {
+    let first = rows.lowerBound, d = dim
+    Embedding.forward(out: e + first * d, table: shared.data, ids: tokens + first, count: rows.count, dim: d)
+    if embedScale != 1 { Elementwise.scale(e + first * d, by: embedScale, count: rows.count * d) }
+    for r in rows { Elementwise.addInPlace(e + r * d, embedPositions.row(position), count: d) }
+    let norm = layernormEmbedding
+    LayerNorm.forward(
+      out: out + first * d, mean: nil, rstd: nil, inp: e + first * d, weight: norm.weight.data, bias: norm.bias.data,
+      rows: rows.count, dim: d, eps: norm.eps)
+  }
+
   /// Teacher forcing: ids [B, T] (flattened), encoder output [B, S, d] -> hidden [B, T, d]
   func forward(_ ids: [Int32], batch: Int, encoderOutput: Tensor, shared: Tensor) throws -> Tensor {
     let t = ids.count / batch

@@ -28,9 +28,12 @@ extension LanguageModel {
   public nonisolated(unsafe) static var decodesInOneRegion = true
 
   /// Feeds one token per row (as decoder.step) and returns the logits [rows, V] (as logits(_:)), in one
-  /// parallel region; nil when a Linear of the decoder or the head cannot be cut into column blocks for this
-  /// many rows (an adapter, NF4, many rows): the caller then runs the step op by op. Nothing is changed then.
-  func stagedStep(_ tokens: [Int32], state: inout DecoderState) throws -> Tensor? {
+  /// parallel region, ending with `eachRow(r, logits row r)` a row an item; nil when a Linear of the decoder or the
+  /// head cannot be cut into column blocks for this many rows (an adapter, NF4, many rows): the caller then runs
+  /// the step op by op. Nothing is changed then.
+  func stagedStep(
+    _ tokens: [Int32], state: inout DecoderState, eachRow: ((Int, UnsafeMutablePointer<Float>) -> Void)? = nil
+  ) throws -> Tensor? {
     let rows = state.rows, workers = Threads.count
     guard Self.decodesInOneRegion, let head = ColumnSplitLinear(lmHead),
       let headBlocks = head.blocks(rows: rows, reducedBlocks: 4 * workers)
@@ -50,18 +53,27 @@ extension LanguageModel {
         file: "decoder",
         "position \(state.length) is past max_position_embeddings \(decoder.embedPositions.maxPositions)")
     }
-    let x = decoder.embed(tokens, rows: rows, firstPosition: state.length, shared: shared)
+    let position = state.length
     state.beginStep()
     let d = dim, ffn = layers.first?.fc1.outFeatures ?? 0
     // Activations of one layer [rows, d] (fc1's [rows, ffn]), reused by every layer: stages never overlap.
-    let names = 9
+    let names = 10
     let buffers = Tensor(uninitialized: [names * rows * d + rows * ffn])
     let buffer = { (i: Int) in buffers.data + i * rows * d }
     let (q, attended, a, h1, cq, crossAttended, c, h2, f) =
       (buffer(0), buffer(1), buffer(2), buffer(3), buffer(4), buffer(5), buffer(6), buffer(7), buffer(8))
-    let hidden = x.data, f1 = buffers.data + names * rows * d  // hidden: the embeddings, then each layer's output
+    let hidden = buffer(9), f1 = buffers.data + names * rows * d  // hidden: the embeddings, then each layer's output
     let context = StepContext(state: state, rows: rows, dim: d)
     var stages = Stages()
+    // The embeddings (before their LayerNorm in q, which the first product overwrites), a run of rows per worker.
+    let embedRuns = min(rows, workers), decoder = decoder, shared = shared
+    stages.add(embedRuns, .embedding, bytes: 16 * rows * d) { run in
+      tokens.withUnsafeBufferPointer {
+        decoder.embedStep(
+          $0.baseAddress!, rows: (run * rows / embedRuns)..<((run + 1) * rows / embedRuns), position: position,
+          shared: shared, e: q, out: hidden)
+      }
+    }
     for (l, layer) in decoder.layers.enumerated() {
       let lin = layers[l], b = Array(blocks[(8 * l)..<(8 * l + 8)])
       let keysOut = state.selfKeys[l].data + state.length * state.slots * d
@@ -82,7 +94,11 @@ extension LanguageModel {
     let logits = Tensor(uninitialized: [rows, vocabSize])
     let extra = finalLogitsBias
     Self.product(&stages, [(head, headBlocks, logits.data)], rows: rows, inp: hidden, addingBias: extra.data)
-    withExtendedLifetime((buffers, x, extra)) { stages.run() }
+    if let eachRow {
+      let v = vocabSize
+      stages.add(rows, .search) { r in eachRow(r, logits.data + r * v) }
+    }
+    withExtendedLifetime((buffers, extra)) { stages.run() }
     state.length += 1
     return logits
   }
@@ -109,17 +125,18 @@ extension LanguageModel {
     }
   }
 
-  /// sum += residual, then out = LN(sum), a row an item (BartDecoderLayer.step's addResidual + LayerNorm).
+  /// sum += residual, then out = LN(sum) (BartDecoderLayer.step's addResidual + LayerNorm), the rows in one run
+  /// per worker: a row is well under a microsecond of work, less than handing out an item.
   static func residualNorm(
     _ stages: inout Stages, _ norm: LayerNormLayer, sum: UnsafeMutablePointer<Float>,
     residual: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows: Int
   ) {
-    let d = norm.dim
-    stages.add(rows, .layerNorm, flops: 9 * rows * d, bytes: 20 * rows * d) { r in
-      Elementwise.addInPlace(sum + r * d, residual + r * d, count: d)
-      LayerNorm.forward(
-        out: out + r * d, mean: nil, rstd: nil, inp: sum + r * d, weight: norm.weight.data, bias: norm.bias.data,
-        rows: 1, dim: d, eps: norm.eps)
+    let d = norm.dim, runs = min(rows, Threads.count)
+    stages.add(runs, .layerNorm, flops: 9 * rows * d, bytes: 20 * rows * d) { run in
+      let first = run * rows / runs, end = (run + 1) * rows / runs
+      LayerNorm.forwardAddingResidual(
+        out: out + first * d, sum: sum + first * d, residual: residual + first * d, weight: norm.weight.data,
+        bias: norm.bias.data, rows: end - first, dim: d, eps: norm.eps)
     }
   }
 }
