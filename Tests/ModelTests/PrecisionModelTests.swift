@@ -91,17 +91,23 @@ final class PrecisionModelTests: XCTestCase {
     }
   }
 
-  func testInt8HoldsTheTextSideAsInt8AndTheVisionSideAsBF16() throws {
-    let model = try Florence2.load(folder: folder, precision: .int8)
-    XCTAssertEqual(model.weightPrecision, .int8)
-    for (path, layer) in linears(model) {
-      if path.hasPrefix("language_model.") {
-        XCTAssertTrue(layer is Int8LinearLayer, path)
-      } else {
-        XCTAssertTrue(layer is BF16LinearLayer, path)
+  /// int8: the text side as int8; the vision Linears as bf16 on the kernel path with bf16 dot products, as int8
+  /// on the others (converted under the path active at load).
+  func testInt8HoldsTheTextSideAsInt8AndTheVisionSideByThePath() throws {
+    for path in KernelPath.runnable {
+      KernelPath.active = path
+      let model = try Florence2.load(folder: folder, precision: .int8)
+      XCTAssertEqual(model.weightPrecision, .int8)
+      for (name, layer) in linears(model) {
+        if name.hasPrefix("language_model.") || !KernelPath.hasNativeBF16 {
+          XCTAssertTrue(layer is Int8LinearLayer, "\(name) on \(path)")
+        } else {
+          XCTAssertTrue(layer is BF16LinearLayer, "\(name) on \(path)")
+        }
       }
+      XCTAssertTrue(model.languageModel.lmHead is Int8LinearLayer)
+      for (name, conv) in convs(model) { XCTAssertTrue(conv is BF16Conv2dLayer, "\(name) on \(path)") }
     }
-    XCTAssertTrue(model.languageModel.lmHead is Int8LinearLayer)
   }
 
   /// Relative logits error against fp32 (max |diff| / max |fp32|) on every kernel path: bf16 ≤ 2%, int8 ≤ 5%,
@@ -110,9 +116,9 @@ final class PrecisionModelTests: XCTestCase {
     let ref = try ModelFixtures.reference()
     let fp32 = try logits(try Florence2.load(folder: folder), ref)
     for (precision, bound) in [(WeightPrecision.bf16, Float(0.02)), (.int8, 0.05)] {
-      let model = try Florence2.load(folder: folder, precision: precision)
       for path in KernelPath.runnable {
         KernelPath.active = path
+        let model = try Florence2.load(folder: folder, precision: precision)  // int8's vision side by the path
         let e = relativeError(try logits(model, ref), fp32)
         XCTAssertLessThan(e, bound, "\(precision) on \(path)")
         XCTAssertGreaterThan(e, 1e-6, "\(precision) on \(path)")

@@ -3,8 +3,9 @@
 //   bf16: every Linear (DaViT, BART, lm_head) as BF16LinearLayer, every Conv2d (the patch embeddings) as
 //         BF16Conv2dLayer.
 //   int8: the text side (BART Linears and lm_head: memory-bound decoding, where a quarter of the bytes pays)
-//         as Int8LinearLayer; the vision side (compute-bound, where bf16 dot products run at twice the fp32
-//         rate and keep the image features closer) as in bf16.
+//         as Int8LinearLayer; the vision side (compute-bound) as in bf16 where the kernels have bf16 dot
+//         products (twice the fp32 rate, and closer image features), else its Linears as int8 too (the patch
+//         convs stay bf16).
 // LayerNorm, softmax, attention scores, GELU, residuals, embeddings, the depthwise convs and image_projection
 // stay fp32. lm_head gets its own reduced copy of the tied embedding; the embedding lookups keep fp32. bf16 and
 // int8 decoding keep the cross-attention keys/values as bf16 (prepareDecoding).
@@ -50,6 +51,10 @@ extension Florence2 {
   public func convertWeights(to precision: WeightPrecision) throws -> PrecisionSummary {
     var summary = PrecisionSummary(precision: precision)
     if precision == .fp32 { return summary }
+    // int8's vision Linears: bf16 where the kernels multiply bf16 natively (AVX512_BF16, twice sgemm's rate, and
+    // closer image features); int8 elsewhere, where bf16 computes below fp32 speed and the integer dot products
+    // run at about twice sgemm's rate.
+    let visionInt8 = precision == .int8 && !KernelPath.hasNativeBF16
     for entry in namedModules() {
       let textSide = entry.path.hasPrefix("language_model.")
       switch entry.kind {
@@ -62,7 +67,7 @@ extension Florence2 {
               + "or quantize=nf4")
         }
         let converted: LinearLayer
-        if precision == .int8 && textSide {
+        if precision == .int8 && (textSide || visionInt8) {
           let q = Int8LinearLayer(converting: layer)
           summary.int8Layers += 1
           summary.storedBytes += q.stored.residentBytes

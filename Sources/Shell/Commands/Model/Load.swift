@@ -43,7 +43,8 @@ enum LoadCommand {
       them, else the weights are widened in registers), decoding's cross-attention keys/values included. \
       precision=int8 holds the text side (BART Linears, \
       lm_head) as int8 with per-channel scales, activations quantized per row on the fly (VNNI or AVX2 \
-      integer dot products), and the vision side and the cross-attention keys/values as in bf16. LayerNorm, \
+      integer dot products), the vision side as in bf16 where the CPU has AVX512_BF16 (else its Linears as \
+      int8 too) and the cross-attention keys/values as in bf16. LayerNorm, \
       softmax, attention scores, GELU, \
       residuals and embeddings stay fp32. fp32 is exact; the reduced precisions trade a small error \
       (README) for speed and memory. LoRA trains on a reduced base (fp32 adapters); `merge` needs fp32; \
@@ -89,7 +90,8 @@ enum LoadCommand {
         } else if !KernelPath.hasNativeBF16 {
           session.note(
             "no AVX512_BF16 kernels in use (CPU or FLR_KERNELS): bf16 products widen the weights to fp32 "
-              + "(half the bytes, about 0.9x fp32 speed for many rows)")
+              + "(half the bytes, about 0.9x fp32 speed for many rows); precision=int8 holds the vision Linears "
+              + "as int8 too")
         }
       }
       if loaded.checkpointDType != "float32" && loadedPrecision(loaded) == .fp32 {
