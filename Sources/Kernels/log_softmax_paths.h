@@ -18,17 +18,7 @@ void flr_log_softmax_row_avx512(float *row, size_t n);
 static inline float flr_exp_nonpositive1(float input) {
   int underflow = input < FLR_EXP_LOW;
   float x = underflow ? 0 : input;
-  float shifted = fmaf(x, FLR_EXP_LOG2E, FLR_EXP_MAGIC);
-  float k = shifted - FLR_EXP_MAGIC;
-  float r = fmaf(k, FLR_EXP_LN2_HIGH, x);
-  r = fmaf(k, FLR_EXP_LN2_LOW, r);
-  float p = FLR_EXP_P0;
-  p = fmaf(p, r, FLR_EXP_P1);
-  p = fmaf(p, r, FLR_EXP_P2);
-  p = fmaf(p, r, FLR_EXP_P3);
-  p = fmaf(p, r, FLR_EXP_P4);
-  p = fmaf(p, r, FLR_EXP_P5);
-  p = fmaf(p, r * r, r + 1);
+  float shifted, p = flr_exp_core1(x, &shifted);
   uint32_t bits;
   memcpy(&bits, &shifted, 4);
   float scale = flr_bits_float((int32_t)((bits - 0x4B400000u + 127u) << 23));

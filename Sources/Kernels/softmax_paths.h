@@ -33,13 +33,11 @@ static inline float flr_bits_float(int32_t bits) {
   return f;
 }
 
-/// One lane of exp16, operation for operation (fmaf is the fused multiply-add, one rounding).
-static inline float flr_exp1(float input) {
-  int underflow = input < FLR_EXP_LOW;
-  float x = input > FLR_EXP_HIGH ? FLR_EXP_HIGH : input;
-  if (underflow) x = 0;
-  float shifted = fmaf(x, FLR_EXP_LOG2E, FLR_EXP_MAGIC);
-  float k = shifted - FLR_EXP_MAGIC;
+/// The polynomial both exp forms share, for x already in range: x = k·ln2 + r, p ≈ e^r; `shifted` holds k in its
+/// low bits (x·log2(e) + 1.5·2^23).
+static inline float flr_exp_core1(float x, float *shifted) {
+  *shifted = fmaf(x, FLR_EXP_LOG2E, FLR_EXP_MAGIC);
+  float k = *shifted - FLR_EXP_MAGIC;
   float r = fmaf(k, FLR_EXP_LN2_HIGH, x);
   r = fmaf(k, FLR_EXP_LN2_LOW, r);
   float p = FLR_EXP_P0;
@@ -48,7 +46,15 @@ static inline float flr_exp1(float input) {
   p = fmaf(p, r, FLR_EXP_P3);
   p = fmaf(p, r, FLR_EXP_P4);
   p = fmaf(p, r, FLR_EXP_P5);
-  p = fmaf(p, r * r, r + 1);
+  return fmaf(p, r * r, r + 1);
+}
+
+/// One lane of exp16, operation for operation (fmaf is the fused multiply-add, one rounding).
+static inline float flr_exp1(float input) {
+  int underflow = input < FLR_EXP_LOW;
+  float x = input > FLR_EXP_HIGH ? FLR_EXP_HIGH : input;
+  if (underflow) x = 0;
+  float shifted, p = flr_exp_core1(x, &shifted);
   int32_t bits;
   memcpy(&bits, &shifted, 4);
   int32_t ni = (int32_t)((uint32_t)bits - 0x4B400000u);

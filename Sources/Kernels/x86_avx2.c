@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "row_cases.h"
 #include "flr_kernels.h"
 #include "flr_kernels_train.h"
 #include "paths.h"
@@ -58,14 +59,6 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void bf16_tile(
   }
 }
 
-#define ROWS_CASES(CALL)                                                                                       \
-  switch (rows) {                                                                                              \
-  case 1: CALL(1); break;                                                                                      \
-  case 2: CALL(2); break;                                                                                      \
-  case 3: CALL(3); break;                                                                                      \
-  default: CALL(4); break;                                                                                     \
-  }
-
 static inline int panel_columns(size_t n, size_t p) {
   size_t left = n - p * FLR_PANEL;
   return left < FLR_PANEL ? (int)left : FLR_PANEL;
@@ -87,7 +80,7 @@ static TARGET_AVX2 void bf16_product(
         int rows = (int)(i1 - i < TILE_ROWS ? i1 - i : TILE_ROWS);
         const float *b = bias ? bias + p * FLR_PANEL : NULL;
 #define BF16_CALL(R) bf16_tile(a + i * lda, lda, R, w, pairs, b, accumulate, c + i * ldc + p * FLR_PANEL, ldc, cols)
-        ROWS_CASES(BF16_CALL)
+        FLR_ROW_CASES(4, rows, BF16_CALL)
 #undef BF16_CALL
       }
     }

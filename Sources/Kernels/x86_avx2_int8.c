@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "row_cases.h"
 #include "flr_kernels.h"
 #include "paths.h"
 
@@ -98,14 +99,6 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void int8_tile(
   }
 }
 
-#define ROWS_CASES(CALL)                                                                                       \
-  switch (rows) {                                                                                              \
-  case 1: CALL(1); break;                                                                                      \
-  case 2: CALL(2); break;                                                                                      \
-  case 3: CALL(3); break;                                                                                      \
-  default: CALL(4); break;                                                                                     \
-  }
-
 // The calling thread's |x| rows, kept for its next call: no allocation per product.
 static _Thread_local uint8_t *magnitude_rows;
 static _Thread_local size_t magnitude_capacity;
@@ -151,7 +144,7 @@ TARGET_AVX2 void flr_int8_gemm_avx2(FLR_INT8_ARGS) {
         const uint8_t *ax = u + (r0 - i0) * lda;
         float *y = c + r0 * ldc + p * FLR_PANEL;
 #define INT8_CALL(R) int8_tile(x, ax, lda, a_scales + r0, R, w, quads, ws, b, y, ldc, cols)
-        ROWS_CASES(INT8_CALL)
+        FLR_ROW_CASES(4, rows, INT8_CALL)
 #undef INT8_CALL
       }
     }

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "row_cases.h"
 #include "flr_kernels.h"
 #include "paths.h"
 
@@ -61,22 +62,6 @@ static inline __attribute__((always_inline)) TARGET_512 void bf16_tile(
   }
 }
 
-#define ROWS_CASES(CALL)                                                                                       \
-  switch (rows) {                                                                                              \
-  case 1: CALL(1); break;                                                                                      \
-  case 2: CALL(2); break;                                                                                      \
-  case 3: CALL(3); break;                                                                                      \
-  case 4: CALL(4); break;                                                                                      \
-  case 5: CALL(5); break;                                                                                      \
-  case 6: CALL(6); break;                                                                                      \
-  case 7: CALL(7); break;                                                                                      \
-  case 8: CALL(8); break;                                                                                      \
-  case 9: CALL(9); break;                                                                                      \
-  case 10: CALL(10); break;                                                                                    \
-  case 11: CALL(11); break;                                                                                    \
-  default: CALL(12); break;                                                                                    \
-  }
-
 static inline int panel_columns(size_t n, size_t p) {
   size_t left = n - p * FLR_PANEL;
   return left < FLR_PANEL ? (int)left : FLR_PANEL;
@@ -102,7 +87,7 @@ TARGET_512 void flr_bf16_gemm_avx512(FLR_BF16_ARGS) {
   if (panels == 4 && (R) == 1) bf16_tile(x, lda, R, 4, w, pairs, b, y, ldc, cols);                     \
   else if (panels == 2) bf16_tile(x, lda, R, 2, w, pairs, b, y, ldc, cols);                                    \
   else bf16_tile(x, lda, R, 1, w, pairs, b, y, ldc, cols)
-          ROWS_CASES(BF16_CALL)
+          FLR_ROW_CASES(12, rows, BF16_CALL)
 #undef BF16_CALL
         }
       }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "row_cases.h"
 #include "flr_kernels.h"
 #include "paths.h"
 
@@ -108,36 +109,6 @@ static inline __attribute__((always_inline)) TARGET_512 void int8_stream_tile(
   }
 }
 
-#define STREAM_CASES(CALL)                                                                                     \
-  switch (rows) {                                                                                              \
-  case 1: CALL(1); break;                                                                                      \
-  case 2: CALL(2); break;                                                                                      \
-  case 3: CALL(3); break;                                                                                      \
-  case 4: CALL(4); break;                                                                                      \
-  case 5: CALL(5); break;                                                                                      \
-  case 6: CALL(6); break;                                                                                      \
-  case 7: CALL(7); break;                                                                                      \
-  case 8: CALL(8); break;                                                                                      \
-  case 9: CALL(9); break;                                                                                      \
-  default: CALL(10); break;                                                                                    \
-  }
-
-#define ROWS_CASES(CALL)                                                                                       \
-  switch (rows) {                                                                                              \
-  case 1: CALL(1); break;                                                                                      \
-  case 2: CALL(2); break;                                                                                      \
-  case 3: CALL(3); break;                                                                                      \
-  case 4: CALL(4); break;                                                                                      \
-  case 5: CALL(5); break;                                                                                      \
-  case 6: CALL(6); break;                                                                                      \
-  case 7: CALL(7); break;                                                                                      \
-  case 8: CALL(8); break;                                                                                      \
-  case 9: CALL(9); break;                                                                                      \
-  case 10: CALL(10); break;                                                                                    \
-  case 11: CALL(11); break;                                                                                    \
-  default: CALL(12); break;                                                                                    \
-  }
-
 // The calling thread's u8 rows, kept for its next call: no allocation per product.
 static _Thread_local uint8_t *biased_rows;
 static _Thread_local size_t biased_capacity;
@@ -210,7 +181,7 @@ TARGET_512 void flr_int8_gemm_avx512(FLR_INT8_ARGS) {
         float *y = c + p * FLR_PANEL;
         int rows = (int)m, cols = panel_columns(n, p);
 #define STREAM_CALL(R) int8_stream_tile(u, lda, a_scales, R, (R) == 1 ? 4 : 2, w, quads, ws, sums, b, y, ldc, cols)
-        STREAM_CASES(STREAM_CALL)
+        FLR_ROW_CASES(10, rows, STREAM_CALL)
 #undef STREAM_CALL
       }
       continue;
@@ -228,7 +199,7 @@ TARGET_512 void flr_int8_gemm_avx512(FLR_INT8_ARGS) {
 #define INT8_CALL(R)                                                                                           \
   if (panels == 2) int8_tile(x, lda, a_scales + i, R, 2, w, quads, ws, sums, b, y, ldc, cols);                 \
   else int8_tile(x, lda, a_scales + i, R, 1, w, quads, ws, sums, b, y, ldc, cols)
-        ROWS_CASES(INT8_CALL)
+        FLR_ROW_CASES(12, rows, INT8_CALL)
 #undef INT8_CALL
       }
     }

@@ -6,24 +6,13 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-#define TARGET_512 __attribute__((target("avx512f,avx2,fma")))
+#include "x86_avx512_exp.h"  // exp_core16, TARGET_512
 
 /// LogSoftmax.expNonPositive: 0 where input < FLR_EXP_LOW (-inf included), one 2^n scale.
 static inline TARGET_512 __m512 exp_nonpositive16(__m512 input) {
   __mmask16 kept = _mm512_cmp_ps_mask(input, _mm512_set1_ps(FLR_EXP_LOW), _CMP_NLT_UQ);
   __m512 x = _mm512_maskz_mov_ps(kept, input);
-  __m512 magic = _mm512_set1_ps(FLR_EXP_MAGIC);
-  __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(FLR_EXP_LOG2E), magic);
-  __m512 k = _mm512_sub_ps(shifted, magic);
-  __m512 r = _mm512_fmadd_ps(k, _mm512_set1_ps(FLR_EXP_LN2_HIGH), x);
-  r = _mm512_fmadd_ps(k, _mm512_set1_ps(FLR_EXP_LN2_LOW), r);
-  __m512 p = _mm512_set1_ps(FLR_EXP_P0);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(FLR_EXP_P1));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(FLR_EXP_P2));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(FLR_EXP_P3));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(FLR_EXP_P4));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(FLR_EXP_P5));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1)));
+  __m512 shifted, p = exp_core16(x, &shifted);
   __m512i exponent = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
   __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(exponent, _mm512_set1_epi32(127)), 23));
   return _mm512_maskz_mov_ps(kept, _mm512_mul_ps(p, scale));

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "row_cases.h"
 #include "flr_kernels.h"
 #include "flr_kernels_train.h"
 #include "paths.h"
@@ -46,18 +47,6 @@ static inline __attribute__((always_inline)) TARGET_512 void accumulate_tile(
   }
 }
 
-#define ROWS_CASES(CALL)                                                                                       \
-  switch (rows) {                                                                                              \
-  case 1: CALL(1); break;                                                                                      \
-  case 2: CALL(2); break;                                                                                      \
-  case 3: CALL(3); break;                                                                                      \
-  case 4: CALL(4); break;                                                                                      \
-  case 5: CALL(5); break;                                                                                      \
-  case 6: CALL(6); break;                                                                                      \
-  case 7: CALL(7); break;                                                                                      \
-  default: CALL(8); break;                                                                                     \
-  }
-
 static inline int panel_columns(size_t n, size_t p) {
   size_t left = n - p * FLR_PANEL;
   return left < FLR_PANEL ? (int)left : FLR_PANEL;
@@ -89,7 +78,7 @@ TARGET_512 void flr_bf16_gemm_accumulate_avx512(FLR_BF16_ACCUMULATE_ARGS) {
 #define ACCUMULATE_CALL(R)                                                                                     \
   if (cols1) accumulate_tile(x, lda, R, 2, w, stride, chunk, y, ldc, cols0, cols1);                            \
   else accumulate_tile(x, lda, R, 1, w, stride, chunk, y, ldc, cols0, 0)
-            ROWS_CASES(ACCUMULATE_CALL)
+            FLR_ROW_CASES(8, rows, ACCUMULATE_CALL)
 #undef ACCUMULATE_CALL
           }
         }
