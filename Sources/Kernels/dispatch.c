@@ -46,3 +46,14 @@ int flr_kernels_select(int path) {
   active = path < best ? (path < 0 ? 0 : path) : best;
   return active;
 }
+
+void *flr_thread_scratch(size_t bytes) {
+  static _Thread_local void *scratch;
+  static _Thread_local size_t capacity;
+  if (bytes > capacity) {
+    free(scratch);
+    scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    capacity = scratch ? bytes : 0;
+  }
+  return scratch;
+}

@@ -37,6 +37,10 @@ void flr_int8_quantize_rows_avx512(const float *x, size_t m, size_t k, int8_t *q
 void flr_int8_quantize_rows_avx2(const float *x, size_t m, size_t k, int8_t *q, size_t lda, float *scales);
 #endif
 
+/// The calling thread's scratch of at least `bytes` (64-byte aligned), kept for its next call so a product
+/// allocates nothing; NULL when it cannot be allocated. One per thread: a kernel holds it only within its call.
+void *flr_thread_scratch(size_t bytes);
+
 /// Rows of A kept in cache while every panel passes over them: about 128 KiB of A.
 static inline size_t flr_row_block(size_t row_bytes, size_t multiple) {
   size_t rows = (128 * 1024) / (row_bytes ? row_bytes : 1);

@@ -99,19 +99,6 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void int8_tile(
   }
 }
 
-// The calling thread's |x| rows, kept for its next call: no allocation per product.
-static _Thread_local uint8_t *magnitude_rows;
-static _Thread_local size_t magnitude_capacity;
-
-static uint8_t *rows_buffer(size_t bytes) {
-  if (bytes > magnitude_capacity) {
-    free(magnitude_rows);
-    magnitude_rows = aligned_alloc(32, (bytes + 31) / 32 * 32);
-    magnitude_capacity = magnitude_rows ? bytes : 0;
-  }
-  return magnitude_rows;
-}
-
 static inline int panel_columns(size_t n, size_t p) {
   size_t left = n - p * FLR_PANEL;
   return left < FLR_PANEL ? (int)left : FLR_PANEL;
@@ -123,7 +110,7 @@ TARGET_AVX2 void flr_int8_gemm_avx2(FLR_INT8_ARGS) {
   size_t block = BLOCK_BYTES / (lda ? lda : 1) / TILE_ROWS * TILE_ROWS;
   if (block < TILE_ROWS) block = TILE_ROWS;
   if (block > m) block = m;
-  uint8_t *u = rows_buffer(block * lda);
+  uint8_t *u = flr_thread_scratch(block * lda);  // the rows made u8 (or |x|) once per block
   if (!u) {
     flr_int8_gemm_portable(a, lda, a_scales, m, packed, w_scales, column_sums, n, k, bias, c, ldc, p0, p1);
     return;

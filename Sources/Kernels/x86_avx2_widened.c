@@ -21,20 +21,6 @@
 #define MIN_BLOCK_ROWS 24
 #define MAX_BLOCK_ROWS 96
 
-// The calling thread's widened rows (BLOCK_BYTES or 24 rows at most), kept for its next call: no allocation
-// per product.
-static _Thread_local float *widened_rows;
-static _Thread_local size_t widened_capacity;
-
-static float *rows_buffer(size_t floats) {
-  if (floats > widened_capacity) {
-    free(widened_rows);
-    widened_rows = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-    widened_capacity = widened_rows ? floats : 0;
-  }
-  return widened_rows;
-}
-
 // x [rows, kk] fp32 from a [rows, lda] bf16.
 static TARGET_AVX2 void widen_rows(const uint16_t *a, size_t lda, size_t rows, size_t kk, float *x) {
   for (size_t r = 0; r < rows; r++) {
@@ -135,7 +121,7 @@ TARGET_AVX2 int flr_bf16_gemm_widened_avx2(FLR_BF16_WIDENED_ARGS) {
   size_t most = BLOCK_BYTES / (kk * sizeof(float));
   most = most < MIN_BLOCK_ROWS ? MIN_BLOCK_ROWS : most > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : most;
   size_t blocks = (m + most - 1) / most;
-  float *x = rows_buffer(most * kk);
+  float *x = flr_thread_scratch(most * kk * sizeof(float));  // the widened rows
   if (!x) return 0;
   float w[K_BLOCK * FLR_PANEL] __attribute__((aligned(64)));
   float sums[MAX_BLOCK_ROWS * FLR_PANEL] __attribute__((aligned(64)));

@@ -109,19 +109,6 @@ static inline __attribute__((always_inline)) TARGET_512 void int8_stream_tile(
   }
 }
 
-// The calling thread's u8 rows, kept for its next call: no allocation per product.
-static _Thread_local uint8_t *biased_rows;
-static _Thread_local size_t biased_capacity;
-
-static uint8_t *rows_buffer(size_t bytes) {
-  if (bytes > biased_capacity) {
-    free(biased_rows);
-    biased_rows = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    biased_capacity = biased_rows ? bytes : 0;
-  }
-  return biased_rows;
-}
-
 /// Per row: scale = max|x| / 127, codes rint(x · (127 / max|x|)) clamped to ±127 (vcvtps2dq rounds to nearest
 /// even, as rintf does), zero padded to lda. A decoding step quantizes about 50k values per row this way.
 TARGET_512 void flr_int8_quantize_rows_avx512(
@@ -161,7 +148,7 @@ TARGET_512 void flr_int8_gemm_avx512(FLR_INT8_ARGS) {
   size_t block = BLOCK_BYTES / (lda ? lda : 1) / TILE_ROWS * TILE_ROWS;
   if (block < TILE_ROWS) block = TILE_ROWS;
   if (block > m) block = m;
-  uint8_t *u = rows_buffer(block * lda);
+  uint8_t *u = flr_thread_scratch(block * lda);  // the rows made u8 (or |x|) once per block
   if (!u) {
     flr_int8_gemm_portable(a, lda, a_scales, m, packed, w_scales, column_sums, n, k, bias, c, ldc, p0, p1);
     return;

@@ -38,7 +38,7 @@ public struct PrecisionSummary: Sendable, CustomStringConvertible {
     let mb = { (b: Int) in String(format: "%.1f MB", Double(b) / 1e6) }
     var parts: [String] = []
     if bf16Layers > 0 { parts.append("\(bf16Layers) Linear weights as bf16") }
-    if int8Layers > 0 { parts.append("\(int8Layers) as int8") }
+    if int8Layers > 0 { parts.append("\(int8Layers) \(parts.isEmpty ? "Linear weights " : "")as int8") }
     if bf16Convs > 0 { parts.append("\(bf16Convs) conv weights as bf16") }
     return parts.joined(separator: ", ") + ": \(mb(storedBytes)) (fp32 \(mb(fp32Bytes)))"
   }
